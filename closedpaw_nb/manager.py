@@ -1,0 +1,235 @@
+"""`ProviderManager`: the registry every call goes through, and its process-wide singleton.
+
+Registration is all-or-nothing: the config is checked, the key resolved and the
+provider built before anything is stored, so a failed registration leaves no trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ._redact import get_logger
+from .config import ProviderConfig, resolve_api_key
+from .errors import ConfigError
+from .providers import BaseProvider, ChatStream, provider_class
+from .providers.base import MessagesLike
+from .providers.ollama import ollama_host
+from .types import ChatResponse, HealthState, HealthStatus, ProviderType
+
+__all__ = ["ProviderManager", "get_provider_manager"]
+
+log = get_logger("closedpaw_nb.manager")
+
+HEALTH_TIMEOUT = 15.0
+
+
+class ProviderManager:
+    """A named set of providers with a default, and calls routed to them.
+
+    Args:
+        key_lookup: Where to look for a key after the explicit argument and before the
+            environment: a callable taking the provider name (e.g. `DataVault.retrieve`).
+    """
+
+    def __init__(self, key_lookup: Callable[[str], str | None] | None = None) -> None:
+        self._providers: dict[str, BaseProvider] = {}
+        self._default: str | None = None
+        self._key_lookup = key_lookup
+        self._lock = threading.Lock()
+
+    # -- registry ---------------------------------------------------------------------
+
+    def register_provider(
+        self, config: ProviderConfig, provider_class: type[BaseProvider] | None = None
+    ) -> BaseProvider:
+        """Validate `config`, resolve its key and base URL, build and store the provider.
+
+        Args:
+            config: The provider's configuration.
+            provider_class: A `BaseProvider` subclass to use instead of the built-in
+                class for `config.provider_type` (how custom providers are plugged in).
+
+        Returns:
+            The registered provider.
+
+        Raises:
+            ConfigError: Duplicate name, missing key, missing/malformed base_url, or a
+                provider class that is not a BaseProvider; nothing is registered.
+        """
+        if not isinstance(config, ProviderConfig):
+            raise ConfigError(f"register_provider needs a ProviderConfig, got {type(config).__name__}")
+        cls = _choose_class(config, provider_class)
+        provider = _build(cls, self._complete(config, cls))
+        with self._lock:
+            if config.name in self._providers:
+                raise ConfigError(
+                    f"a provider named {config.name!r} is already registered; "
+                    "pick another name or unregister it first"
+                )
+            self._providers[config.name] = provider
+            self._default = self._default or config.name
+        log.info("registered provider %s (%s)", config.name, config.provider_type)
+        return provider
+
+    def _complete(self, config: ProviderConfig, cls: type[BaseProvider]) -> ProviderConfig:
+        """The config with its base URL and key filled in, or a ConfigError saying what is missing."""
+        base_url = config.base_url or _default_base_url(config, cls)
+        if not base_url and cls.needs_base_url:
+            raise ConfigError(
+                f"provider {config.name!r} ({cls.__name__}) needs base_url, "
+                "e.g. 'http://127.0.0.1:8080/v1' for an OpenAI-compatible server"
+            )
+        key = resolve_api_key(config, cls.env_api_key, self._key_lookup)
+        if cls.needs_api_key and not key:
+            places = " or ".join(cls.env_api_key) or "an environment variable"
+            raise ConfigError(
+                f"provider {config.name!r} ({config.provider_type}) needs an API key: pass "
+                f"api_key=..., store one in the DataVault under {config.name!r}, or set {places}"
+            )
+        return config.with_changes(base_url=base_url, api_key=key)
+
+    async def unregister(self, name: str) -> None:
+        """Remove a provider and close its connections."""
+        with self._lock:
+            provider = self._providers.pop(self._require(name).name)
+            if self._default == name:
+                self._default = next(iter(self._providers), None)
+        await provider.close()
+
+    def get_provider(self, name: str | None = None) -> BaseProvider | None:
+        """The named provider (the default when `name` is None), or None if there is none."""
+        key = name if name is not None else self._default
+        return self._providers.get(key) if key is not None else None
+
+    def set_default(self, name: str) -> bool:
+        """Make `name` the provider used when a call names none."""
+        self._require(name)
+        self._default = name
+        return True
+
+    @property
+    def default(self) -> str | None:
+        return self._default
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._providers)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._providers
+
+    def __len__(self) -> int:
+        return len(self._providers)
+
+    def _require(self, name: str | None) -> BaseProvider:
+        provider = self.get_provider(name)
+        if provider is None:
+            if name is None:
+                raise ConfigError("no provider is registered; call register_provider(...) first")
+            known = ", ".join(self._providers) or "none"
+            raise ConfigError(f"no provider named {name!r} (registered: {known})")
+        return provider
+
+    # -- calls --------------------------------------------------------------------------
+
+    async def chat(
+        self, messages: MessagesLike, provider: str | None = None, model: str | None = None, **options: Any
+    ) -> ChatResponse:
+        """Send `messages` to a provider (the default when None) and return its answer."""
+        return await self._require(provider).chat(messages, model, **options)
+
+    def stream(
+        self, messages: MessagesLike, provider: str | None = None, model: str | None = None, **options: Any
+    ) -> ChatStream:
+        """Stream an answer: async-iterate the text deltas; `.response` holds the result."""
+        return self._require(provider).stream(messages, model, **options)
+
+    async def list_all_models(self) -> dict[str, list[str]]:
+        """Model ids of every enabled provider; a provider that fails maps to []."""
+        enabled = [p for p in self._providers.values() if p.config.enabled]
+        results = await asyncio.gather(*(p.list_models() for p in enabled), return_exceptions=True)
+        out = {}
+        for provider, result in zip(enabled, results):
+            if isinstance(result, BaseException):
+                log.warning("%s: listing models failed: %s", provider.name, result)
+                result = []
+            out[provider.name] = [m.id for m in result]
+        return out
+
+    async def check_health_all(self, timeout: float = HEALTH_TIMEOUT) -> dict[str, HealthStatus]:
+        """Probe every provider concurrently; one hanging provider costs only its own timeout."""
+        providers = list(self._providers.values())
+        results = await asyncio.gather(*(_probe(p, timeout) for p in providers))
+        return {p.name: status for p, status in zip(providers, results)}
+
+    async def health_check_all(self) -> dict[str, bool]:
+        """The seed's form: provider name -> healthy."""
+        return {name: status.ok for name, status in (await self.check_health_all()).items()}
+
+    def get_status(self) -> dict[str, Any]:
+        """Registered providers and the default, with no key material (has_key at most)."""
+        return {
+            "default": self._default,
+            "providers": {name: p.config.public_dict() for name, p in self._providers.items()},
+        }
+
+    async def close_all(self) -> None:
+        """Close every provider's connections (providers stay registered)."""
+        await asyncio.gather(*(p.close() for p in self._providers.values()), return_exceptions=True)
+
+    def __repr__(self) -> str:
+        return f"ProviderManager(providers={self.names!r}, default={self._default!r})"
+
+
+def _choose_class(config: ProviderConfig, cls: type[BaseProvider] | None) -> type[BaseProvider]:
+    if cls is None:
+        return provider_class(config.provider_type)  # type: ignore[arg-type]
+    if not (isinstance(cls, type) and issubclass(cls, BaseProvider)):
+        raise ConfigError(f"provider_class must be a BaseProvider subclass, got {cls!r}")
+    return cls
+
+
+def _default_base_url(config: ProviderConfig, cls: type[BaseProvider]) -> str | None:
+    if config.provider_type is ProviderType.OLLAMA and cls.default_base_url:
+        return ollama_host()
+    return cls.default_base_url
+
+
+def _build(cls: type[BaseProvider], config: ProviderConfig) -> BaseProvider:
+    try:
+        return cls(config)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"{cls.__name__}({config.name!r}) could not be created: {exc}") from None
+
+
+async def _probe(provider: BaseProvider, timeout: float) -> HealthStatus:
+    try:
+        return await asyncio.wait_for(provider.check_health(), timeout)
+    except asyncio.TimeoutError:
+        return HealthStatus(provider.name, HealthState.TIMEOUT, detail=f"no answer within {timeout:g}s")
+    except Exception as exc:  # a custom provider's bug must not sink the whole check
+        return HealthStatus(provider.name, HealthState.ERROR, detail=f"{type(exc).__name__}: {exc}"[:300])
+
+
+_singleton: ProviderManager | None = None
+_singleton_lock = threading.Lock()
+
+
+def get_provider_manager() -> ProviderManager:
+    """The process-wide manager, created on first use with the seed's default Ollama entry.
+
+    The Ollama entry points at OLLAMA_HOST (default http://127.0.0.1:11434); nothing
+    is contacted until it is used.
+    """
+    global _singleton
+    with _singleton_lock:
+        if _singleton is None:
+            manager = ProviderManager()
+            manager.register_provider(ProviderConfig(ProviderType.OLLAMA, name="ollama"))
+            _singleton = manager
+        return _singleton

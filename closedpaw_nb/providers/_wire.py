@@ -1,0 +1,267 @@
+"""`HTTPProvider`: the request/response loop every built-in provider shares.
+
+A built-in provider module only translates at its edges: `auth_headers()`,
+`chat_request()`, `parse_response()`, `parse_event()`, `parse_error()` and
+`fetch_models()`. This class owns the rest: sending, timing (perf_counter; TTFT is
+the first non-empty content delta), stream decoding, turning error statuses into
+errors, and keeping partial text when a stream breaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .._http import PROBE_TIMEOUT, HTTPClient, HTTPResponse
+from .._streams import NDJSONDecoder, SSEDecoder, SSEEvent
+from ..config import ProviderConfig
+from ..errors import ProviderError, ResponseParseError, StreamInterruptedError, error_for_status
+from ..types import ChatMessage, ChatResponse
+from .base import BaseProvider, ChatOptions, MessagesLike, normalize_messages
+
+__all__ = ["HTTPProvider", "StreamState", "ErrorInfo"]
+
+FINISH_REASONS = ("stop", "length", "content_filter", "tool_calls")
+
+
+@dataclass
+class StreamState:
+    """What a stream has told us so far; `parse_event` fills it in."""
+
+    model: str
+    text: list[str] = field(default_factory=list)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+    raw_finish_reason: str | None = None
+    request_id: str | None = None
+    done: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ErrorInfo:
+    """A provider's error body, decoded: what `parse_error` returns."""
+
+    message: str
+    error_class: type[ProviderError] | None = None
+    retry_after: float | None = None
+
+
+class HTTPProvider(BaseProvider):
+    """Base for providers that speak JSON over HTTP.
+
+    Args:
+        config: The provider's configuration (base_url and key already resolved).
+        transport: Optional httpx transport, for tests.
+    """
+
+    stream_format: ClassVar[str] = "sse"  # or "ndjson"
+
+    def __init__(self, config: ProviderConfig, *, transport: Any = None) -> None:
+        super().__init__(config)
+        self._transport = transport
+        self._client: HTTPClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+
+    # -- edges each provider implements ----------------------------------------------
+
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that carry the key (and any version header)."""
+        return {}
+
+    def chat_request(
+        self, messages: list[ChatMessage], model: str, options: ChatOptions, stream: bool
+    ) -> tuple[str, dict[str, Any]]:
+        """The path and JSON body for a chat call."""
+        raise NotImplementedError
+
+    def parse_response(self, data: Any, state: StreamState) -> None:
+        """Fill `state` from a non-streamed response body."""
+        raise NotImplementedError
+
+    def parse_event(self, event: Any, state: StreamState) -> str | None:
+        """Update `state` from one stream event (an SSEEvent or an NDJSON line);
+        return the text delta it carried, if any; raise for an in-stream error."""
+        raise NotImplementedError
+
+    def parse_error(self, status_code: int, body: Any) -> ErrorInfo:
+        """Decode an error body (JSON already parsed, or the raw text)."""
+        return ErrorInfo(str(body)[:300] if body else f"HTTP {status_code}")
+
+    def request_id_header(self) -> str:
+        return "x-request-id"
+
+    # -- the shared loop ---------------------------------------------------------------
+
+    @property
+    def http(self) -> HTTPClient:
+        """The connection pool, created on first use inside the running event loop.
+
+        httpx pools are bound to the loop that first used them, so a provider used from
+        another loop (a second `asyncio.run`, a test's loop) gets a fresh pool there.
+        """
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client.is_closed or self._client_loop is not loop:
+            self._client_loop = loop
+            self._client = HTTPClient(
+                self.config.base_url or self.default_base_url or "",
+                {**self._extra_headers(), **self.auth_headers()},
+                self.config.timeout,
+                provider=self.name,
+                transport=self._transport,
+                follow_redirects=bool(self.config.settings.get("follow_redirects", False)),
+            )
+        return self._client
+
+    async def chat(self, messages: MessagesLike, model: str | None = None, **options: Any) -> ChatResponse:
+        msgs, model, opts = self._prepare(messages, model, options)
+        path, body = self.chat_request(msgs, model, opts, stream=False)
+        response = await self.http.request("POST", path, json=body, model=model)
+        self._raise_for_status(response, model)
+        state = StreamState(model, request_id=response.headers.get(self.request_id_header()))
+        try:
+            self.parse_response(self._json(response, model), state)
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+            raise ResponseParseError(
+                f"unexpected response shape ({type(exc).__name__}: {str(exc)[:80]})", provider=self.name, model=model
+            ) from None
+        return self._response(state, latency_ms=response.elapsed_ms)
+
+    async def stream_chat(
+        self, messages: MessagesLike, model: str | None = None, **options: Any
+    ) -> AsyncIterator[str | ChatResponse]:
+        msgs, model, opts = self._prepare(messages, model, options)
+        path, body = self.chat_request(msgs, model, opts, stream=True)
+        state = StreamState(model)
+        started = time.perf_counter()
+        ttft_ms = None
+        async with self.http.stream("POST", path, json=body, model=model) as response:
+            if response.status_code >= 400:
+                self._raise_for_status(await response.aread(), model)
+            state.request_id = response.headers.get(self.request_id_header())
+            try:
+                async for delta in self._deltas(response.aiter_bytes(), state):
+                    if ttft_ms is None:
+                        ttft_ms = (time.perf_counter() - started) * 1000
+                    yield delta
+            except ProviderError as exc:
+                exc.partial_text = "".join(state.text)
+                exc.request_id = exc.request_id or state.request_id
+                raise
+            if not state.done:
+                raise StreamInterruptedError(
+                    "the stream ended before the provider said it was done",
+                    provider=self.name, model=model, request_id=state.request_id,
+                    partial_text="".join(state.text),
+                )
+        latency_ms = (time.perf_counter() - started) * 1000
+        yield self._response(state, latency_ms=latency_ms, ttft_ms=ttft_ms)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._client_loop is asyncio.get_running_loop():
+            await client.aclose()
+
+    async def _get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET a JSON document with the short probe timeout (model lists, health)."""
+        response = await self.http.request("GET", path, params=params, timeout=PROBE_TIMEOUT)
+        self._raise_for_status(response, None)
+        return self._json(response, None)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _prepare(
+        self, messages: MessagesLike, model: str | None, options: dict[str, Any]
+    ) -> tuple[list[ChatMessage], str, ChatOptions]:
+        return normalize_messages(messages), self.resolve_model(model), ChatOptions.from_kwargs(**options)
+
+    def _extra_headers(self) -> dict[str, str]:
+        extra = self.config.settings.get("extra_headers") or {}
+        return {str(k): str(v) for k, v in dict(extra).items()}
+
+    async def _deltas(self, chunks: AsyncIterator[bytes], state: StreamState) -> AsyncIterator[str]:
+        decoder = SSEDecoder() if self.stream_format == "sse" else NDJSONDecoder()
+        async for chunk in chunks:
+            for event in decoder.feed(chunk):
+                delta = self._parse_event(event, state)
+                if delta:
+                    state.text.append(delta)
+                    yield delta
+        for event in decoder.flush():
+            delta = self._parse_event(event, state)
+            if delta:
+                state.text.append(delta)
+                yield delta
+
+    def _parse_event(self, event: SSEEvent | str, state: StreamState) -> str | None:
+        try:
+            return self.parse_event(event, state)
+        except ProviderError as exc:
+            # An error event after the 200: the answer was partly delivered, so it is
+            # never retried automatically (the SDKs behave the same way).
+            exc.retryable = False
+            exc.provider = exc.provider or self.name
+            exc.model = exc.model or state.model
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+            raise ResponseParseError(
+                f"unexpected stream event ({type(exc).__name__}: {str(exc)[:80]})",
+                provider=self.name, model=state.model,
+            ) from None
+
+    def _json(self, response: HTTPResponse, model: str | None) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            snippet = response.text[:200].replace("\n", " ")
+            raise ResponseParseError(
+                f"expected JSON, got: {snippet!r}", provider=self.name, model=model,
+                status_code=response.status_code,
+            ) from None
+
+    def _raise_for_status(self, response: HTTPResponse, model: str | None) -> None:
+        if response.status_code < 400:
+            return
+        raise self.error_from_response(response, model)
+
+    def error_from_response(self, response: HTTPResponse, model: str | None) -> ProviderError:
+        """The typed error for an error response, via the provider's `parse_error`."""
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text[:300]
+        try:
+            info = self.parse_error(response.status_code, body)
+        except (KeyError, TypeError, IndexError, AttributeError):
+            info = ErrorInfo(f"HTTP {response.status_code}: {str(body)[:200]}")
+        cls = info.error_class or error_for_status(response.status_code)
+        return cls(
+            info.message, provider=self.name, model=model, status_code=response.status_code,
+            request_id=response.headers.get(self.request_id_header()), retry_after=info.retry_after,
+        )
+
+    def _response(self, state: StreamState, *, latency_ms: float, ttft_ms: float | None = None) -> ChatResponse:
+        details = dict(state.details)
+        if state.raw_finish_reason is not None:
+            details["raw_finish_reason"] = state.raw_finish_reason
+        tokens = None
+        if state.prompt_tokens is not None or state.completion_tokens is not None:
+            tokens = (state.prompt_tokens or 0) + (state.completion_tokens or 0)
+        return ChatResponse(
+            content="".join(state.text), model=state.model, provider=self.name, tokens_used=tokens,
+            finish_reason=state.finish_reason, latency_ms=latency_ms,
+            prompt_tokens=state.prompt_tokens, completion_tokens=state.completion_tokens,
+            ttft_ms=ttft_ms, request_id=state.request_id, provider_details=details,
+        )
+
+
+def finish(state: StreamState, raw: str | None, mapping: Mapping[str, str]) -> None:
+    """Record a provider's finish reason, normalised through `mapping` ("other" if unknown)."""
+    if raw is None:
+        return
+    state.raw_finish_reason = raw
+    state.finish_reason = mapping.get(raw, raw if raw in FINISH_REASONS else "other")

@@ -1,0 +1,151 @@
+"""Anthropic Messages API (`api.anthropic.com`, paths under /v1)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .._streams import SSEEvent
+from ..errors import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
+    ProviderError,
+    QuotaExhaustedError,
+    RateLimitError,
+)
+from ..types import ChatMessage, ModelInfo, ProviderType
+from ._wire import ErrorInfo, HTTPProvider, StreamState, finish
+from .base import ChatOptions
+
+__all__ = ["AnthropicProvider"]
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 1024
+FINISH_MAP = {
+    "end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
+    "tool_use": "tool_calls", "refusal": "content_filter",
+    "model_context_window_exceeded": "length", "pause_turn": "other",
+}
+ERROR_TYPES: dict[str, type[APIStatusError]] = {
+    "invalid_request_error": BadRequestError,
+    "authentication_error": AuthenticationError,
+    "permission_error": PermissionDeniedError,
+    "not_found_error": NotFoundError,
+    "rate_limit_error": RateLimitError,
+    "api_error": InternalServerError,
+    "overloaded_error": OverloadedError,
+}
+
+
+class AnthropicProvider(HTTPProvider):
+    """Anthropic: `x-api-key` + `anthropic-version`, top-level `system`, named SSE events.
+
+    `max_tokens` is required by the API; when a call gives none, settings["max_tokens"]
+    or 1024 is sent. Anthropic has no seed, so `seed` is ignored.
+    """
+
+    provider_type = ProviderType.ANTHROPIC
+    default_base_url = "https://api.anthropic.com"
+    env_api_key = ("ANTHROPIC_API_KEY",)
+    needs_api_key = True
+
+    def auth_headers(self) -> dict[str, str]:
+        settings = self.config.settings
+        headers = {"anthropic-version": str(settings.get("anthropic_version", API_VERSION))}
+        if settings.get("anthropic_beta"):
+            headers["anthropic-beta"] = str(settings["anthropic_beta"])
+        if self.config.api_key:
+            headers["x-api-key"] = self.config.api_key.reveal()  # type: ignore[union-attr]
+        return headers
+
+    def request_id_header(self) -> str:
+        return "request-id"
+
+    def chat_request(
+        self, messages: list[ChatMessage], model: str, options: ChatOptions, stream: bool
+    ) -> tuple[str, dict[str, Any]]:
+        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": [m.to_dict() for m in messages if m.role != "system"],
+            "max_tokens": options.max_tokens or int(self.config.settings.get("max_tokens", DEFAULT_MAX_TOKENS)),
+        }
+        if system:
+            body["system"] = system
+        if stream:
+            body["stream"] = True
+        knobs = {"temperature": options.temperature, "top_p": options.top_p,
+                 "stop_sequences": list(options.stop) or None}
+        body.update({k: v for k, v in knobs.items() if v is not None})
+        body.update(options.extra_body)
+        return "/v1/messages", body
+
+    def parse_response(self, data: Any, state: StreamState) -> None:
+        state.text = ["".join(b.get("text", "") for b in data["content"] if b.get("type") == "text")]
+        state.model = data.get("model") or state.model
+        finish(state, data.get("stop_reason"), FINISH_MAP)
+        self._usage(data.get("usage"), state)
+        state.done = True
+
+    def parse_event(self, event: SSEEvent, state: StreamState) -> str | None:
+        if not event.data:
+            return None
+        data = json.loads(event.data)
+        kind = data.get("type", event.event)
+        if kind == "message_start":
+            message = data["message"]
+            state.model = message.get("model") or state.model
+            self._usage(message.get("usage"), state)
+        elif kind == "content_block_delta":
+            delta = data.get("delta") or {}
+            return delta.get("text") if delta.get("type") == "text_delta" else None
+        elif kind == "message_delta":
+            finish(state, (data.get("delta") or {}).get("stop_reason"), FINISH_MAP)
+            self._usage(data.get("usage"), state)
+        elif kind == "message_stop":
+            state.done = True
+        elif kind == "error":
+            raise self._error(data.get("error") or {}, status_code=None)
+        return None
+
+    def parse_error(self, status_code: int, body: Any) -> ErrorInfo:
+        if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+            return ErrorInfo(f"HTTP {status_code}: {str(body)[:200]}")
+        err = body["error"]
+        cls = ERROR_TYPES.get(err.get("type", ""))
+        details = err.get("details") or {}
+        if status_code == 429 and details.get("error_code") == "enforced_spend_limit_reached":
+            cls = QuotaExhaustedError
+        if status_code == 529:
+            cls = OverloadedError
+        return ErrorInfo(err.get("message") or f"HTTP {status_code}", cls)
+
+    async def fetch_models(self) -> list[ModelInfo]:
+        models: list[ModelInfo] = []
+        params: dict[str, Any] = {"limit": 1000}
+        while True:
+            page = await self._get_json("/v1/models", params)
+            models += [
+                ModelInfo(id=m["id"], provider=self.name, display_name=m.get("display_name"),
+                          context_length=m.get("max_input_tokens"))
+                for m in page.get("data", [])
+            ]
+            if not page.get("has_more") or not page.get("last_id"):
+                return models
+            params = {"limit": 1000, "after_id": page["last_id"]}
+
+    def _usage(self, usage: Any, state: StreamState) -> None:
+        # output_tokens in message_delta is cumulative, so assigning (not adding) is right.
+        if usage:
+            state.prompt_tokens = usage.get("input_tokens", state.prompt_tokens)
+            state.completion_tokens = usage.get("output_tokens", state.completion_tokens)
+
+    def _error(self, err: dict[str, Any], status_code: int | None) -> ProviderError:
+        cls = ERROR_TYPES.get(err.get("type", ""), InternalServerError)
+        return cls(f"error event in stream: {err.get('message', 'unknown error')}",
+                   provider=self.name, status_code=status_code)
