@@ -3,6 +3,10 @@
 ```
 ClosedPawError
 ├── ConfigError                    something the user must fix (bad config, unknown target...)
+├── VaultError                     the encrypted key store could not be used
+│   ├── VaultPasswordError         wrong passphrase, or the file was tampered with
+│   ├── VaultFormatError           not a vault file, unknown version, or weakened KDF parameters
+│   └── VaultLockedError           another process holds the vault's lock
 └── ProviderError                  a provider call failed; carries provider, model, status_code,
     │                              request_id, attempts, retry_after, partial_text
     ├── APIStatusError             the provider answered with an error status
@@ -54,6 +58,10 @@ __all__ = [
     "ResponseParseError",
     "StreamInterruptedError",
     "UnprocessableEntityError",
+    "VaultError",
+    "VaultFormatError",
+    "VaultLockedError",
+    "VaultPasswordError",
     "error_for_status",
 ]
 
@@ -67,6 +75,22 @@ class ConfigError(ClosedPawError, ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(redact(message))
+
+
+class VaultError(ClosedPawError):
+    """The DataVault could not be opened, read or written; the file is left as it was."""
+
+
+class VaultPasswordError(VaultError):
+    """Wrong passphrase, or the vault's contents were altered (the two look the same)."""
+
+
+class VaultFormatError(VaultError):
+    """Not a vault file, an unknown version, or KDF parameters below the safe floor."""
+
+
+class VaultLockedError(VaultError):
+    """Another process is writing the vault; try again in a moment."""
 
 
 class ProviderError(ClosedPawError):
