@@ -17,7 +17,10 @@ from .errors import ConfigError
 from .providers import BaseProvider, ChatStream, provider_class
 from .providers.base import MessagesLike
 from .providers.ollama import ollama_host
+from .ratelimit import RateLimiter
+from .retry import RetryPolicy
 from .types import ChatResponse, HealthState, HealthStatus, ProviderType
+from .wrappers import GuardedProvider
 
 __all__ = ["ProviderManager", "get_provider_manager"]
 
@@ -29,15 +32,22 @@ HEALTH_TIMEOUT = 15.0
 class ProviderManager:
     """A named set of providers with a default, and calls routed to them.
 
+    Calls made through the manager (`chat`, `stream`) get the retry policy, rate limit
+    and deadline of the provider's config; `get_provider()` returns the bare provider.
+
     Args:
         key_lookup: Where to look for a key after the explicit argument and before the
             environment: a callable taking the provider name (e.g. `DataVault.retrieve`).
+        limiter: The RateLimiter shared by all providers (tests inject one with a fake clock).
     """
 
-    def __init__(self, key_lookup: Callable[[str], str | None] | None = None) -> None:
-        self._providers: dict[str, BaseProvider] = {}
+    def __init__(
+        self, key_lookup: Callable[[str], str | None] | None = None, limiter: RateLimiter | None = None
+    ) -> None:
+        self._providers: dict[str, GuardedProvider] = {}
         self._default: str | None = None
         self._key_lookup = key_lookup
+        self.limiter = limiter or RateLimiter()
         self._lock = threading.Lock()
 
     # -- registry ---------------------------------------------------------------------
@@ -63,13 +73,14 @@ class ProviderManager:
             raise ConfigError(f"register_provider needs a ProviderConfig, got {type(config).__name__}")
         cls = _choose_class(config, provider_class)
         provider = _build(cls, self._complete(config, cls))
+        policy = RetryPolicy.from_settings(provider.config.settings)
         with self._lock:
             if config.name in self._providers:
                 raise ConfigError(
                     f"a provider named {config.name!r} is already registered; "
                     "pick another name or unregister it first"
                 )
-            self._providers[config.name] = provider
+            self._providers[config.name] = GuardedProvider(provider, policy, self.limiter)
             self._default = self._default or config.name
         log.info("registered provider %s (%s)", config.name, config.provider_type)
         return provider
@@ -94,7 +105,7 @@ class ProviderManager:
     async def unregister(self, name: str) -> None:
         """Remove a provider and close its connections."""
         with self._lock:
-            provider = self._providers.pop(self._require(name).name)
+            provider = self._providers.pop(self._guarded(name).name)
             if self._default == name:
                 self._default = next(iter(self._providers), None)
         await provider.close()
@@ -102,11 +113,12 @@ class ProviderManager:
     def get_provider(self, name: str | None = None) -> BaseProvider | None:
         """The named provider (the default when `name` is None), or None if there is none."""
         key = name if name is not None else self._default
-        return self._providers.get(key) if key is not None else None
+        guarded = self._providers.get(key) if key is not None else None
+        return guarded.inner if guarded is not None else None
 
     def set_default(self, name: str) -> bool:
         """Make `name` the provider used when a call names none."""
-        self._require(name)
+        self._guarded(name)
         self._default = name
         return True
 
@@ -124,8 +136,9 @@ class ProviderManager:
     def __len__(self) -> int:
         return len(self._providers)
 
-    def _require(self, name: str | None) -> BaseProvider:
-        provider = self.get_provider(name)
+    def _guarded(self, name: str | None) -> GuardedProvider:
+        key = name if name is not None else self._default
+        provider = self._providers.get(key) if key is not None else None
         if provider is None:
             if name is None:
                 raise ConfigError("no provider is registered; call register_provider(...) first")
@@ -139,13 +152,13 @@ class ProviderManager:
         self, messages: MessagesLike, provider: str | None = None, model: str | None = None, **options: Any
     ) -> ChatResponse:
         """Send `messages` to a provider (the default when None) and return its answer."""
-        return await self._require(provider).chat(messages, model, **options)
+        return await self._guarded(provider).chat(messages, model, **options)
 
     def stream(
         self, messages: MessagesLike, provider: str | None = None, model: str | None = None, **options: Any
     ) -> ChatStream:
         """Stream an answer: async-iterate the text deltas; `.response` holds the result."""
-        return self._require(provider).stream(messages, model, **options)
+        return self._guarded(provider).stream(messages, model, **options)
 
     async def list_all_models(self) -> dict[str, list[str]]:
         """Model ids of every enabled provider; a provider that fails maps to []."""

@@ -19,6 +19,7 @@ from .._http import PROBE_TIMEOUT, HTTPClient, HTTPResponse
 from .._streams import NDJSONDecoder, SSEDecoder, SSEEvent
 from ..config import ProviderConfig
 from ..errors import ProviderError, ResponseParseError, StreamInterruptedError, error_for_status
+from ..retry import IDEMPOTENCY_KEY, parse_retry_after
 from ..types import ChatMessage, ChatResponse
 from .base import BaseProvider, ChatOptions, MessagesLike, normalize_messages
 
@@ -120,7 +121,7 @@ class HTTPProvider(BaseProvider):
     async def chat(self, messages: MessagesLike, model: str | None = None, **options: Any) -> ChatResponse:
         msgs, model, opts = self._prepare(messages, model, options)
         path, body = self.chat_request(msgs, model, opts, stream=False)
-        response = await self.http.request("POST", path, json=body, model=model)
+        response = await self.http.request("POST", path, json=body, headers=_call_headers(), model=model)
         self._raise_for_status(response, model)
         state = StreamState(model, request_id=response.headers.get(self.request_id_header()))
         try:
@@ -139,7 +140,7 @@ class HTTPProvider(BaseProvider):
         state = StreamState(model)
         started = time.perf_counter()
         ttft_ms = None
-        async with self.http.stream("POST", path, json=body, model=model) as response:
+        async with self.http.stream("POST", path, json=body, headers=_call_headers(), model=model) as response:
             if response.status_code >= 400:
                 self._raise_for_status(await response.aread(), model)
             state.request_id = response.headers.get(self.request_id_header())
@@ -241,7 +242,9 @@ class HTTPProvider(BaseProvider):
         cls = info.error_class or error_for_status(response.status_code)
         return cls(
             info.message, provider=self.name, model=model, status_code=response.status_code,
-            request_id=response.headers.get(self.request_id_header()), retry_after=info.retry_after,
+            request_id=response.headers.get(self.request_id_header()),
+            retry_after=parse_retry_after(response.headers) or info.retry_after,
+            retryable=_should_retry(response.status_code, response.headers, cls),
         )
 
     def _response(self, state: StreamState, *, latency_ms: float, ttft_ms: float | None = None) -> ChatResponse:
@@ -257,6 +260,20 @@ class HTTPProvider(BaseProvider):
             prompt_tokens=state.prompt_tokens, completion_tokens=state.completion_tokens,
             ttft_ms=ttft_ms, request_id=state.request_id, provider_details=details,
         )
+
+
+def _call_headers() -> dict[str, str] | None:
+    # Every retry of one logical call carries the same key (set by GuardedProvider).
+    key = IDEMPOTENCY_KEY.get()
+    return {"Idempotency-Key": key} if key else None
+
+
+def _should_retry(status: int, headers: Mapping[str, str], cls: type[ProviderError]) -> bool:
+    """`x-should-retry` decides when the server sends it; else 408 and the class default."""
+    verdict = str(headers.get("x-should-retry", "")).lower()
+    if verdict in ("true", "false"):
+        return verdict == "true"
+    return status == 408 or cls.retryable
 
 
 def finish(state: StreamState, raw: str | None, mapping: Mapping[str, str]) -> None:

@@ -1,0 +1,174 @@
+"""`GuardedProvider`: retries, rate limits and deadlines wrapped around any provider.
+
+The manager puts one around every provider it registers, so built-in and custom
+providers alike get the same policy, and no provider module retries on its own.
+A stream is retried only while it has not yielded any text: once the caller has seen
+part of an answer, a failure is raised with the partial text instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from .errors import DeadlineExceededError, ProviderError
+from .providers.base import BaseProvider, ChatOptions, MessagesLike, normalize_messages
+from .ratelimit import RateLimiter
+from .retry import IDEMPOTENCY_KEY, RetryPolicy
+from .types import ChatResponse, HealthStatus, ModelInfo
+
+__all__ = ["GuardedProvider"]
+
+T = TypeVar("T")
+
+class GuardedProvider(BaseProvider):
+    """Wraps `inner` with a RetryPolicy, a RateLimiter slot per attempt and an optional deadline.
+
+    Args:
+        inner: The provider doing the work.
+        policy: Retry policy (default: from `inner.config.settings`).
+        limiter: Shared limiter; this provider's limits are configured on it.
+    """
+
+    def __init__(self, inner: BaseProvider, policy: RetryPolicy | None = None, limiter: RateLimiter | None = None) -> None:
+        super().__init__(inner.config)
+        self.inner = inner
+        self.policy = policy or RetryPolicy.from_settings(inner.config.settings)
+        self.limiter = limiter or RateLimiter()
+        self.limiter.configure(inner.name, inner.config.rate_limit, inner.config.settings.get("tokens_per_minute"))
+
+    async def chat(self, messages: MessagesLike, model: str | None = None, **options: Any) -> ChatResponse:
+        deadline = self._deadline(options)
+        cost = _estimate_tokens(messages, options)
+        call = lambda: self.inner.chat(messages, model, **options)  # noqa: E731
+        try:
+            async with asyncio.timeout(deadline):
+                response = await self._retrying(call, cost)
+        except TimeoutError:
+            raise self._deadline_error(deadline, model, "") from None
+        self._reconcile(cost, response)
+        return response
+
+    async def stream_chat(
+        self, messages: MessagesLike, model: str | None = None, **options: Any
+    ) -> AsyncIterator[str | ChatResponse]:
+        deadline = self._deadline(options)
+        cost = _estimate_tokens(messages, options)
+        loop = asyncio.get_running_loop()
+        ends_at = None if deadline is None else loop.time() + deadline
+        token = IDEMPOTENCY_KEY.set(uuid.uuid4().hex)
+        parts: list[str] = []
+        try:
+            retries = 0
+            while True:
+                source = None
+                try:
+                    await self._until(ends_at, self.limiter.acquire(self.name, cost))
+                    source = self.inner.stream_chat(messages, model, **options)
+                    while True:
+                        try:
+                            item = await self._until(ends_at, source.__anext__())
+                        except StopAsyncIteration:
+                            return
+                        if isinstance(item, ChatResponse):
+                            item.attempts = retries + 1
+                            self._reconcile(cost, item)
+                        elif item:
+                            parts.append(item)
+                        yield item
+                except ProviderError as err:
+                    err.attempts = retries + 1
+                    if parts or not await self._before_retry(err, retries):
+                        raise
+                    retries += 1
+                except TimeoutError:
+                    raise self._deadline_error(deadline, model, "".join(parts)) from None
+                finally:
+                    if source is not None:
+                        await source.aclose()  # type: ignore[attr-defined]
+        finally:
+            IDEMPOTENCY_KEY.reset(token)
+
+    async def fetch_models(self) -> list[ModelInfo]:
+        return await self.inner.fetch_models()
+
+    async def list_models(self) -> list[ModelInfo]:
+        return await self.inner.list_models()
+
+    async def check_health(self) -> HealthStatus:
+        return await self.inner.check_health()
+
+    def resolve_model(self, model: str | None) -> str:
+        return self.inner.resolve_model(model)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]], cost: int) -> T:
+        token = IDEMPOTENCY_KEY.set(uuid.uuid4().hex)
+        try:
+            retries = 0
+            while True:
+                await self.limiter.acquire(self.name, cost)
+                try:
+                    result = await call()
+                except ProviderError as err:
+                    err.attempts = retries + 1
+                    if not await self._before_retry(err, retries):
+                        raise
+                    retries += 1
+                    continue
+                if isinstance(result, ChatResponse):
+                    result.attempts = retries + 1
+                return result
+        finally:
+            IDEMPOTENCY_KEY.reset(token)
+
+    async def _before_retry(self, err: ProviderError, retries: int) -> bool:
+        """Decide whether to retry; wait (or set the shared pause gate) if so."""
+        if not self.policy.should_retry(err, retries):
+            return False
+        delay = self.policy.delay(err, retries)
+        if err.retry_after is not None and delay == err.retry_after:
+            # The server's delay holds every task for this provider, not only this one;
+            # the next acquire() waits it out.
+            self.limiter.pause(self.name, delay)
+        else:
+            await self.limiter.clock.sleep(delay)
+        return True
+
+    def _deadline(self, options: dict[str, Any]) -> float | None:
+        deadline = options.pop("deadline", None) or self.config.settings.get("deadline")
+        return float(deadline) if deadline else None
+
+    @staticmethod
+    async def _until(ends_at: float | None, awaitable: Awaitable[T]) -> T:
+        if ends_at is None:
+            return await awaitable
+        async with asyncio.timeout_at(ends_at):
+            return await awaitable
+
+    def _deadline_error(self, deadline: float | None, model: str | None, partial: str) -> DeadlineExceededError:
+        return DeadlineExceededError(
+            f"the call did not finish within its {deadline:g}s deadline", provider=self.name,
+            model=model, partial_text=partial or None,
+        )
+
+    def _reconcile(self, cost: int, response: ChatResponse) -> None:
+        if cost and response.tokens_used is not None:
+            self.limiter.reconcile(self.name, cost, response.tokens_used)
+
+    def __repr__(self) -> str:
+        return f"GuardedProvider({self.inner!r}, retries={self.policy.max_retries})"
+
+
+def _estimate_tokens(messages: MessagesLike, options: dict[str, Any]) -> int:
+    """A rough token cost for the tokens-per-minute limit (reconciled with usage later)."""
+    try:
+        chars = sum(len(m.content) for m in normalize_messages(messages))
+        max_tokens = ChatOptions.from_kwargs(**{k: v for k, v in options.items() if k != "deadline"}).max_tokens
+    except Exception:
+        return 0  # the provider will report the bad input itself
+    return chars // 4 + (max_tokens or 256)

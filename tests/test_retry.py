@@ -1,0 +1,212 @@
+"""RetryPolicy, the Retry-After parser, and GuardedProvider's retry loop (matrix rows 1-7, 11, 15)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from closedpaw_nb import ChatResponse, ProviderConfig
+from closedpaw_nb import errors as E
+from closedpaw_nb.providers.base import BaseProvider
+from closedpaw_nb.ratelimit import RateLimiter
+from closedpaw_nb.retry import IDEMPOTENCY_KEY, RetryPolicy, parse_retry_after
+from closedpaw_nb.wrappers import GuardedProvider
+
+NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        ({"retry-after": "2"}, 2.0),
+        ({"Retry-After": "1.5"}, 1.5),
+        ({"retry-after-ms": "1500", "retry-after": "10"}, 1.5),
+        ({"retry-after-ms": "garbage", "retry-after": "3"}, 3.0),
+        ({"retry-after": format_datetime(NOW + timedelta(seconds=20), usegmt=True)}, 20.0),
+        ({"retry-after": format_datetime(NOW - timedelta(seconds=20), usegmt=True)}, None),
+        ({"retry-after": "0"}, None),
+        ({"retry-after": "-10"}, None),
+        ({"retry-after": "soon"}, None),
+        ({"retry-after": "nan"}, None),
+        ({"retry-after": "inf"}, None),
+        ({"retry-after": "3600"}, 3600.0),
+        ({}, None),
+    ],
+)
+def test_parse_retry_after(headers, expected):
+    assert parse_retry_after(headers, NOW) == expected
+
+
+@given(st.dictionaries(st.sampled_from(["retry-after", "retry-after-ms", "x"]), st.text(max_size=40)))
+def test_parse_retry_after_is_total(headers):
+    value = parse_retry_after(headers, NOW)
+    assert value is None or (math.isfinite(value) and value > 0)
+
+
+def test_backoff_follows_the_sdk_formula():
+    policy = RetryPolicy()
+    rng = random.Random(1)
+    for n, base in enumerate([0.5, 1.0, 2.0, 4.0, 8.0, 8.0]):
+        for _ in range(50):
+            assert 0.75 * base <= policy.backoff(n, rng) <= base
+
+
+@pytest.mark.parametrize(
+    "error, retried",
+    [
+        (E.RateLimitError("x"), True),
+        (E.QuotaExhaustedError("x"), False),
+        (E.InternalServerError("x"), True),
+        (E.OverloadedError("x"), True),
+        (E.ConflictError("x"), True),
+        (E.APIConnectionError("x"), True),
+        (E.APITimeoutError("x"), True),
+        (E.DeadlineExceededError("x"), False),
+        (E.BadRequestError("x"), False),
+        (E.AuthenticationError("x"), False),
+        (E.NotFoundError("x"), False),
+        (E.StreamInterruptedError("x"), False),
+        (E.InternalServerError("x", retryable=False), False),  # x-should-retry: false
+        (E.BadRequestError("x", retryable=True), True),  # x-should-retry: true
+        (E.RateLimitError("x", retry_after=3600), False),  # above the cap: surfaced
+    ],
+)
+def test_what_is_retried(error, retried):
+    assert RetryPolicy().should_retry(error, 0) is retried
+    assert RetryPolicy().should_retry(error, 2) is False
+    assert RetryPolicy(max_retries=0).should_retry(error, 0) is False
+
+
+def test_policy_from_settings():
+    assert RetryPolicy.from_settings({}).max_retries == 2
+    assert RetryPolicy.from_settings({"retries": False}).max_retries == 0
+    assert RetryPolicy.from_settings({"max_retries": 5, "retry_max_server_delay": 120}).max_server_delay == 120
+    with pytest.raises(E.ConfigError, match="bad retry setting"):
+        RetryPolicy.from_settings({"max_retries": "many"})
+
+
+class Scripted(BaseProvider):
+    """Fails with each scripted error in turn, then answers; records idempotency keys."""
+
+    def __init__(self, config, script, stream_parts=("a", "b", "c"), fail_after_parts=None):
+        super().__init__(config)
+        self.script = list(script)
+        self.calls = 0
+        self.keys: list[str | None] = []
+        self.stream_parts = stream_parts
+        self.fail_after_parts = fail_after_parts
+
+    async def chat(self, messages, model=None, **options):
+        self.calls += 1
+        self.keys.append(IDEMPOTENCY_KEY.get())
+        if self.script:
+            raise self.script.pop(0)
+        return ChatResponse("ok", "m", self.name, latency_ms=1.0)
+
+    async def stream_chat(self, messages, model=None, **options):
+        self.calls += 1
+        if self.script and self.fail_after_parts is None:
+            raise self.script.pop(0)
+        for i, part in enumerate(self.stream_parts):
+            if self.fail_after_parts == i:
+                raise E.StreamInterruptedError("cut", provider=self.name)
+            yield part
+        yield ChatResponse("".join(self.stream_parts), "m", self.name, latency_ms=1.0)
+
+
+def guarded(script, clock, **kwargs):
+    inner = Scripted(ProviderConfig("custom", name="p", default_model="m"), script, **kwargs)
+    return inner, GuardedProvider(inner, RetryPolicy(), RateLimiter(clock))
+
+
+async def test_429_with_retry_after_pauses_every_task_then_succeeds(clock):
+    inner, provider = guarded([E.RateLimitError("slow down", retry_after=2.0)], clock)
+    second_started: list[float] = []
+
+    async def other_task():
+        await asyncio.sleep(0)  # starts while the first call is waiting out the 429
+        await provider.limiter.acquire("p")
+        second_started.append(clock.monotonic())
+
+    response, _ = await asyncio.gather(provider.chat("hi"), other_task())
+    assert response.attempts == 2 and inner.calls == 2
+    assert clock.monotonic() >= 2.0
+    assert second_started and second_started[0] >= 2.0  # the gate held the other task too
+
+
+async def test_5xx_backoff_delays_and_attempt_count(clock):
+    inner, provider = guarded([E.OverloadedError("529")] * 3, clock)
+    with pytest.raises(E.OverloadedError) as info:
+        await provider.chat("hi")
+    assert info.value.attempts == 3 and inner.calls == 3
+    assert len(clock.slept) == 2
+    assert 0.375 <= clock.slept[0] <= 0.5 and 0.75 <= clock.slept[1] <= 1.0
+
+
+async def test_non_retryable_errors_hit_once(clock):
+    for error in (E.BadRequestError("x"), E.AuthenticationError("x"), E.NotFoundError("x"), E.QuotaExhaustedError("x")):
+        inner, provider = guarded([error], clock)
+        with pytest.raises(type(error)):
+            await provider.chat("hi")
+        assert inner.calls == 1
+
+
+async def test_server_delay_above_cap_is_raised_not_waited(clock):
+    inner, provider = guarded([E.RateLimitError("daily", retry_after=3600)], clock)
+    with pytest.raises(E.RateLimitError) as info:
+        await provider.chat("hi")
+    assert info.value.retry_after == 3600 and inner.calls == 1 and clock.monotonic() == 0.0
+
+
+async def test_every_attempt_of_one_call_carries_the_same_idempotency_key(clock):
+    inner, provider = guarded([E.APIConnectionError("reset"), E.APIConnectionError("reset")], clock)
+    await provider.chat("hi")
+    await provider.chat("again")
+    assert len(set(inner.keys[:3])) == 1 and inner.keys[0] is not None
+    assert inner.keys[3] != inner.keys[0]
+
+
+async def test_stream_is_retried_before_its_first_delta(clock):
+    inner, provider = guarded([E.InternalServerError("500")], clock)
+    stream = provider.stream("hi")
+    assert [d async for d in stream] == ["a", "b", "c"]
+    assert stream.response.attempts == 2 and inner.calls == 2
+
+
+async def test_stream_is_never_retried_after_its_first_delta(clock):
+    inner, provider = guarded([], clock, fail_after_parts=2)
+    stream = provider.stream("hi")
+    seen = []
+    with pytest.raises(E.StreamInterruptedError):
+        async for delta in stream:
+            seen.append(delta)
+    assert seen == ["a", "b"] and inner.calls == 1
+
+
+async def test_overall_deadline_keeps_partial_text():
+    class Drip(BaseProvider):
+        async def chat(self, messages, model=None, **options):
+            await asyncio.sleep(10)
+
+        async def stream_chat(self, messages, model=None, **options):
+            for part in ("x", "y", "z"):
+                yield part
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(10)
+            yield ChatResponse("xyz", "m", self.name)
+
+    provider = GuardedProvider(Drip(ProviderConfig("custom", name="drip", default_model="m")))
+    with pytest.raises(E.DeadlineExceededError) as info:
+        await provider.chat("hi", deadline=0.2)
+    assert info.value.partial_text is None
+    with pytest.raises(E.DeadlineExceededError) as info:
+        async for _ in provider.stream("hi", deadline=0.5):
+            pass
+    assert info.value.partial_text == "xyz" and "0.5s deadline" in str(info.value)
