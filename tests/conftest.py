@@ -51,3 +51,51 @@ def clock() -> FakeClock:
 @pytest.fixture
 def canary() -> str:
     return CANARY
+
+
+@pytest.fixture(scope="session")
+def sim_server():
+    """One simulator for the session, with no artificial latency (faults are per test)."""
+    from closedpaw_nb.sim import Simulator, serve_in_thread
+
+    with serve_in_thread(simulator=Simulator(time_scale=0)) as server:
+        yield server
+
+
+@pytest.fixture
+def sim(sim_server):
+    """The session simulator, with faults and recorded requests cleared around each test."""
+    sim_server.simulator.reset()
+    yield sim_server
+    sim_server.simulator.reset()
+
+
+PROVIDER_TYPES = ["openai", "anthropic", "google", "mistral", "ollama", "custom"]
+
+
+def sim_config(sim, provider_type: str, key: str = "sk-test-key-0123456789", **changes):
+    """A ProviderConfig pointing `provider_type` at the simulator."""
+    from closedpaw_nb import ProviderConfig
+
+    fields = dict(name=provider_type, api_key=key, base_url=sim.base_url(provider_type),
+                  default_model="sim-small", models=["sim-small"])
+    fields.update(changes)
+    return ProviderConfig(provider_type, **fields)
+
+
+@pytest.fixture
+async def build(sim):
+    """A factory of bare built-in providers (no retries, no limiter) talking to the
+    simulator; every provider it made is closed after the test."""
+    from closedpaw_nb.manager import ProviderManager
+
+    made = []
+
+    def factory(provider_type: str, **changes):
+        provider = ProviderManager().register_provider(sim_config(sim, provider_type, **changes))
+        made.append(provider)
+        return provider
+
+    yield factory
+    for provider in made:
+        await provider.close()

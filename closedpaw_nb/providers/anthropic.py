@@ -117,11 +117,12 @@ class AnthropicProvider(HTTPProvider):
         if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
             return ErrorInfo(f"HTTP {status_code}: {str(body)[:200]}")
         err = body["error"]
-        cls = ERROR_TYPES.get(err.get("type", ""))
+        # The status decides (as in the SDK); the body refines overload and spend caps.
+        cls: type[ProviderError] | None = None
         details = err.get("details") or {}
         if status_code == 429 and details.get("error_code") == "enforced_spend_limit_reached":
             cls = QuotaExhaustedError
-        if status_code == 529:
+        if status_code == 529 or err.get("type") == "overloaded_error":
             cls = OverloadedError
         return ErrorInfo(err.get("message") or f"HTTP {status_code}", cls)
 

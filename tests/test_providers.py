@@ -1,0 +1,230 @@
+"""Every built-in provider against the simulator: the contract, health, wire mapping and errors."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from conftest import PROVIDER_TYPES
+
+from closedpaw_nb import errors as E
+from closedpaw_nb.sim import Fault
+from closedpaw_nb.testing import acheck_provider
+from closedpaw_nb.types import HealthState
+
+MOUNT = {"custom": "openai"}
+
+
+def mount(provider_type: str) -> str:
+    return MOUNT.get(provider_type, provider_type)
+
+
+@pytest.mark.parametrize("provider_type", PROVIDER_TYPES)
+async def test_builtin_provider_passes_the_contract(sim, provider_type, build):
+    provider = build(provider_type)
+    # Ollama needs no key, so a bad key cannot fail; the simulator can require one.
+    bad = None if provider_type == "ollama" else build(provider_type, key="invalid-key-0123456789")
+    report = await acheck_provider(provider, bad_key_provider=bad, missing_model="missing-model")
+    assert report.passed, str(report)
+    assert {c.name for c in report.checks} >= {"chat", "stream equals chat", "list_models", "health"}
+
+
+async def test_ollama_bad_key_when_the_server_requires_one(sim, build):
+    sim.simulator.ollama_requires_key = True
+    try:
+        bad = build("ollama", key="invalid-key-0123456789")
+        with pytest.raises(E.AuthenticationError):
+            await bad.chat("hi")
+        assert (await bad.check_health()).status is HealthState.AUTH_FAILED
+    finally:
+        sim.simulator.ollama_requires_key = False
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("provider_type", PROVIDER_TYPES)
+async def test_health_is_unreachable_on_a_closed_port(sim, provider_type, build):
+    url = f"http://127.0.0.1:{closed_port()}" + ("/v1" if provider_type in ("openai", "custom") else "")
+    provider = build(provider_type, base_url=url)
+    status = await provider.check_health()
+    assert status.status is HealthState.UNREACHABLE and not await provider.health_check()
+    assert "127.0.0.1" not in status.detail or "://" not in status.detail
+    with pytest.raises(E.APIConnectionError):
+        await provider.chat("hi")
+
+
+@pytest.mark.parametrize("provider_type", PROVIDER_TYPES)
+async def test_health_probe_never_bills(sim, provider_type, build):
+    await build(provider_type).check_health()
+    paths = [r.path for r in sim.simulator.requests]
+    assert paths and not any(p.endswith(("/chat/completions", "/messages", "/api/chat")) or "generateContent" in p for p in paths)
+
+
+SYSTEM = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Hi there"}]
+
+
+async def test_system_prompt_goes_where_each_api_wants_it(sim, build):
+    for provider_type in PROVIDER_TYPES:
+        await build(provider_type).chat(SYSTEM)
+    by = {r.provider: r.json for r in sim.simulator.requests}
+    assert by["anthropic"]["system"] == "Be terse." and all(m["role"] != "system" for m in by["anthropic"]["messages"])
+    assert by["google"]["systemInstruction"] == {"parts": [{"text": "Be terse."}]}
+    assert [c["role"] for c in by["google"]["contents"]] == ["user"]
+    for name in ("openai", "mistral", "ollama"):
+        assert by[name]["messages"][0] == {"role": "system", "content": "Be terse."}
+
+
+async def test_common_knobs_map_to_each_api_s_own_names(sim, build):
+    knobs = dict(temperature=0.2, top_p=0.9, max_tokens=12, stop=["\n\n"], seed=7)
+    for provider_type in ("openai", "anthropic", "google", "mistral", "ollama"):
+        await build(provider_type).chat("Hi", **knobs)
+    by = {r.provider: r.json for r in sim.simulator.requests}
+    assert {k: by["openai"][k] for k in ("temperature", "top_p", "max_completion_tokens", "stop", "seed")} == {
+        "temperature": 0.2, "top_p": 0.9, "max_completion_tokens": 12, "stop": ["\n\n"], "seed": 7}
+    assert {k: by["anthropic"][k] for k in ("temperature", "top_p", "max_tokens", "stop_sequences")} == {
+        "temperature": 0.2, "top_p": 0.9, "max_tokens": 12, "stop_sequences": ["\n\n"]}
+    assert "seed" not in by["anthropic"]
+    assert by["google"]["generationConfig"] == {
+        "temperature": 0.2, "topP": 0.9, "maxOutputTokens": 12, "stopSequences": ["\n\n"], "seed": 7}
+    assert {k: by["mistral"][k] for k in ("max_tokens", "random_seed")} == {"max_tokens": 12, "random_seed": 7}
+    assert by["ollama"]["options"] == {"temperature": 0.2, "top_p": 0.9, "num_predict": 12, "stop": ["\n\n"], "seed": 7}
+
+
+async def test_anthropic_always_sends_max_tokens_and_version(sim, build):
+    await build("anthropic").chat("Hi")
+    request = sim.simulator.requests[-1]
+    assert request.json["max_tokens"] == 1024 and request.headers["anthropic-version"] == "2023-06-01"
+
+
+async def test_stream_requests_usage_where_the_api_needs_asking(sim, build):
+    for provider_type in ("openai", "mistral", "custom"):
+        stream = build(provider_type).stream("Hi")
+        response = await stream.get_response()
+        assert response.completion_tokens and response.completion_tokens > 0
+    by = [(r.provider, r.json) for r in sim.simulator.requests]
+    assert by[0][1]["stream_options"] == {"include_usage": True}
+    assert "stream_options" not in by[1][1]  # Mistral rejects unknown fields with 422
+
+
+async def test_gemini_key_travels_only_in_the_header(sim, canary, build):
+    provider = build("google", key=canary)
+    await provider.chat("Hi")
+    await provider.stream("Hi").get_response()
+    await provider.list_models()
+    for request in sim.simulator.requests:
+        assert not request.key_in_query and canary not in request.path + request.query
+        assert request.headers["x-goog-api-key"] == canary
+
+
+async def test_unknown_chat_option_is_a_clear_error_before_sending(sim, build):
+    with pytest.raises(E.ConfigError, match="unknown chat option"):
+        await build("openai").chat("Hi", temprature=0.1)
+    assert sim.simulator.requests == []
+
+
+STATUS_CASES = [
+    (400, E.BadRequestError), (401, E.AuthenticationError), (403, E.PermissionDeniedError),
+    (404, E.NotFoundError), (409, E.ConflictError), (422, E.UnprocessableEntityError),
+    (429, E.RateLimitError), (500, E.InternalServerError), (503, E.InternalServerError),
+]
+
+
+@pytest.mark.parametrize("provider_type", PROVIDER_TYPES)
+@pytest.mark.parametrize("status, error", STATUS_CASES)
+async def test_error_statuses_map_to_the_error_tree(sim, provider_type, status, error, build):
+    provider = build(provider_type)
+    sim.simulator.add_fault(Fault("status", provider=mount(provider_type), status=status, times=2))
+    with pytest.raises(error) as info:
+        await provider.chat("Hi")
+    assert info.value.status_code == status and info.value.provider == provider_type
+    with pytest.raises(error):
+        await provider.stream("Hi").get_response()
+
+
+@pytest.mark.parametrize(
+    "provider_type, fault, error",
+    [
+        ("anthropic", Fault("status", provider="anthropic", status=529), E.OverloadedError),
+        ("openai", Fault("status", provider="openai", status=429, code="insufficient_quota"), E.QuotaExhaustedError),
+        ("google", Fault("status", provider="google", status=429, quota="day"), E.QuotaExhaustedError),
+    ],
+)
+async def test_provider_specific_error_kinds(sim, provider_type, fault, error, build):
+    sim.simulator.add_fault(fault)
+    with pytest.raises(error):
+        await build(provider_type).chat("Hi")
+
+
+async def test_retry_after_sources_are_read(sim, build):
+    sim.simulator.add_fault(Fault("status", provider="openai", status=429, headers={"retry-after-ms": "1500", "retry-after": "10"}))
+    sim.simulator.add_fault(Fault("status", provider="google", status=429, retry_delay="45.837906927s"))
+    sim.simulator.add_fault(Fault("status", provider="anthropic", status=503, headers={"x-should-retry": "false"}))
+    sim.simulator.add_fault(Fault("status", provider="mistral", status=400, headers={"x-should-retry": "true"}))
+    errors = {}
+    for provider_type in ("openai", "google", "anthropic", "mistral"):
+        with pytest.raises(E.ProviderError) as info:
+            await build(provider_type).chat("Hi")
+        errors[provider_type] = info.value
+    assert errors["openai"].retry_after == 1.5
+    assert errors["google"].retry_after == pytest.approx(45.837906927)
+    assert errors["anthropic"].retryable is False and errors["mistral"].retryable is True
+
+
+@pytest.mark.parametrize("provider_type", PROVIDER_TYPES)
+async def test_cut_stream_keeps_partial_text(sim, provider_type, build):
+    provider = build(provider_type)
+    sim.simulator.add_fault(Fault("cut_stream", provider=mount(provider_type), after=3))
+    stream = provider.stream("Hi")
+    seen = []
+    with pytest.raises(E.StreamInterruptedError) as info:
+        async for delta in stream:
+            seen.append(delta)
+    assert len(seen) == 3 and info.value.partial_text == "".join(seen)
+
+
+@pytest.mark.parametrize("provider_type", PROVIDER_TYPES)
+async def test_in_stream_error_event_is_typed_and_keeps_partial_text(sim, provider_type, build):
+    provider = build(provider_type)
+    sim.simulator.add_fault(Fault("stream_error", provider=mount(provider_type), after=2))
+    seen = []
+    with pytest.raises(E.ProviderError) as info:
+        async for delta in provider.stream("Hi"):
+            seen.append(delta)
+    assert not isinstance(info.value, E.ResponseParseError)
+    assert len(seen) == 2 and info.value.partial_text == "".join(seen) and info.value.retryable is False
+    if provider_type == "anthropic":
+        assert isinstance(info.value, E.OverloadedError)
+
+
+@pytest.mark.parametrize("variant", ["truncated", "not_json", "html"])
+@pytest.mark.parametrize("provider_type", PROVIDER_TYPES)
+async def test_malformed_bodies_are_parse_errors(sim, provider_type, variant, build):
+    sim.simulator.add_fault(Fault("malformed", provider=mount(provider_type), variant=variant))
+    expected = E.InternalServerError if variant == "html" else E.ResponseParseError
+    with pytest.raises(expected) as info:
+        await build(provider_type).chat("Hi")
+    assert len(str(info.value)) < 700
+
+
+async def test_hang_before_headers_is_a_timeout(sim, build):
+    provider = build("openai", timeout=0.3)
+    sim.simulator.add_fault(Fault("hang", provider="openai"))
+    with pytest.raises(E.APITimeoutError):
+        await provider.chat("Hi")
+
+
+async def test_connection_reset_is_a_connection_error(sim, build):
+    sim.simulator.add_fault(Fault("reset", provider="anthropic"))
+    with pytest.raises(E.APIConnectionError):
+        await build("anthropic").chat("Hi")
+
+
+async def test_redirects_are_not_followed(sim, build):
+    sim.simulator.add_fault(Fault("redirect", provider="openai", location="http://127.0.0.1:9/steal"))
+    with pytest.raises(E.ProviderError) as info:
+        await build("openai").chat("Hi")
+    assert info.value.status_code == 307
