@@ -73,7 +73,9 @@ class Runner:
         loop = self.loop
 
         def start() -> None:
-            if not future.set_running_or_notify_cancel():
+            # The future stays PENDING while the task runs, so that future.cancel() from
+            # the caller's thread (Ctrl-C, a widget's Cancel button) still succeeds.
+            if future.cancelled():
                 coro.close()
                 return
             task = loop.create_task(coro, context=context)
