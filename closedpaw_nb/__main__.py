@@ -1,11 +1,14 @@
-"""Command line: `python -m closedpaw_nb sim [--port N]`."""
+"""Command line: `python -m closedpaw_nb sim [--port N]` and `python -m closedpaw_nb demo`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-COMMANDS = {"sim": "run the protocol-faithful simulator on 127.0.0.1"}
+COMMANDS = {
+    "sim": "run the protocol-faithful simulator on 127.0.0.1",
+    "demo": "compare the simulated providers on one prompt and print a table",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
         from .sim import main as sim_main
 
         return int(sim_main(argv[1:]) or 0)
+    if args.command == "demo":
+        from .demo import run_demo
+
+        run_demo()
+        return 0
     return 2
 
 
