@@ -1,0 +1,41 @@
+"""A protocol-faithful LLM API simulator: one ASGI app speaking five providers' wire formats.
+
+Mounts ``/openai/v1`` (also the OpenAI-compatible "custom" endpoint), ``/anthropic/v1``,
+``/google/v1beta``, ``/mistral/v1`` and ``/ollama`` (plus ``/ollama/v1``). Answers are
+deterministic filler text derived from (model, last user prompt, seed, temperature), paced by
+each model's :class:`LatencyProfile`, with exact usage counts. Every response carries the header
+``x-closedpaw-simulated: 1`` and listed models say "simulated". Keys starting with ``invalid``
+(or no key) get each provider's real auth error; model names starting with ``missing`` get its
+real 404. :class:`Fault` scripts errors, hangs, resets, cut or broken streams and more.
+
+Example:
+    >>> from closedpaw_nb.sim import Fault, serve_in_thread  # doctest: +SKIP
+    >>> with serve_in_thread() as sim:  # doctest: +SKIP
+    ...     sim.simulator.add_fault(Fault("status", provider="openai", status=429,
+    ...                                   headers={"retry-after": "1"}))
+    ...     client = openai.OpenAI(base_url=sim.base_url("openai"), api_key="sk-test")
+    ...     client.chat.completions.create(model="sim-small", messages=[...])  # 429, retried, 200
+
+Importing this package imports starlette and uvicorn; ``import closedpaw_nb`` does not.
+"""
+
+from __future__ import annotations
+
+from ._app import DEFAULT_PROFILES, RecordedRequest, Simulator, create_app
+from ._faults import Fault, FaultKind
+from ._server import SimServer, main, serve_in_thread, start_server
+from ._text import LatencyProfile
+
+__all__ = [
+    "DEFAULT_PROFILES",
+    "Fault",
+    "FaultKind",
+    "LatencyProfile",
+    "RecordedRequest",
+    "SimServer",
+    "Simulator",
+    "create_app",
+    "main",
+    "serve_in_thread",
+    "start_server",
+]

@@ -1,0 +1,282 @@
+"""The simulator: state (profiles, faults, recorded requests) and the Starlette app.
+
+Every request takes the same path: record it, take a matching fault, then (unless the fault
+replaces the response) check auth, answer ``missing...`` models with a 404, run the protocol's
+handler and, for chat, generate deterministic text and write it at the model's pace.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Mount, Route
+
+from ._asgi import Receive, Send
+from ._faults import Fault, FaultQueue, fault_reply
+from ._respond import ChatResponse, FaultResponse, ReplyResponse, finish
+from ._text import Generation, LatencyProfile, Pacer, generate
+from ._wire import Call, ChatRequest, Protocol, Reply, RouteSpec
+from .anthropic import AnthropicProtocol
+from .google import GoogleProtocol
+from .mistral import MistralProtocol
+from .ollama import OllamaProtocol
+from .openai import OpenAIProtocol
+
+__all__ = ["DEFAULT_PROFILES", "RecordedRequest", "Simulator", "create_app"]
+
+#: The models every provider lists, and how they behave (read-only; pass ``profiles=`` to change).
+DEFAULT_PROFILES: Mapping[str, LatencyProfile] = MappingProxyType(
+    {
+        "sim-small": LatencyProfile(ttft_ms=30.0, tokens_per_s=400.0, output_tokens=24),
+        "sim-large": LatencyProfile(ttft_ms=80.0, tokens_per_s=150.0, output_tokens=48),
+    }
+)
+SIMULATED_HEADER = "x-closedpaw-simulated"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the simulator received it.
+
+    Attributes:
+        provider: Mount name (``openai``, ``anthropic``, ``google``, ``mistral``, ``ollama``).
+        method: HTTP method.
+        path: Full path, including the mount (e.g. ``/anthropic/v1/messages``).
+        query: Raw query string.
+        headers: Lower-cased header names to values (keys included: this is a test double).
+        json: Parsed JSON body, or None.
+        time: ``time.perf_counter()`` at arrival.
+    """
+
+    provider: str
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    json: Any
+    time: float
+
+    @property
+    def key_in_query(self) -> bool:
+        """True when an API key travelled in the URL (``?key=``), which our client must never do."""
+        return "key" in parse_qs(self.query)
+
+
+class Simulator:
+    """State shared by the app's requests: model profiles, timing, faults and the request log.
+
+    Args:
+        profiles: Extra or replacement models (merged over ``sim-small`` and ``sim-large``);
+            every provider lists all of them.
+        time_scale: Multiplies every wait; 0 disables waiting entirely (fast tests).
+        ollama_requires_key: Make ``/ollama`` demand a Bearer key (401 ``unauthorized``).
+        default_profile: Profile of unlisted model names (default: that of ``sim-small``).
+        max_recorded: How many requests ``requests`` keeps (oldest dropped first); None keeps all.
+    """
+
+    def __init__(
+        self,
+        profiles: Mapping[str, LatencyProfile] | None = None,
+        time_scale: float = 1.0,
+        ollama_requires_key: bool = False,
+        default_profile: LatencyProfile | None = None,
+        max_recorded: int | None = 10_000,
+    ) -> None:
+        if time_scale < 0:
+            raise ValueError("time_scale must be >= 0")
+        self.profiles: dict[str, LatencyProfile] = {**DEFAULT_PROFILES, **(profiles or {})}
+        self.default_profile = default_profile or DEFAULT_PROFILES["sim-small"]
+        self.time_scale = time_scale
+        self.ollama_requires_key = ollama_requires_key
+        self.max_recorded = max_recorded
+        self.requests: list[RecordedRequest] = []
+        self._faults = FaultQueue()
+        # Set while a server is stopping, so that hanging requests end.
+        self._closing = threading.Event()
+
+    def add_fault(self, fault: Fault) -> Fault:
+        """Queue ``fault`` (after any already queued) and return it."""
+        self._faults.add(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        """Drop every pending fault."""
+        self._faults.clear()
+
+    @property
+    def faults(self) -> list[Fault]:
+        """Pending faults, in the order they will be tried."""
+        return self._faults.pending()
+
+    def reset(self) -> None:
+        """Clear faults and recorded requests."""
+        self.clear_faults()
+        self.requests.clear()
+
+    def requests_for(self, provider: str) -> list[RecordedRequest]:
+        """Recorded requests of one mount."""
+        return [r for r in self.requests if r.provider == provider]
+
+    def profile_for(self, model: str) -> LatencyProfile:
+        """The latency profile of ``model`` (``name:tag`` falls back to ``name``)."""
+        return self.profiles.get(model) or self.profiles.get(model.split(":")[0]) or self.default_profile
+
+    def generate(self, req: ChatRequest) -> Generation:
+        """Deterministic answer for ``req``."""
+        return generate(
+            model=req.model,
+            prompt=req.prompt,
+            prompt_tokens=req.prompt_tokens,
+            profile=self.profile_for(req.model),
+            seed=req.seed,
+            temperature=req.temperature,
+            max_tokens=req.max_tokens,
+            stop=req.stop,
+        )
+
+    def take_fault(self, call: Call) -> Fault | None:
+        """The fault that applies to ``call``, if any (used by the app)."""
+        return self._faults.take(call)
+
+    def record(self, request: RecordedRequest) -> None:
+        """Append to ``requests``, dropping the oldest beyond ``max_recorded`` (used by the app)."""
+        self.requests.append(request)
+        if self.max_recorded is not None and len(self.requests) > self.max_recorded:
+            del self.requests[: len(self.requests) - self.max_recorded]
+
+
+# -- request flow ---------------------------------------------------------------------
+
+
+async def _make_call(request: Request, proto: Protocol, spec: RouteSpec, sim: Simulator) -> Call | Reply:
+    started = time.perf_counter()
+    raw = await request.body()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    call = Call(
+        provider=proto.name,
+        method=request.method,
+        path=request.url.path,
+        query=request.url.query,
+        params=dict(parse_qsl(request.url.query, keep_blank_values=True)),
+        path_params={k: str(v) for k, v in request.path_params.items()},
+        headers=headers,
+        body=None,
+        started=started,
+        catalog=tuple(sim.profiles),
+        requires_key=spec.auth and (proto.name != "ollama" or sim.ollama_requires_key),
+        endpoint=spec.endpoint,
+    )
+    bad_json = False
+    if raw:
+        try:
+            call.body = json.loads(raw)
+        except ValueError:
+            bad_json = True
+    proto.inspect(call)
+    sim.record(RecordedRequest(call.provider, call.method, call.path, call.query, headers, call.body, started))
+    return proto.error(call, 400, "Could not parse the request body as JSON.") if bad_json else call
+
+
+def _endpoint(proto: Protocol, spec: RouteSpec, sim_of: Callable[[Request], Simulator]) -> Callable[..., Any]:
+    async def handle(request: Request) -> Any:
+        sim: Simulator = sim_of(request)
+        made = await _make_call(request, proto, spec, sim)
+        if isinstance(made, Reply):
+            return ReplyResponse(made, None)
+        call = made
+        fault = sim.take_fault(call)
+        if fault is not None and fault.replaces_response:
+            silent = fault.kind in ("hang", "reset")
+            reply = None if silent else finish(fault_reply(fault, call, proto), call, proto, fault)
+            return FaultResponse(fault, reply, sim._closing)
+        outcome = _answer(call, proto, spec)
+        if isinstance(outcome, Reply):
+            return ReplyResponse(finish(outcome, call, proto, fault), fault)
+        profile = sim.profile_for(outcome.model)
+        call.pace = (sim.time_scale * profile.ttft_ms / 1000.0, sim.time_scale / profile.tokens_per_s)
+        pacer = Pacer(profile, sim.time_scale, call.started)
+        return ChatResponse(proto, call, outcome, sim.generate(outcome), pacer, fault)
+
+    return handle
+
+
+def _answer(call: Call, proto: Protocol, spec: RouteSpec) -> Reply | ChatRequest:
+    if call.requires_key:
+        denied = proto.authenticate(call)
+        if denied is not None:
+            return denied
+    if call.model and call.model.startswith("missing") and call.endpoint != "meta":
+        return proto.not_found(call, call.model)
+    return spec.handler(call)  # type: ignore[no-any-return]
+
+
+# -- app ------------------------------------------------------------------------------
+
+
+def _mount(prefix: str, proto: Protocol, sim_of: Callable[[Request], Simulator]) -> list[BaseRoute]:
+    specs = proto.routes()
+    routes: list[BaseRoute] = [Route(s.path, _endpoint(proto, s, sim_of), methods=list(s.methods)) for s in specs]
+    # The mount root without its trailing slash (e.g. Ollama's "GET /" health probe).
+    exact: list[BaseRoute] = [
+        Route(prefix, _endpoint(proto, s, sim_of), methods=list(s.methods)) for s in specs if s.path == "/"
+    ]
+    return [*exact, Mount(prefix, routes=routes)]
+
+
+class _SimulatedHeader:
+    """Marks every response, including 404s for unknown paths, as simulated."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
+        async def marked(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (SIMULATED_HEADER.encode(), b"1")]
+            await send(message)
+
+        await self.app(scope, receive, marked if scope["type"] == "http" else send)
+
+
+def create_app(simulator: Simulator | None = None) -> Starlette:
+    """Build the ASGI app speaking all five wire protocols.
+
+    Mounts: ``/openai/v1`` (also the OpenAI-compatible "custom" endpoint), ``/anthropic/v1``,
+    ``/google/v1beta`` (and ``/google/v1``), ``/mistral/v1``, ``/ollama`` (native) and
+    ``/ollama/v1`` (Ollama's OpenAI-compatible API, keyless like Ollama's).
+
+    Args:
+        simulator: Shared state; a fresh ``Simulator()`` when omitted. Reachable later as
+            ``app.state.simulator``.
+
+    Returns:
+        A Starlette application.
+    """
+
+    def sim_of(request: Request) -> Simulator:
+        return request.app.state.simulator
+
+    ollama_compat = OpenAIProtocol()
+    ollama_compat.name = "ollama"  # type: ignore[misc]  # same wire, Ollama's mount and auth
+    app = Starlette(
+        routes=[
+            *_mount("/openai/v1", OpenAIProtocol(), sim_of),
+            *_mount("/anthropic/v1", AnthropicProtocol(), sim_of),
+            *_mount("/google", GoogleProtocol(), sim_of),
+            *_mount("/mistral/v1", MistralProtocol(), sim_of),
+            *_mount("/ollama/v1", ollama_compat, sim_of),
+            *_mount("/ollama", OllamaProtocol(), sim_of),
+        ]
+    )
+    app.state.simulator = simulator or Simulator()
+    app.add_middleware(_SimulatedHeader)
+    return app
