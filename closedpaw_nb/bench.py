@@ -1,0 +1,339 @@
+"""The prompt x target x trial runner behind `compare()` and `benchmark()`.
+
+Every call becomes one row (see `runstore.ROW_FIELDS`). Failures are rows too, never a
+crash of the run. Rows go to the run store as they finish, so an interrupted run
+keeps what it finished and `resume` runs only what is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError, ProviderError
+from .manager import ProviderManager
+from .runstore import RunStore
+
+__all__ = ["BenchmarkResult", "Target", "WorkItem", "normalize_prompts", "resolve_targets", "run_matrix"]
+
+RowCallback = Callable[[dict[str, Any]], None]
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One provider and model to call."""
+
+    provider: str
+    model: str
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One call of the matrix."""
+
+    target: Target
+    prompt_id: str
+    trial: int
+    warmup: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, int, bool]:
+        return (str(self.target), self.prompt_id, self.trial, self.warmup)
+
+
+def resolve_targets(manager: ProviderManager, targets: Iterable[Any] | str | None) -> list[Target]:
+    """Turn "provider:model", ("provider", "model") or "provider" into Targets.
+
+    Raises:
+        ConfigError: An unknown provider, or no model and no default model; raised
+            before anything is sent.
+    """
+    if targets is None:
+        targets = manager.names
+    if isinstance(targets, (str, tuple)):
+        targets = [targets]
+    resolved = []
+    for spec in targets:
+        name, model = _split_target(spec)
+        provider = manager.get_provider(name)
+        if provider is None:
+            known = ", ".join(manager.names) or "none registered"
+            raise ConfigError(f"unknown target {spec!r}: no provider named {name!r} (providers: {known})")
+        resolved.append(Target(name, provider.resolve_model(model)))
+    if not resolved:
+        raise ConfigError("no targets: register a provider or pass targets=['provider:model', ...]")
+    return list(dict.fromkeys(resolved))
+
+
+def _split_target(spec: Any) -> tuple[str, str | None]:
+    if isinstance(spec, Target):
+        return spec.provider, spec.model
+    if isinstance(spec, tuple) and len(spec) == 2:
+        return str(spec[0]), str(spec[1])
+    if isinstance(spec, str) and spec:
+        # Provider names never contain ':', model names may ("llama3.2:latest").
+        name, _, model = spec.partition(":")
+        return name, model or None
+    raise ConfigError(f"a target is 'provider:model' or ('provider', 'model'), got {spec!r}")
+
+
+def normalize_prompts(prompts: Any) -> list[tuple[str, str]]:
+    """(prompt_id, text) pairs from a string, a list, a dict or a pandas Series/column.
+
+    Ids are stable across runs (positions, or the dict keys / Series index), which is
+    what lets `resume` recognise finished calls.
+    """
+    if isinstance(prompts, str):
+        return [("p000", prompts)]
+    if hasattr(prompts, "items") and not isinstance(prompts, Mapping):  # pandas Series
+        pairs = [(str(k), v) for k, v in prompts.items()]
+    elif isinstance(prompts, Mapping):
+        pairs = [(str(k), v) for k, v in prompts.items()]
+    else:
+        pairs = [(f"p{i:03d}", v) for i, v in enumerate(prompts)]
+    if not pairs:
+        raise ConfigError("no prompts given")
+    bad = [pid for pid, text in pairs if not isinstance(text, str) or not text.strip()]
+    if bad:
+        raise ConfigError(f"prompts must be non-empty strings; fix {', '.join(bad[:5])}")
+    return pairs
+
+
+def plan(targets: Sequence[Target], prompts: Sequence[tuple[str, str]], trials: int, warmup: int) -> list[WorkItem]:
+    """The matrix: warm-up calls first (first prompt, per target), then prompt x target x trial."""
+    if trials < 1 or warmup < 0:
+        raise ConfigError("trials must be >= 1 and warmup >= 0")
+    first = prompts[0][0]
+    items = [WorkItem(t, first, i, True) for t in targets for i in range(warmup)]
+    # Interleave targets so a slow provider does not run alone at the end.
+    items += [WorkItem(t, pid, n, False) for n in range(trials) for pid, _ in prompts for t in targets]
+    return items
+
+
+async def call_once(
+    manager: ProviderManager, item: WorkItem, prompt: str, system: str | None,
+    options: Mapping[str, Any], stream: bool, run_id: str,
+) -> dict[str, Any]:
+    """Make one call and describe it as a row, whether it succeeded or failed."""
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    row: dict[str, Any] = {
+        "run_id": run_id, "target": str(item.target), "provider": item.target.provider,
+        "model": item.target.model, "prompt_id": item.prompt_id, "prompt": prompt, "trial": item.trial,
+        "warmup": item.warmup, "started_at": started_at, "attempts": 1,
+    }
+    try:
+        if stream:
+            response = await manager.stream(messages, item.target.provider, item.target.model, **options).get_response()
+        else:
+            response = await manager.chat(messages, item.target.provider, item.target.model, **options)
+    except ProviderError as exc:
+        row.update(ok=False, error_type=type(exc).__name__, error=str(exc), status_code=exc.status_code,
+                   attempts=exc.attempts, latency_ms=(time.perf_counter() - started) * 1000,
+                   response=exc.partial_text or "")
+        return row
+    except ConfigError as exc:
+        row.update(ok=False, error_type=type(exc).__name__, error=str(exc), response="")
+        return row
+    from .frames import derive_timing
+
+    row.update(
+        ok=True, attempts=response.attempts, ttft_ms=response.ttft_ms, latency_ms=response.latency_ms,
+        prompt_tokens=response.prompt_tokens, completion_tokens=response.completion_tokens,
+        finish_reason=response.finish_reason, response=response.content,
+        tokens_per_s=derive_timing(response.ttft_ms, response.latency_ms, response.completion_tokens)["tokens_per_s"],
+    )
+    return row
+
+
+async def run_matrix(
+    manager: ProviderManager, items: Sequence[WorkItem], prompts: Mapping[str, str], *,
+    run_id: str, store: RunStore, system: str | None = None, options: Mapping[str, Any] | None = None,
+    stream: bool = True, concurrency: int = 4, on_row: RowCallback | None = None,
+) -> int:
+    """Run `items` with at most `concurrency` calls in flight; each row is stored as it
+    finishes. Returns how many rows were written. Cancelling stops new calls; finished
+    rows stay in the store."""
+    if concurrency < 1:
+        raise ConfigError("concurrency must be >= 1")
+    gate = asyncio.Semaphore(concurrency)
+    written = 0
+
+    async def one(item: WorkItem) -> None:
+        nonlocal written
+        async with gate:
+            row = await call_once(manager, item, prompts[item.prompt_id], system, options or {}, stream, run_id)
+        if store.write_row(row):
+            written += 1
+        if on_row is not None:
+            on_row(row)
+
+    tasks = [asyncio.ensure_future(one(item)) for item in items]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+    return written
+
+
+def manifest(
+    manager: ProviderManager, run_id: str, targets: Sequence[Target], prompts: Sequence[tuple[str, str]],
+    parameters: Mapping[str, Any], prices: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Everything needed to understand (and resume) a run, with no key material."""
+    from . import __version__
+
+    providers = {t.provider for t in targets}
+    configs = {name: manager.get_provider(name).config.public_dict() for name in sorted(providers)}  # type: ignore[union-attr]
+    return {
+        "run_id": run_id,
+        "library": {"closedpaw_nb": __version__, "python": sys.version.split()[0], "platform": platform.platform()},
+        "providers": configs,
+        "local_providers": sorted(n for n, c in configs.items() if urlsplit(c["base_url"] or "").hostname in LOOPBACK),
+        "targets": [str(t) for t in targets],
+        "prompts": dict(prompts),
+        "parameters": dict(parameters),
+        "prices": {k: list(v) if isinstance(v, tuple) else v for k, v in (prices or {}).items()},
+        "started_at": datetime.now(timezone.utc).isoformat(),
+    }
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+
+
+@dataclass
+class BenchmarkResult:
+    """A run's rows, summary, charts and exports.
+
+    Attributes:
+        run_id: The run's id in its store.
+        store: Where the rows live.
+        manifest: Versions, redacted provider configs, prompts, parameters, prices, times.
+    """
+
+    run_id: str
+    store: RunStore
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def df(self) -> Any:
+        """All rows (warm-up included) as a DataFrame, with cost from the price table."""
+        from .frames import add_costs, rows_to_frame
+
+        frame = rows_to_frame(self.store.rows(self.run_id))
+        return add_costs(frame, self.manifest.get("prices") or {}, self.manifest.get("local_providers", ()))
+
+    def summary(self, by: str = "target") -> Any:
+        """Per-target statistics with warm-up rows excluded (see `frames.summarize`)."""
+        from .frames import summarize
+
+        return summarize(self.df, by=by)
+
+    def latency_chart(self, kind: str = "box") -> Any:
+        """Latency distribution per target (a matplotlib Figure)."""
+        from .charts import latency_distribution
+
+        return latency_distribution(self.df, kind=kind)
+
+    def throughput_chart(self) -> Any:
+        """TTFT against tokens/s, one point per call."""
+        from .charts import ttft_vs_throughput
+
+        return ttft_vs_throughput(self.df)
+
+    def error_chart(self) -> Any:
+        """Error rate per target."""
+        from .charts import error_rate_bars
+
+        return error_rate_bars(self.df)
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the rows as CSV, and the manifest beside them."""
+        return self._export(path, lambda df, p: df.to_csv(p, index=False))
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write the rows as JSON records (ISO dates), and the manifest beside them."""
+        return self._export(path, lambda df, p: df.to_json(p, orient="records", date_format="iso", indent=1))
+
+    def to_parquet(self, path: str | Path) -> Path:
+        """Write the rows as Parquet (needs pyarrow: pip install "closedpaw_nb[parquet]")."""
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ConfigError('Parquet export needs pyarrow: pip install "closedpaw_nb[parquet]" (or use to_csv)') from None
+        return self._export(path, lambda df, p: df.to_parquet(p, index=False))
+
+    def _export(self, path: str | Path, write: Callable[[Any, Path], Any]) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(self.df, path)
+        manifest_path = path.with_name(path.stem + ".manifest.json")
+        manifest_path.write_text(json.dumps(self.manifest, indent=1, default=str))
+        return path
+
+    def _repr_html_(self) -> str:
+        from .frames import style_summary
+
+        head = f"<p><b>run {self.run_id}</b>: {len(self.store.rows(self.run_id))} rows</p>"
+        return head + style_summary(self.summary()).to_html()
+
+
+async def run_benchmark(
+    manager: ProviderManager, prompts: Any, targets: Any = None, *, trials: int = 3, warmup: int = 1,
+    concurrency: int = 4, stream: bool = True, system: str | None = None, prices: Mapping[str, Any] | None = None,
+    store: RunStore | None = None, run_id: str | None = None, on_row: RowCallback | None = None,
+    on_start: Callable[[int], Awaitable[None] | None] | None = None, **options: Any,
+) -> BenchmarkResult:
+    """Plan, record and run a benchmark (or the missing part of it, for an existing run_id)."""
+    store = store or RunStore()
+    resolved, pairs = resolve_targets(manager, targets), normalize_prompts(prompts)
+    run_id = run_id or new_run_id()
+    parameters = dict(trials=trials, warmup=warmup, concurrency=concurrency, stream=stream, system=system, options=options)
+    info = manifest(manager, run_id, resolved, pairs, parameters, prices)
+    store.create_run(run_id, info)
+    done = store.done_keys(run_id)
+    todo = [item for item in plan(resolved, pairs, trials, warmup) if item.key not in done]
+    if on_start is not None:
+        maybe = on_start(len(todo))
+        if asyncio.iscoroutine(maybe):
+            await maybe
+    status = "cancelled"
+    try:
+        await run_matrix(manager, todo, dict(pairs), run_id=run_id, store=store, system=system,
+                         options=options, stream=stream, concurrency=concurrency, on_row=on_row)
+        status = "done"
+    finally:
+        info["finished_at"] = datetime.now(timezone.utc).isoformat()
+        store.set_status(run_id, status, info)
+    return BenchmarkResult(run_id, store, info)
+
+
+async def resume_benchmark(manager: ProviderManager, run_id: str, store: RunStore | None = None, **hooks: Any) -> BenchmarkResult:
+    """Run only the calls of `run_id` that have no row yet (same prompts, targets, parameters)."""
+    store = store or RunStore()
+    info = store.manifest(run_id)
+    if info is None:
+        raise ConfigError(f"no run {run_id!r} in {store.path}; RunStore.runs() lists the runs there")
+    params = dict(info["parameters"])
+    options = params.pop("options", {}) or {}
+    return await run_benchmark(
+        manager, info["prompts"], info["targets"], prices=info.get("prices"), store=store, run_id=run_id,
+        **params, **options, **hooks,
+    )

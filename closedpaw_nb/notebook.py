@@ -1,0 +1,357 @@
+"""What a data scientist types: sync helpers that work in a Jupyter cell, each with an
+awaitable twin (`chat` / `achat`, ...).
+
+All of them run on the background runner loop (`_runner.py`), so they work whether or
+not the cell's thread already runs an event loop, and Ctrl-C cancels the work.
+
+```python
+import closedpaw_nb as cp
+cp.register(simulator=True)                 # or cp.register("openai") with OPENAI_API_KEY set
+cp.compare("Why is the sky blue?", ["sim-openai:sim-small", "sim-anthropic:sim-large"])
+run = cp.benchmark(["prompt one", "prompt two"], trials=5, concurrency=8)
+run.summary()
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from . import _runner
+from .bench import BenchmarkResult, normalize_prompts, resolve_targets, resume_benchmark, run_benchmark, run_matrix
+from .config import ProviderConfig
+from .manager import ProviderManager, get_provider_manager
+from .providers.base import BaseProvider
+from .runstore import RunStore
+from .types import ChatResponse, ProviderType
+
+__all__ = [
+    "CompareResult", "abenchmark", "achat", "acompare", "ahealth", "amodels", "aresume",
+    "benchmark", "chat", "compare", "health", "manager", "models", "register", "resume", "stream",
+]
+
+SIM_PROVIDERS = ("openai", "anthropic", "google", "mistral", "ollama")
+ENV_KEYS = {
+    ProviderType.OPENAI: ("OPENAI_API_KEY",),
+    ProviderType.ANTHROPIC: ("ANTHROPIC_API_KEY",),
+    ProviderType.GOOGLE: ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    ProviderType.MISTRAL: ("MISTRAL_API_KEY",),
+}
+_sim_server: Any = None
+
+
+def manager() -> ProviderManager:
+    """The manager the helpers use: the process-wide `get_provider_manager()`."""
+    return get_provider_manager()
+
+
+# -- registration -------------------------------------------------------------------
+
+
+def register(
+    provider_type: ProviderType | str | None = None, *, name: str | None = None, simulator: bool = False,
+    replace: bool = False, provider_class: type[BaseProvider] | None = None, **config: Any,
+) -> list[str]:
+    """Register a provider, or every provider the environment has keys for.
+
+    Args:
+        provider_type: One provider to register (with `name`, `api_key`, `base_url`,
+            `default_model`, ... as in ProviderConfig). None: register each cloud provider
+            whose key is in the environment (OPENAI_API_KEY, ...), skipping names taken.
+        simulator: Also start the in-process simulator and register its five providers
+            as "sim-openai", "sim-anthropic", ... (output is simulated, not real models).
+        replace: Unregister an existing provider of the same name first.
+        provider_class: Your BaseProvider subclass, for a custom provider.
+
+    Returns:
+        The names registered by this call.
+    """
+    mgr = manager()
+    names = []
+    if provider_type is not None:
+        cfg = ProviderConfig(provider_type, name=name or "", **config)
+        names.append(_register_one(mgr, cfg, replace, provider_class))
+    elif not simulator or config:
+        for ptype, env_vars in ENV_KEYS.items():
+            if any(os.environ.get(v) for v in env_vars) and ptype.value not in mgr:
+                names.append(_register_one(mgr, ProviderConfig(ptype), replace, None))
+    if simulator:
+        names += _register_simulator(mgr, replace)
+    return names
+
+
+def _register_one(mgr: ProviderManager, cfg: ProviderConfig, replace: bool, cls: type[BaseProvider] | None) -> str:
+    if replace and cfg.name in mgr:
+        _runner.run(mgr.unregister(cfg.name))
+    mgr.register_provider(cfg, provider_class=cls)
+    return cfg.name
+
+
+def _register_simulator(mgr: ProviderManager, replace: bool) -> list[str]:
+    """Start the simulator once per process and register its providers."""
+    global _sim_server
+    if _sim_server is None:
+        from .sim import start_server
+
+        _sim_server = start_server()
+    names = []
+    for ptype in SIM_PROVIDERS:
+        name = f"sim-{ptype}"
+        if name in mgr and not replace:
+            continue
+        cfg = ProviderConfig(ptype, name=name, api_key="sim-key", base_url=_sim_server.base_url(ptype),
+                             models=["sim-small", "sim-large"], default_model="sim-small",
+                             settings={"simulated": True})
+        names.append(_register_one(mgr, cfg, replace, None))
+    return names
+
+
+# -- single calls ---------------------------------------------------------------------
+
+
+def _messages(prompt: Any, system: str | None) -> Any:
+    if system is None:
+        return prompt
+    return [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+
+
+async def _chat(prompt: Any, target: Any, system: str | None, options: dict[str, Any]) -> ChatResponse:
+    mgr = manager()
+    (t,) = resolve_targets(mgr, target if target is not None else [mgr.default or ""])
+    return await mgr.chat(_messages(prompt, system), t.provider, t.model, **options)
+
+
+def chat(prompt: Any, target: Any = None, *, system: str | None = None, **options: Any) -> ChatResponse:
+    """Send one prompt (or a list of messages) to a target ("provider:model"; default provider if None)."""
+    return _runner.run(_chat(prompt, target, system, options))
+
+
+async def achat(prompt: Any, target: Any = None, *, system: str | None = None, **options: Any) -> ChatResponse:
+    """Awaitable `chat`."""
+    return await _runner.wrap(_chat(prompt, target, system, options))
+
+
+def stream(prompt: Any, target: Any = None, *, system: str | None = None, **options: Any) -> Iterator[str]:
+    """Yield text deltas as they arrive (a plain iterator; breaking out closes the stream)."""
+    mgr = manager()
+    (t,) = resolve_targets(mgr, target if target is not None else [mgr.default or ""])
+    return _runner.iterate(mgr.stream(_messages(prompt, system), t.provider, t.model, **options))
+
+
+# -- tables ---------------------------------------------------------------------------
+
+
+async def _models() -> Any:
+    import pandas as pd
+
+    mgr = manager()
+    providers = [mgr.get_provider(n) for n in mgr.names]
+    found = await asyncio.gather(*(p.list_models() for p in providers if p), return_exceptions=True)
+    rows = []
+    for provider, models_or_error in zip(providers, found):
+        if isinstance(models_or_error, BaseException):
+            rows.append({"provider": provider.name, "model": None, "error": f"{type(models_or_error).__name__}: {models_or_error}"})
+            continue
+        rows += [{"provider": m.provider, "model": m.id, "display_name": m.display_name,
+                  "context_length": m.context_length, "error": None} for m in models_or_error]
+    return pd.DataFrame(rows, columns=["provider", "model", "display_name", "context_length", "error"])
+
+
+def models() -> Any:
+    """Every registered provider's models as a DataFrame (live lists; errors as rows)."""
+    return _runner.run(_models())
+
+
+async def amodels() -> Any:
+    """Awaitable `models`."""
+    return await _runner.wrap(_models())
+
+
+async def _health() -> Any:
+    import pandas as pd
+
+    statuses = await manager().check_health_all()
+    rows = [s.to_dict() for s in statuses.values()]
+    return pd.DataFrame(rows, columns=["provider", "status", "ok", "latency_ms", "model_count", "detail", "checked_at"])
+
+
+def health() -> Any:
+    """Probe every provider concurrently (no billing) and return a DataFrame."""
+    return _runner.run(_health())
+
+
+async def ahealth() -> Any:
+    """Awaitable `health`."""
+    return await _runner.wrap(_health())
+
+
+# -- compare --------------------------------------------------------------------------
+
+
+@dataclass
+class CompareResult:
+    """Answers side by side: `.df` has one row per call (benchmark columns).
+
+    Attributes:
+        df: One row per call, with the benchmark columns.
+        simulated: Providers whose answers came from the simulator, not a real model.
+    """
+
+    df: Any
+    simulated: tuple[str, ...] = ()
+
+    @property
+    def answers(self) -> Any:
+        """One column per target, one row per prompt."""
+        from .frames import wide_answers
+
+        return wide_answers(self.df)
+
+    @property
+    def metrics(self) -> Any:
+        """Latency, TTFT, tokens, tokens/s and cost per target."""
+        from .frames import metrics_table
+
+        return metrics_table(self.df)
+
+    def _repr_html_(self) -> str:
+        note = ""
+        if self.simulated:
+            names = html.escape(", ".join(self.simulated))
+            note = f"<p><i>Simulated output ({names}): closedpaw_nb's simulator, not a real model.</i></p>"
+        answers = self.answers.to_html(escape=True)
+        return f"{note}{answers}<br/>{self.metrics.to_html(float_format=_number)}"
+
+    def __repr__(self) -> str:
+        return f"CompareResult({len(self.df)} calls)\n{self.answers.to_string()}"
+
+
+async def _compare(prompts: Any, targets: Any, system: str | None, stream: bool, options: dict[str, Any]) -> CompareResult:
+    from .bench import new_run_id, plan
+    from .frames import rows_to_frame
+
+    mgr = manager()
+    resolved, pairs = resolve_targets(mgr, targets), normalize_prompts(prompts)
+    store, run_id = RunStore(":memory:"), new_run_id()
+    await run_matrix(mgr, plan(resolved, pairs, 1, 0), dict(pairs), run_id=run_id, store=store,
+                     system=system, options=options, stream=stream, concurrency=len(resolved) * len(pairs))
+    rows = store.rows(run_id)
+    store.close()
+    return CompareResult(rows_to_frame(rows), _simulated(mgr, resolved))
+
+
+def _number(value: float) -> str:
+    # Costs are fractions of a cent; timings and counts read best with one decimal.
+    return f"{value:.6f}" if 0 < abs(value) < 0.01 else f"{value:,.1f}"
+
+
+def _simulated(mgr: ProviderManager, targets: Any) -> tuple[str, ...]:
+    names = dict.fromkeys(t.provider for t in targets)
+    return tuple(n for n in names if (p := mgr.get_provider(n)) and p.config.settings.get("simulated"))
+
+
+def compare(prompts: Any, targets: Any = None, *, system: str | None = None, stream: bool = True, **options: Any) -> CompareResult:
+    """Send the same prompt(s) to several targets at once and show the answers side by side."""
+    return _runner.run(_compare(prompts, targets, system, stream, options))
+
+
+async def acompare(prompts: Any, targets: Any = None, *, system: str | None = None, stream: bool = True, **options: Any) -> CompareResult:
+    """Awaitable `compare`."""
+    return await _runner.wrap(_compare(prompts, targets, system, stream, options))
+
+
+# -- benchmark ------------------------------------------------------------------------
+
+
+class _Progress:
+    """A tqdm bar (notebook widget or text) with live ok/error counts."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.bar, self.ok, self.errors = enabled, None, 0, 0
+
+    def start(self, total: int) -> None:
+        if self.enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="benchmark", unit="call")
+
+    def row(self, row: dict[str, Any]) -> None:
+        self.ok, self.errors = self.ok + bool(row["ok"]), self.errors + (not row["ok"])
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(ok=self.ok, errors=self.errors, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _store(store: RunStore | str | None) -> RunStore:
+    return store if isinstance(store, RunStore) else RunStore(store)
+
+
+def benchmark(
+    prompts: Any, targets: Any = None, *, trials: int = 3, concurrency: int = 4, warmup: int = 1,
+    stream: bool = True, system: str | None = None, prices: dict[str, Any] | None = None,
+    store: RunStore | str | None = None, run_id: str | None = None, progress: bool = True, **options: Any,
+) -> BenchmarkResult:
+    """Run prompts x targets x trials concurrently and record every call.
+
+    Args:
+        prompts: A string, a list, a dict {id: prompt} or a DataFrame column.
+        targets: "provider:model" strings or tuples (default: every registered provider).
+        trials: Measured calls per prompt and target.
+        concurrency: Calls in flight at once (each provider's rate limit also applies).
+        warmup: Unmeasured calls per target first (marked warmup, left out of summaries).
+        stream: Stream responses, so TTFT is measured (default True).
+        system: An optional system prompt.
+        prices: {"provider:model" or "model": (usd_per_million_input, usd_per_million_output)}.
+        store: A RunStore or a path to its SQLite file (default: the user data directory).
+        run_id: Continue this run instead of starting a new one.
+        progress: Show a progress bar with live ok/error counts.
+        **options: temperature, top_p, max_tokens, stop, seed, extra_body.
+
+    Returns:
+        A BenchmarkResult (`.df`, `.summary()`, `.to_csv()`, ...). Interrupted runs keep
+        their rows; `resume(run_id)` runs only the missing calls.
+    """
+    return _runner.run(abenchmark_core(prompts, targets, trials=trials, concurrency=concurrency, warmup=warmup,
+                                       stream=stream, system=system, prices=prices, store=_store(store),
+                                       run_id=run_id, progress=progress, **options))
+
+
+async def abenchmark(prompts: Any, targets: Any = None, **kwargs: Any) -> BenchmarkResult:
+    """Awaitable `benchmark` (same arguments)."""
+    kwargs["store"] = _store(kwargs.get("store"))
+    return await _runner.wrap(abenchmark_core(prompts, targets, **kwargs))
+
+
+async def abenchmark_core(prompts: Any, targets: Any, *, progress: bool = True, **kwargs: Any) -> BenchmarkResult:
+    bar = _Progress(progress)
+    try:
+        return await run_benchmark(manager(), prompts, targets, on_start=bar.start, on_row=bar.row, **kwargs)
+    finally:
+        bar.close()
+
+
+def resume(run_id: str, *, store: RunStore | str | None = None, progress: bool = True) -> BenchmarkResult:
+    """Finish an interrupted benchmark: run only the calls that have no row yet."""
+    return _runner.run(_resume(run_id, _store(store), progress))
+
+
+async def aresume(run_id: str, *, store: RunStore | str | None = None, progress: bool = True) -> BenchmarkResult:
+    """Awaitable `resume`."""
+    return await _runner.wrap(_resume(run_id, _store(store), progress))
+
+
+async def _resume(run_id: str, store: RunStore, progress: bool) -> BenchmarkResult:
+    bar = _Progress(progress)
+    try:
+        return await resume_benchmark(manager(), run_id, store, on_start=bar.start, on_row=bar.row)
+    finally:
+        bar.close()

@@ -1,0 +1,184 @@
+"""Benchmarks against the simulator: rows for every call, durable store, resume, exports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+import pytest
+from conftest import sim_config
+
+from closedpaw_nb import ConfigError, ProviderManager
+from closedpaw_nb.bench import normalize_prompts, resolve_targets, resume_benchmark, run_benchmark
+from closedpaw_nb.runstore import ROW_FIELDS, RunStore
+from closedpaw_nb.sim import Fault
+
+TARGETS = ["openai:sim-small", "anthropic:sim-small", "google:sim-small", "ollama:sim-small"]
+
+
+@pytest.fixture
+async def manager(sim):
+    mgr = ProviderManager()
+    for ptype in ("openai", "anthropic", "google", "ollama", "mistral"):
+        mgr.register_provider(sim_config(sim, ptype, settings={"max_retries": 0}))
+    yield mgr
+    await mgr.close_all()
+
+
+async def test_interrupted_run_resumes_to_exactly_all_rows(manager, tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    prompts = [f"prompt number {i}" for i in range(10)]  # 10 prompts x 4 targets x 5 trials = 200
+    seen = 0
+    task = None
+
+    def on_row(row):
+        nonlocal seen
+        seen += 1
+        if seen == 100:
+            task.cancel()  # a kernel interrupt mid-run
+
+    task = asyncio.ensure_future(run_benchmark(manager, prompts, TARGETS, trials=5, warmup=0, concurrency=8,
+                                               store=store, run_id="run-1", on_row=on_row))
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    kept = store.rows("run-1")
+    assert 100 <= len(kept) < 200
+    assert store.runs()[0]["status"] == "cancelled"
+    result = await resume_benchmark(manager, "run-1", store)
+    rows = store.rows("run-1")
+    keys = {(r["target"], r["prompt_id"], r["trial"], r["warmup"]) for r in rows}
+    assert len(rows) == 200 and len(keys) == 200
+    assert all(r["ok"] for r in rows)
+    assert len(result.df) == 200 and store.runs()[0]["status"] == "done"
+
+
+CHILD = textwrap.dedent("""
+    import asyncio, sys
+    from closedpaw_nb import ProviderConfig, ProviderManager
+    from closedpaw_nb.bench import run_benchmark
+    from closedpaw_nb.runstore import RunStore
+    from closedpaw_nb.sim import LatencyProfile, Simulator, serve_in_thread
+
+    def on_row(row):
+        print(row["target"], row["prompt_id"], row["trial"], flush=True)
+
+    async def main(url):
+        mgr = ProviderManager()
+        mgr.register_provider(ProviderConfig("openai", api_key="sk-x-0123456789", base_url=url, default_model="sim-small"))
+        await run_benchmark(mgr, [f"p {i}" for i in range(50)], ["openai:sim-small"], trials=4, warmup=0,
+                            concurrency=2, store=RunStore(sys.argv[1]), run_id="crash", on_row=on_row)
+
+    sim = Simulator(profiles={"sim-small": LatencyProfile(ttft_ms=5, tokens_per_s=2000, output_tokens=8)})
+    with serve_in_thread(simulator=sim) as server:
+        asyncio.run(main(server.base_url("openai")))
+""")
+
+
+def test_killed_process_loses_no_committed_row(tmp_path):
+    db = tmp_path / "crash.sqlite"
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    child = subprocess.Popen([sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True, env=env)
+    reported = []
+    deadline = time.monotonic() + 60
+    while len(reported) < 40 and time.monotonic() < deadline:
+        line = child.stdout.readline()
+        if not line:
+            break
+        reported.append(tuple(line.split()))
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    assert len(reported) >= 40, "the child did not get far enough to test anything"
+    stored = {(r["target"], r["prompt_id"], str(r["trial"])) for r in RunStore(db).rows("crash")}
+    assert set(reported) <= stored  # every row the child saw committed is on disk
+    assert len(stored) < 200  # and it really was killed mid-run
+
+
+async def test_failures_are_rows_not_crashes(manager, sim, tmp_path):
+    sim.simulator.add_fault(Fault("status", provider="anthropic", status=500, times=None))
+    result = await run_benchmark(manager, ["a", "b"], TARGETS, trials=2, warmup=1, concurrency=4,
+                                 store=RunStore(tmp_path / "r.sqlite"))
+    df = result.df
+    assert len(df) == 4 + 2 * 2 * 4  # warm-ups + prompts x trials x targets
+    failed = df[df.provider == "anthropic"]
+    assert not failed.ok.any() and set(failed.error_type) == {"InternalServerError"}
+    assert set(failed.status_code) == {500} and set(failed.attempts) == {1}
+    assert df[df.provider != "anthropic"].ok.all()
+    assert list(df.columns)[: len(ROW_FIELDS)] == list(ROW_FIELDS)
+
+
+async def test_unknown_target_fails_before_anything_is_sent(manager, sim, tmp_path):
+    with pytest.raises(ConfigError, match="unknown target 'nope:x'"):
+        await run_benchmark(manager, ["a"], ["openai:sim-small", "nope:x"], store=RunStore(tmp_path / "r.sqlite"))
+    assert sim.simulator.requests == []
+
+
+def test_targets_and_prompts_normalise(manager):
+    assert [str(t) for t in resolve_targets(manager, ["openai", ("ollama", "llama3.2:latest")])] == [
+        "openai:sim-small", "ollama:llama3.2:latest"]
+    assert normalize_prompts("hi") == [("p000", "hi")]
+    assert normalize_prompts(pd.Series(["x", "y"], index=["q1", "q2"])) == [("q1", "x"), ("q2", "y")]
+    with pytest.raises(ConfigError, match="non-empty strings"):
+        normalize_prompts(["ok", ""])
+
+
+async def test_measured_ttft_and_rate_match_the_simulated_profile(tmp_path):
+    from closedpaw_nb.sim import LatencyProfile, Simulator, serve_in_thread
+
+    profile = LatencyProfile(ttft_ms=120, tokens_per_s=50, output_tokens=21)
+    with serve_in_thread(simulator=Simulator(profiles={"paced": profile})) as server:
+        mgr = ProviderManager()
+        mgr.register_provider(sim_config(server, "openai", default_model="paced"))
+        result = await run_benchmark(mgr, ["measure me"], ["openai:paced"], trials=6, warmup=1, concurrency=1,
+                                     store=RunStore(tmp_path / "r.sqlite"))
+        await mgr.close_all()
+    summary = result.summary()
+    ttft = summary.loc["openai:paced", "ttft_p50_ms"]
+    rate = summary.loc["openai:paced", "tokens_per_s_p50"]
+    assert ttft == pytest.approx(120, rel=0.15)
+    assert rate == pytest.approx(50, rel=0.1)
+
+
+async def test_exports_carry_a_manifest_and_no_key(manager, tmp_path, canary):
+    manager.register_provider(sim_config_for_canary(manager, canary))
+    result = await run_benchmark(manager, {"q1": "hello"}, ["canary:sim-small", "openai:sim-small"], trials=1,
+                                 warmup=0, store=RunStore(tmp_path / "r.sqlite"),
+                                 prices={"openai:sim-small": (1.0, 2.0)})
+    paths = [result.to_csv(tmp_path / "out.csv"), result.to_json(tmp_path / "out.json"),
+             result.to_parquet(tmp_path / "out.parquet")]
+    manifest = json.loads((tmp_path / "out.manifest.json").read_text())
+    assert manifest["prompts"] == {"q1": "hello"} and manifest["library"]["closedpaw_nb"]
+    assert manifest["providers"]["canary"]["has_key"] is True
+    assert "local_providers" in manifest and manifest["prices"]["openai:sim-small"] == [1.0, 2.0]
+    for path in paths + [tmp_path / "out.manifest.json", tmp_path / "r.sqlite"]:
+        assert canary.encode() not in path.read_bytes()
+    assert len(pd.read_parquet(paths[2])) == 2 and len(pd.read_csv(paths[0])) == 2
+    # An explicit price wins; a loopback endpoint without one costs nothing (not NaN).
+    df = result.df.set_index("target")
+    row = df.loc["openai:sim-small"]
+    assert row.cost_usd == pytest.approx(row.prompt_tokens * 1.0 / 1e6 + row.completion_tokens * 2.0 / 1e6)
+    assert df.loc["canary:sim-small", "cost_usd"] == 0.0
+
+
+def sim_config_for_canary(manager, canary):
+    base = manager.get_provider("openai").config
+    return base.with_changes(name="canary", api_key=canary)
+
+
+async def test_result_charts_are_figures(manager, tmp_path):
+    from matplotlib.figure import Figure
+
+    result = await run_benchmark(manager, ["a"], TARGETS[:2], trials=2, warmup=0, store=RunStore(tmp_path / "r.sqlite"))
+    for figure in (result.latency_chart(), result.throughput_chart(), result.error_chart()):
+        assert isinstance(figure, Figure) and figure.axes
+    assert "latency" in result._repr_html_()

@@ -1,0 +1,92 @@
+"""The sync notebook helpers: inside a running event loop, and inside a real ipykernel."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import nbformat
+import pandas as pd
+import pytest
+
+import closedpaw_nb.manager as manager_module
+from closedpaw_nb import ConfigError, notebook as nb
+from closedpaw_nb.runstore import RunStore
+
+
+@pytest.fixture
+def fresh_manager(monkeypatch):
+    """A new process-wide manager (with the seed's Ollama entry) and the simulator registered."""
+    monkeypatch.setattr(manager_module, "_singleton", None)
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")  # nothing listens there
+    names = nb.register(simulator=True)
+    yield names
+    nb._runner.run(nb.manager().close_all())
+
+
+def test_register_simulator_names(fresh_manager):
+    assert fresh_manager == ["sim-openai", "sim-anthropic", "sim-google", "sim-mistral", "sim-ollama"]
+    assert nb.register(simulator=True) == []  # already there
+
+
+async def test_sync_helpers_work_while_this_thread_runs_a_loop(fresh_manager):
+    asyncio.get_running_loop()  # as in a Jupyter cell
+    reply = nb.chat("Hello", "sim-openai:sim-small", max_tokens=5)
+    assert reply.completion_tokens == 5 and reply.provider == "sim-openai"
+    assert "".join(nb.stream("Hello", "sim-anthropic")) == nb.chat("Hello", "sim-anthropic").content
+    assert set(nb.models().provider) >= {"sim-openai", "ollama"}
+    health = nb.health().set_index("provider")
+    assert health.loc["sim-google", "status"] == "ok" and health.loc["ollama", "status"] == "unreachable"
+
+
+async def test_awaitable_twins(fresh_manager):
+    reply = await nb.achat("Hello", "sim-mistral")
+    assert reply.content
+    result = await nb.acompare("Hello", ["sim-openai", "sim-google"])
+    assert list(result.answers.columns) == ["sim-openai:sim-small", "sim-google:sim-small"]
+    assert isinstance(await nb.amodels(), pd.DataFrame) and isinstance(await nb.ahealth(), pd.DataFrame)
+
+
+def test_compare_shows_answers_side_by_side(fresh_manager):
+    result = nb.compare(["Why?", "How?"], ["sim-openai:sim-small", "sim-anthropic:sim-large"], max_tokens=8)
+    assert result.answers.shape == (2, 2)
+    assert len(result.df) == 4 and result.df.ok.all()
+    html = result._repr_html_()
+    assert "Simulated output" in html and "sim-anthropic:sim-large" in html
+
+
+def test_unknown_target_is_clear(fresh_manager):
+    with pytest.raises(ConfigError, match="unknown target"):
+        nb.compare("x", ["sim-openai", "typo:model"])
+
+
+def test_benchmark_and_resume_through_the_helpers(fresh_manager, tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    run = nb.benchmark(["a", "b"], ["sim-openai", "sim-ollama"], trials=2, warmup=1, store=store, progress=False)
+    assert len(run.df) == 2 + 2 * 2 * 2
+    again = nb.resume(run.run_id, store=store, progress=False)
+    assert len(again.df) == len(run.df)  # nothing was missing, nothing is added
+    assert set(run.summary().index) == {"sim-openai:sim-small", "sim-ollama:sim-small"}
+
+
+NOTEBOOK_CELLS = [
+    "import closedpaw_nb.notebook as cp\nnames = cp.register(simulator=True)\nnames",
+    "reply = cp.chat('Hello from a kernel', 'sim-openai:sim-small')\nprint(reply.completion_tokens)",
+    "result = cp.compare('Hi', ['sim-openai', 'sim-anthropic'])\nresult",
+    "import tempfile, os\nrun = cp.benchmark(['a'], ['sim-google'], trials=3, warmup=0, progress=True,\n"
+    "                   store=os.path.join(tempfile.mkdtemp(), 'r.sqlite'))\nprint(len(run.df))",
+]
+
+
+def test_helpers_inside_a_real_ipykernel(monkeypatch):
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # The kernel is a child process: make sure it imports this checkout.
+    monkeypatch.setenv("PYTHONPATH", root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    outputs = [c.outputs for c in notebook.cells]
+    assert outputs[1][0]["text"].strip() == "24"
+    assert "sim-anthropic" in outputs[2][0]["data"]["text/html"]
+    assert any(o.get("text", "").strip() == "3" for o in outputs[3])
