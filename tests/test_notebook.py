@@ -78,15 +78,30 @@ NOTEBOOK_CELLS = [
 ]
 
 
-def test_helpers_inside_a_real_ipykernel(monkeypatch):
+@pytest.mark.parametrize("nest", [False, True], ids=["plain", "nest_asyncio-applied"])
+def test_helpers_inside_a_real_ipykernel(monkeypatch, nest):
+    """Many users apply nest_asyncio for other libraries; our helpers must not care."""
     from nbclient import NotebookClient
 
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
+    cells = (["import nest_asyncio\nnest_asyncio.apply()"] if nest else []) + NOTEBOOK_CELLS
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # The kernel is a child process: make sure it imports this checkout.
     monkeypatch.setenv("PYTHONPATH", root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
-    outputs = [c.outputs for c in notebook.cells]
+    outputs = [c.outputs for c in notebook.cells][1 if nest else 0:]
     assert outputs[1][0]["text"].strip() == "24"
     assert "sim-anthropic" in outputs[2][0]["data"]["text/html"]
     assert any(o.get("text", "").strip() == "3" for o in outputs[3])
+
+
+def test_the_library_never_applies_nest_asyncio():
+    from pathlib import Path
+
+    import closedpaw_nb
+
+    package = Path(closedpaw_nb.__file__).parent
+    offenders = [p for p in package.rglob("*.py") if "nest_asyncio.apply" in p.read_text() and p.name != "_runner.py"]
+    assert offenders == []
+    runner_code = (package / "_runner.py").read_text()
+    assert "import nest_asyncio" not in runner_code
