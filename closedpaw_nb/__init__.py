@@ -1,11 +1,22 @@
 """closedpaw_nb: compare LLM providers from Jupyter.
 
-The ClosedPaw provider framework (types, config, providers, manager) is importable
-from here; the error tree lives in `closedpaw_nb.errors`, the simulator in
-`closedpaw_nb.sim` and the provider contract check in `closedpaw_nb.testing`.
+```python
+import closedpaw_nb as cp
+cp.register(simulator=True)                   # or cp.register("openai") with OPENAI_API_KEY set
+cp.compare("Why is the sky blue?", ["sim-openai:sim-small", "sim-anthropic:sim-large"])
+```
+
+The ClosedPaw provider framework (types, config, providers, manager), the notebook
+helpers (`register`, `chat`, `compare`, `benchmark`, ...) and `DataVault`,
+`RateLimiter`, `RetryPolicy` are importable from here; heavier parts load on first use.
+The error tree lives in `closedpaw_nb.errors`, the simulator in `closedpaw_nb.sim` and
+the provider contract check in `closedpaw_nb.testing`.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from .config import ProviderConfig, Secret
 from .errors import ClosedPawError, ConfigError, ProviderError
@@ -15,8 +26,50 @@ from .types import ChatMessage, ChatResponse, HealthState, HealthStatus, ModelIn
 
 __version__ = "0.1.0"
 
+# Loaded on first access, so `import closedpaw_nb` stays light (no pandas, no cryptography).
+_LAZY = {
+    "DataVault": "vault", "KeyringVault": "vault", "RateLimiter": "ratelimit", "RetryPolicy": "retry",
+    "BenchmarkResult": "bench", "RunStore": "runstore", "CompareResult": "notebook",
+    **{name: "notebook" for name in (
+        "register", "chat", "achat", "stream", "compare", "acompare", "benchmark", "abenchmark",
+        "resume", "aresume", "models", "amodels", "health", "ahealth")},
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'closedpaw_nb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 __all__ = [
     "BaseProvider",
+    "BenchmarkResult",
+    "CompareResult",
+    "DataVault",
+    "KeyringVault",
+    "RateLimiter",
+    "RetryPolicy",
+    "RunStore",
+    "abenchmark",
+    "achat",
+    "acompare",
+    "ahealth",
+    "amodels",
+    "aresume",
+    "benchmark",
+    "chat",
+    "compare",
+    "health",
+    "models",
+    "register",
+    "resume",
+    "stream",
     "ChatMessage",
     "ChatOptions",
     "ChatResponse",

@@ -37,7 +37,8 @@ class ProviderManager:
 
     Args:
         key_lookup: Where to look for a key after the explicit argument and before the
-            environment: a callable taking the provider name (e.g. `DataVault.retrieve`).
+            environment: a callable taking the provider name (e.g. `DataVault.retrieve`);
+            also settable later as `manager.key_lookup = vault.retrieve`.
         limiter: The RateLimiter shared by all providers (tests inject one with a fake clock).
     """
 
@@ -46,7 +47,7 @@ class ProviderManager:
     ) -> None:
         self._providers: dict[str, GuardedProvider] = {}
         self._default: str | None = None
-        self._key_lookup = key_lookup
+        self.key_lookup = key_lookup
         self.limiter = limiter or RateLimiter()
         self._lock = threading.Lock()
 
@@ -93,7 +94,7 @@ class ProviderManager:
                 f"provider {config.name!r} ({cls.__name__}) needs base_url, "
                 "e.g. 'http://127.0.0.1:8080/v1' for an OpenAI-compatible server"
             )
-        key = resolve_api_key(config, cls.env_api_key, self._key_lookup)
+        key = resolve_api_key(config, cls.env_api_key, self.key_lookup)
         if cls.needs_api_key and not key:
             places = " or ".join(cls.env_api_key) or "an environment variable"
             raise ConfigError(

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from .errors import DeadlineExceededError, ProviderError
+from .errors import AuthenticationError, DeadlineExceededError, ProviderError
 from .providers.base import BaseProvider, ChatOptions, MessagesLike, normalize_messages
 from .ratelimit import RateLimiter
 from .retry import IDEMPOTENCY_KEY, RetryPolicy
@@ -38,6 +38,9 @@ class GuardedProvider(BaseProvider):
         self.policy = policy or RetryPolicy.from_settings(inner.config.settings)
         self.limiter = limiter or RateLimiter()
         self.limiter.configure(inner.name, inner.config.rate_limit, inner.config.settings.get("tokens_per_minute"))
+        # After a 401 the key is known to be bad: later calls fail at once instead of
+        # sending the same bad key again (re-register the provider with a new key).
+        self.auth_failure: AuthenticationError | None = None
 
     async def chat(self, messages: MessagesLike, model: str | None = None, **options: Any) -> ChatResponse:
         deadline = self._deadline(options)
@@ -58,6 +61,7 @@ class GuardedProvider(BaseProvider):
         cost = _estimate_tokens(messages, options)
         loop = asyncio.get_running_loop()
         ends_at = None if deadline is None else loop.time() + deadline
+        self._fail_fast()
         token = IDEMPOTENCY_KEY.set(uuid.uuid4().hex)
         parts: list[str] = []
         try:
@@ -106,7 +110,16 @@ class GuardedProvider(BaseProvider):
     async def close(self) -> None:
         await self.inner.close()
 
+    def _fail_fast(self) -> None:
+        if self.auth_failure is not None:
+            raise AuthenticationError(
+                f"not sent: an earlier call was rejected ({self.auth_failure.message}); "
+                "register the provider again with a valid key",
+                provider=self.name, status_code=self.auth_failure.status_code, attempts=0,
+            )
+
     async def _retrying(self, call: Callable[[], Awaitable[T]], cost: int) -> T:
+        self._fail_fast()
         token = IDEMPOTENCY_KEY.set(uuid.uuid4().hex)
         try:
             retries = 0
@@ -128,6 +141,8 @@ class GuardedProvider(BaseProvider):
 
     async def _before_retry(self, err: ProviderError, retries: int) -> bool:
         """Decide whether to retry; wait (or set the shared pause gate) if so."""
+        if isinstance(err, AuthenticationError):
+            self.auth_failure = err
         if not self.policy.should_retry(err, retries):
             return False
         delay = self.policy.delay(err, retries)

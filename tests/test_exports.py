@@ -11,6 +11,9 @@ PUBLIC = {
     "BaseProvider", "ChatMessage", "ChatOptions", "ChatResponse", "ChatStream", "ClosedPawError",
     "ConfigError", "HealthState", "HealthStatus", "ModelInfo", "ProviderConfig", "ProviderError",
     "ProviderManager", "ProviderType", "Secret", "Usage", "__version__", "get_provider_manager",
+    "BenchmarkResult", "CompareResult", "DataVault", "KeyringVault", "RateLimiter", "RetryPolicy", "RunStore",
+    "register", "chat", "achat", "stream", "compare", "acompare", "benchmark", "abenchmark",
+    "resume", "aresume", "models", "amodels", "health", "ahealth",
 }
 
 
@@ -32,7 +35,7 @@ def test_import_opens_no_socket_and_loads_no_heavy_modules():
         "sys.addaudithook(audit)\n"
         "import closedpaw_nb\n"
         "closedpaw_nb.get_provider_manager()\n"
-        "heavy = [m for m in ('pandas', 'ipywidgets', 'matplotlib', 'starlette', 'uvicorn') if m in sys.modules]\n"
+        "heavy = [m for m in ('pandas', 'ipywidgets', 'matplotlib', 'starlette', 'uvicorn', 'cryptography') if m in sys.modules]\n"
         "print(heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -69,12 +69,14 @@ def error_texts(exc: BaseException) -> list[str]:
 
 @pytest.mark.parametrize("provider_type", PROVIDER_TYPES)
 async def test_canary_never_leaks(sim, provider_type, canary, log_lines, capsys):
-    manager = ProviderManager()
-    provider = manager.register_provider(sim_config(
-        sim, provider_type, key=canary, timeout=0.3,
-        settings={"max_retries": 1, "retry_initial_delay": 0.01, "organization": "org-1"}))
-    seen: list[str] = [repr(manager), repr(provider), str(manager.get_status()), repr(provider.config)]
+    seen: list[str] = []
     for fault in FAULTS:
+        # A fresh manager per fault: after a 401 the manager refuses to send the key again.
+        manager = ProviderManager()
+        provider = manager.register_provider(sim_config(
+            sim, provider_type, key=canary, timeout=0.3,
+            settings={"max_retries": 1, "retry_initial_delay": 0.01, "organization": "org-1"}))
+        seen += [repr(manager), repr(provider), str(manager.get_status()), repr(provider.config)]
         for streaming in (False, True):
             if fault:
                 sim.simulator.add_fault(Fault(provider=MOUNT.get(provider_type, provider_type), times=2, **fault))
@@ -88,9 +90,9 @@ async def test_canary_never_leaks(sim, provider_type, canary, log_lines, capsys)
             except ProviderError as exc:
                 seen += error_texts(exc)
             sim.simulator.clear_faults()
-    seen.append(str(await provider.check_health()))
-    seen.append(str(await manager.list_all_models()))
-    await manager.close_all()
+        seen.append(str(await provider.check_health()))
+        seen.append(str(await manager.list_all_models()))
+        await manager.close_all()
     captured = capsys.readouterr()
     everything = "\n".join(seen + log_lines + [captured.out, captured.err])
     assert log_lines, "the DEBUG logs were not captured, so this test would prove nothing"
