@@ -169,7 +169,8 @@ class HTTPProvider(BaseProvider):
 
     async def _get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET a JSON document with the short probe timeout (model lists, health)."""
-        response = await self.http.request("GET", path, params=params, timeout=PROBE_TIMEOUT)
+        timeout = min(PROBE_TIMEOUT, self.config.timeout)
+        response = await self.http.request("GET", path, params=params, timeout=timeout)
         self._raise_for_status(response, None)
         return self._json(response, None)
 

@@ -1,0 +1,220 @@
+"""The retry policy, limiter and HTTP layer against real faults on loopback (matrix rows 1-15, 24).
+
+Calls go through ProviderManager (so through GuardedProvider), with a FakeClock injected
+into the limiter: waits are virtual, the simulator's faults are real HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from conftest import sim_config
+
+from closedpaw_nb import ProviderManager
+from closedpaw_nb import errors as E
+from closedpaw_nb.providers.openai import OpenAIProvider
+from closedpaw_nb.ratelimit import RateLimiter
+from closedpaw_nb.sim import Fault, Simulator, serve_in_thread
+
+
+@pytest.fixture
+async def managed(sim, clock):
+    """Register providers against the simulator through a manager whose limiter uses the fake clock."""
+    managers = []
+
+    def factory(provider_type="openai", **changes):
+        mgr = ProviderManager(limiter=RateLimiter(clock))
+        mgr.register_provider(sim_config(sim, provider_type, **changes))
+        managers.append(mgr)
+        return mgr
+
+    yield factory
+    for mgr in managers:
+        await mgr.close_all()
+
+
+def chats(sim, mount="openai"):
+    return [r for r in sim.simulator.requests if r.provider == mount and r.method == "POST"]
+
+
+async def test_row1_retry_after_is_honoured_and_holds_other_tasks(managed, sim, clock):
+    mgr = managed()
+    sim.simulator.add_fault(Fault("status", provider="openai", status=429, headers={"retry-after": "2"}))
+    second_cleared_at = []
+
+    async def second():
+        while not chats(sim):  # start once the first call has been answered with the 429
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.05)
+        response = await mgr.chat("second")
+        second_cleared_at.append(clock.monotonic())
+        return response
+
+    first, _ = await asyncio.gather(mgr.chat("first"), second())
+    assert first.attempts == 2 and len(chats(sim)) == 3
+    assert clock.monotonic() >= 2.0 and second_cleared_at[0] >= 2.0
+    assert clock.slept and max(clock.slept) >= 1.9  # waited on the gate, virtually
+
+
+async def test_row5_overloaded_every_time_gives_three_attempts_with_backoff(managed, sim, clock):
+    mgr = managed("anthropic")
+    sim.simulator.add_fault(Fault("status", provider="anthropic", status=529, times=None))
+    with pytest.raises(E.OverloadedError) as info:
+        await mgr.chat("hi")
+    assert info.value.attempts == 3 and len(chats(sim, "anthropic")) == 3
+    assert 0.375 <= clock.slept[0] <= 0.5 and 0.75 <= clock.slept[1] <= 1.0
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_row5_server_errors_then_success(managed, sim, status):
+    mgr = managed("mistral")
+    sim.simulator.add_fault(Fault("status", provider="mistral", status=status, times=2))
+    response = await mgr.chat("hi")
+    assert response.attempts == 3 and response.content
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 413, 422])
+async def test_row6_client_errors_are_not_retried(managed, sim, status):
+    mgr = managed()
+    sim.simulator.add_fault(Fault("status", provider="openai", status=status))
+    with pytest.raises(E.APIStatusError) as info:
+        await mgr.chat("hi")
+    assert info.value.status_code == status and len(chats(sim)) == 1
+
+
+async def test_row6_after_a_401_later_calls_fail_fast_without_a_request(managed, sim):
+    mgr = managed("openai", key="invalid-key-0123456789")
+    with pytest.raises(E.AuthenticationError):
+        await mgr.chat("hi")
+    with pytest.raises(E.AuthenticationError, match="not sent"):
+        await mgr.chat("again")
+    with pytest.raises(E.AuthenticationError, match="not sent"):
+        await mgr.stream("again").get_response()
+    assert len(chats(sim)) == 1
+    assert (await mgr.check_health_all())["openai"].status == "auth_failed"
+
+
+async def test_row7_x_should_retry_header_wins(managed, sim):
+    mgr = managed()
+    sim.simulator.add_fault(Fault("status", provider="openai", status=503, headers={"x-should-retry": "false"}))
+    with pytest.raises(E.InternalServerError):
+        await mgr.chat("hi")
+    assert len(chats(sim)) == 1
+    sim.simulator.add_fault(Fault("status", provider="openai", status=400, headers={"x-should-retry": "true"}))
+    assert (await mgr.chat("hi")).attempts == 2
+
+
+async def test_row8_connection_refused_is_retried_then_raised(managed, clock):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mgr = managed(base_url=f"http://127.0.0.1:{port}/v1")
+    with pytest.raises(E.APIConnectionError) as info:
+        await mgr.chat("hi")
+    assert info.value.attempts == 3 and len(clock.slept) == 2
+    assert "http" not in str(info.value) and str(port) not in str(info.value)
+
+
+async def test_row9_hang_times_out_is_retried_and_leaks_no_connection(managed, sim, clock):
+    mgr = managed(timeout=0.2)
+    sim.simulator.add_fault(Fault("hang", provider="openai", times=3))
+    with pytest.raises(E.APITimeoutError) as info:
+        await mgr.chat("hi")
+    assert info.value.attempts == 3 and len(chats(sim)) == 3
+    # No connection is left mid-request (httpcore describes each as "HTTP/1.1, IDLE, ...").
+    pool = mgr.get_provider("openai").http._client._transport._pool
+    assert all("ACTIVE" not in connection.info() for connection in pool.connections)
+
+
+async def test_row10_reset_is_retried_with_the_same_idempotency_key(managed, sim):
+    mgr = managed()
+    sim.simulator.add_fault(Fault("reset", provider="openai", times=2))
+    response = await mgr.chat("hi")
+    assert response.attempts == 3
+    keys = {r.headers.get("idempotency-key") for r in chats(sim)}
+    assert len(keys) == 1 and None not in keys
+
+
+async def test_row11_cut_stream_is_not_retried(managed, sim):
+    mgr = managed("google")
+    sim.simulator.add_fault(Fault("cut_stream", provider="google", after=3))
+    stream = mgr.stream("hi")
+    with pytest.raises(E.StreamInterruptedError) as info:
+        async for _ in stream:
+            pass
+    assert info.value.attempts == 1 and len(info.value.partial_text) > 0 and len(chats(sim, "google")) == 1
+
+
+async def test_row11_stream_failing_before_any_text_is_retried(managed, sim):
+    mgr = managed("ollama")
+    sim.simulator.add_fault(Fault("status", provider="ollama", status=503))
+    response = await mgr.stream("hi").get_response()
+    assert response.attempts == 2
+
+
+async def test_row14_body_size_is_capped_and_shapes_are_checked():
+    def handler(request):
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"data": [{"no_id": 1}]})
+        return httpx.Response(200, content=b"{" + b" " * (11 * 1024 * 1024) + b"}")
+
+    from closedpaw_nb import ProviderConfig
+
+    provider = OpenAIProvider(ProviderConfig("openai", api_key="sk-x-0123456789", base_url="http://x/v1",
+                                             default_model="m"), transport=httpx.MockTransport(handler))
+    with pytest.raises(E.ResponseParseError, match="larger than"):
+        await provider.chat("hi")
+    with pytest.raises((E.ResponseParseError, KeyError)):
+        await provider.fetch_models()
+    await provider.close()
+
+
+async def test_row14_missing_fields_are_parse_errors_with_short_snippets():
+    from closedpaw_nb import ProviderConfig
+
+    def handler(request):
+        return httpx.Response(200, json={"choices": []})
+
+    provider = OpenAIProvider(ProviderConfig("openai", api_key="sk-x-0123456789", base_url="http://x/v1",
+                                             default_model="m"), transport=httpx.MockTransport(handler))
+    with pytest.raises(E.ResponseParseError) as info:
+        await provider.chat("hi")
+    assert len(str(info.value)) < 500
+    await provider.close()
+
+
+async def test_row15_slow_drip_is_not_a_read_timeout_but_the_deadline_fires():
+    sim = Simulator(time_scale=0)
+    with serve_in_thread(simulator=sim) as server:
+        mgr = ProviderManager()
+        mgr.register_provider(sim_config(server, "openai", timeout=0.5, settings={"max_retries": 0}))
+        # 64 bytes every 30 ms: each read is well inside the 0.5 s read timeout.
+        sim.add_fault(Fault("slow_drip", provider="openai", chunk_size=64, delay_ms=30))
+        response = await mgr.stream("hi").get_response()
+        assert response.content
+        sim.add_fault(Fault("slow_drip", provider="openai", chunk_size=32, delay_ms=50))
+        with pytest.raises(E.DeadlineExceededError) as info:
+            await mgr.stream("hi", deadline=1.5).get_response()
+        assert info.value.partial_text
+        await mgr.close_all()
+
+
+async def test_row24_redirects_never_carry_keys_to_another_origin(sim, canary):
+    with serve_in_thread(simulator=Simulator(time_scale=0)) as other:
+        target = other.base_url("anthropic") + "/v1/messages"
+        for follow in (False, True):
+            mgr = ProviderManager()
+            mgr.register_provider(sim_config(sim, "anthropic", key=canary,
+                                             settings={"follow_redirects": follow, "max_retries": 0}))
+            sim.simulator.add_fault(Fault("redirect", provider="anthropic", location=target, status=307))
+            with pytest.raises(E.ProviderError):
+                await mgr.chat("hi")
+            await mgr.close_all()
+        arrived = other.simulator.requests
+        assert len(arrived) == 1  # only the opted-in redirect was followed
+        assert all(canary not in str(r.headers) for r in arrived)
+        assert "x-api-key" not in arrived[0].headers and "authorization" not in arrived[0].headers
