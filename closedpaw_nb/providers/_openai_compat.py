@@ -37,10 +37,6 @@ class OpenAICompatibleProvider(HTTPProvider):
     # convention), "/v1" where the SDK's base URL is the bare host (Mistral's).
     path_prefix: ClassVar[str] = ""
 
-    def auth_headers(self) -> dict[str, str]:
-        key = self.config.api_key
-        return {"Authorization": f"Bearer {key.reveal()}"} if key else {}  # type: ignore[union-attr]
-
     def chat_request(
         self, messages: list[ChatMessage], model: str, options: ChatOptions, stream: bool
     ) -> tuple[str, dict[str, Any]]:

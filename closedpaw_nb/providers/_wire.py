@@ -71,8 +71,9 @@ class HTTPProvider(BaseProvider):
     # -- edges each provider implements ----------------------------------------------
 
     def auth_headers(self) -> dict[str, str]:
-        """Headers that carry the key (and any version header)."""
-        return {}
+        """Headers that carry the key (and any version header); Bearer by default."""
+        key = self.config.api_key
+        return {"Authorization": f"Bearer {key.reveal()}"} if key else {}  # type: ignore[union-attr]
 
     def chat_request(
         self, messages: list[ChatMessage], model: str, options: ChatOptions, stream: bool

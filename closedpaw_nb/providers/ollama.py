@@ -44,10 +44,6 @@ class OllamaProvider(HTTPProvider):
     needs_api_key = False
     stream_format = "ndjson"
 
-    def auth_headers(self) -> dict[str, str]:
-        key = self.config.api_key
-        return {"Authorization": f"Bearer {key.reveal()}"} if key else {}  # type: ignore[union-attr]
-
     def chat_request(
         self, messages: list[ChatMessage], model: str, options: ChatOptions, stream: bool
     ) -> tuple[str, dict[str, Any]]:
