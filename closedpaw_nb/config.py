@@ -68,7 +68,8 @@ class Secret:
         raise TypeError("Secret values cannot be pickled; store keys in the DataVault")
 
 
-def _to_provider_type(value: ProviderType | str) -> ProviderType:
+def parse_provider_type(value: ProviderType | str) -> ProviderType:
+    """A ProviderType from its value ("openai", ...); a ConfigError lists the valid ones."""
     try:
         return ProviderType(value.lower() if isinstance(value, str) else value)
     except ValueError:
@@ -120,7 +121,7 @@ class ProviderConfig:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.provider_type = _to_provider_type(self.provider_type)
+        self.provider_type = parse_provider_type(self.provider_type)
         self.name = self.name or self.provider_type.value
         if not isinstance(self.name, str) or not self.name.strip() or ":" in self.name:
             raise ConfigError(f"provider name {self.name!r} must be non-empty and contain no ':'")

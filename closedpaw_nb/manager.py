@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ._redact import get_logger
-from .config import ProviderConfig, resolve_api_key
+from .config import ProviderConfig, parse_provider_type, resolve_api_key
 from .errors import ConfigError
-from .providers import BaseProvider, ChatStream, provider_class
+from .providers import BaseProvider, ChatStream
+from .providers import provider_class as provider_class_for
 from .providers.base import MessagesLike
 from .providers.ollama import ollama_host
 from .ratelimit import RateLimiter
@@ -49,12 +50,14 @@ class ProviderManager:
         self._default: str | None = None
         self.key_lookup = key_lookup
         self.limiter = limiter or RateLimiter()
+        self._classes: dict[ProviderType, type[BaseProvider]] = {}
         self._lock = threading.Lock()
 
     # -- registry ---------------------------------------------------------------------
 
     def register_provider(
-        self, config: ProviderConfig, provider_class: type[BaseProvider] | None = None
+        self, config: ProviderConfig, provider_class: type[BaseProvider] | None = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> BaseProvider:
         """Validate `config`, resolve its key and base URL, build and store the provider.
 
@@ -62,6 +65,7 @@ class ProviderManager:
             config: The provider's configuration.
             provider_class: A `BaseProvider` subclass to use instead of the built-in
                 class for `config.provider_type` (how custom providers are plugged in).
+            retry_policy: Overrides the policy read from `config.settings`.
 
         Returns:
             The registered provider.
@@ -72,9 +76,10 @@ class ProviderManager:
         """
         if not isinstance(config, ProviderConfig):
             raise ConfigError(f"register_provider needs a ProviderConfig, got {type(config).__name__}")
-        cls = _choose_class(config, provider_class)
+        cls = _check_class(provider_class or self._classes.get(config.provider_type))  # type: ignore[arg-type]
+        cls = cls or provider_class_for(config.provider_type)  # type: ignore[arg-type]
         provider = _build(cls, self._complete(config, cls))
-        policy = RetryPolicy.from_settings(provider.config.settings)
+        policy = retry_policy or RetryPolicy.from_settings(provider.config.settings)
         with self._lock:
             if config.name in self._providers:
                 raise ConfigError(
@@ -102,6 +107,11 @@ class ProviderManager:
                 f"api_key=..., store one in the DataVault under {config.name!r}, or set {places}"
             )
         return config.with_changes(base_url=base_url, api_key=key)
+
+    def register_provider_class(self, provider_type: ProviderType | str, cls: type[BaseProvider]) -> None:
+        """Use `cls` for every later registration of `provider_type` in this manager."""
+        checked = _check_class(cls)
+        self._classes[parse_provider_type(provider_type)] = checked  # type: ignore[assignment]
 
     async def unregister(self, name: str) -> None:
         """Remove a provider and close its connections."""
@@ -198,10 +208,8 @@ class ProviderManager:
         return f"ProviderManager(providers={self.names!r}, default={self._default!r})"
 
 
-def _choose_class(config: ProviderConfig, cls: type[BaseProvider] | None) -> type[BaseProvider]:
-    if cls is None:
-        return provider_class(config.provider_type)  # type: ignore[arg-type]
-    if not (isinstance(cls, type) and issubclass(cls, BaseProvider)):
+def _check_class(cls: Any) -> type[BaseProvider] | None:
+    if cls is not None and not (isinstance(cls, type) and issubclass(cls, BaseProvider)):
         raise ConfigError(f"provider_class must be a BaseProvider subclass, got {cls!r}")
     return cls
 

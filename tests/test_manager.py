@@ -190,3 +190,21 @@ def test_singleton_has_the_seed_default_ollama_entry(monkeypatch):
     assert manager is get_provider_manager()
     assert manager.default == "ollama"
     assert manager.get_provider("ollama").config.base_url == "http://127.0.0.1:9999"
+
+
+async def test_a_class_registered_for_a_type_is_used_for_that_type():
+    manager = ProviderManager()
+    manager.register_provider_class("custom", ReverseProvider)
+    provider = manager.register_provider(ProviderConfig("custom", name="r", default_model="m"))
+    assert isinstance(provider, ReverseProvider) and (await manager.chat("ab", "r")).content == "ba"
+    with pytest.raises(ConfigError, match="BaseProvider subclass"):
+        manager.register_provider_class("custom", object)
+
+
+async def test_explicit_retry_policy_overrides_settings():
+    from closedpaw_nb.retry import RetryPolicy
+
+    manager = ProviderManager()
+    manager.register_provider(ProviderConfig("custom", name="r", default_model="m", settings={"max_retries": 5}),
+                              provider_class=ReverseProvider, retry_policy=RetryPolicy(max_retries=0))
+    assert manager._guarded("r").policy.max_retries == 0
