@@ -206,6 +206,7 @@ def manifest(
         "library": {"closedpaw_nb": __version__, "python": sys.version.split()[0], "platform": platform.platform()},
         "providers": configs,
         "local_providers": sorted(n for n, c in configs.items() if urlsplit(c["base_url"] or "").hostname in LOOPBACK),
+        "simulated_providers": sorted(n for n in providers if manager.get_provider(n).config.settings.get("simulated")),  # type: ignore[union-attr]
         "targets": [str(t) for t in targets],
         "prompts": dict(prompts),
         "parameters": dict(parameters),
@@ -292,6 +293,9 @@ class BenchmarkResult:
         from .frames import style_summary
 
         head = f"<p><b>run {self.run_id}</b>: {len(self.store.rows(self.run_id))} rows</p>"
+        if self.manifest.get("simulated_providers"):
+            names = ", ".join(self.manifest["simulated_providers"])
+            head += f"<p><i>Simulated output ({names}): closedpaw_nb's simulator, not a real model.</i></p>"
         return head + style_summary(self.summary()).to_html()
 
 

@@ -220,12 +220,15 @@ class CompareResult:
         return metrics_table(self.df)
 
     def _repr_html_(self) -> str:
+        import pandas as pd
+
         note = ""
         if self.simulated:
             names = html.escape(", ".join(self.simulated))
             note = f"<p><i>Simulated output ({names}): closedpaw_nb's simulator, not a real model.</i></p>"
-        answers = self.answers.to_html(escape=True)
-        return f"{note}{answers}<br/>{self.metrics.to_html(float_format=_number)}"
+        # One table: the answers, then each target's numbers under its own column.
+        metrics = self.metrics.map(lambda v: "—" if pd.isna(v) else _number(float(v)))
+        return note + pd.concat([self.answers, metrics]).to_html(escape=True, na_rep="—")
 
     def __repr__(self) -> str:
         return f"CompareResult({len(self.df)} calls)\n{self.answers.to_string()}"

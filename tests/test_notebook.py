@@ -53,6 +53,7 @@ def test_compare_shows_answers_side_by_side(fresh_manager):
     assert len(result.df) == 4 and result.df.ok.all()
     html = result._repr_html_()
     assert "Simulated output" in html and "sim-anthropic:sim-large" in html
+    assert "latency_ms" in html and "ttft_ms" in html and html.count("<table") == 1
 
 
 def test_unknown_target_is_clear(fresh_manager):
@@ -67,6 +68,7 @@ def test_benchmark_and_resume_through_the_helpers(fresh_manager, tmp_path):
     again = nb.resume(run.run_id, store=store, progress=False)
     assert len(again.df) == len(run.df)  # nothing was missing, nothing is added
     assert set(run.summary().index) == {"sim-openai:sim-small", "sim-ollama:sim-small"}
+    assert "Simulated output (sim-ollama, sim-openai)" in run._repr_html_()
 
 
 NOTEBOOK_CELLS = [
