@@ -1,4 +1,4 @@
-"""Command line: `python -m closedpaw_nb sim [--port N]` and `python -m closedpaw_nb demo`."""
+"""Command line: `python -m closedpaw_nb sim|serve|demo ...` (each sub-command has --help)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 COMMANDS = {
     "sim": "run the protocol-faithful simulator on 127.0.0.1",
     "demo": "compare the simulated providers on one prompt and print a table",
+    "serve": "run the ClosedPaw HTTP API on 127.0.0.1 (needs the server extra)",
 }
 
 
@@ -21,12 +22,23 @@ def main(argv: list[str] | None = None) -> int:
         from .sim import main as sim_main
 
         return int(sim_main(argv[1:]) or 0)
+    if args.command == "serve":
+        return _serve(argv[1:])
     if args.command == "demo":
         from .demo import run_demo
 
         run_demo()
         return 0
     return 2
+
+
+def _serve(argv: list[str]) -> int:
+    try:
+        from .server.cli import serve
+    except ImportError as exc:  # the message names: pip install "closedpaw_nb[server]"
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return serve(argv)
 
 
 if __name__ == "__main__":

@@ -62,38 +62,35 @@ class GuardedProvider(BaseProvider):
         loop = asyncio.get_running_loop()
         ends_at = None if deadline is None else loop.time() + deadline
         self._fail_fast()
-        token = IDEMPOTENCY_KEY.set(uuid.uuid4().hex)
+        key = uuid.uuid4().hex
         parts: list[str] = []
-        try:
-            retries = 0
-            while True:
-                source = None
-                try:
-                    await self._until(ends_at, self.limiter.acquire(self.name, cost))
-                    source = self.inner.stream_chat(messages, model, **options)
-                    while True:
-                        try:
-                            item = await self._until(ends_at, source.__anext__())
-                        except StopAsyncIteration:
-                            return
-                        if isinstance(item, ChatResponse):
-                            item.attempts = retries + 1
-                            self._reconcile(cost, item)
-                        elif item:
-                            parts.append(item)
-                        yield item
-                except ProviderError as err:
-                    err.attempts = retries + 1
-                    if parts or not await self._before_retry(err, retries):
-                        raise
-                    retries += 1
-                except TimeoutError:
-                    raise self._deadline_error(deadline, model, "".join(parts)) from None
-                finally:
-                    if source is not None:
-                        await source.aclose()  # type: ignore[attr-defined]
-        finally:
-            IDEMPOTENCY_KEY.reset(token)
+        retries = 0
+        while True:
+            source = None
+            try:
+                await self._until(ends_at, self.limiter.acquire(self.name, cost))
+                source = self.inner.stream_chat(messages, model, **options)
+                while True:
+                    try:
+                        item = await self._until(ends_at, _with_key(key, source.__anext__()))
+                    except StopAsyncIteration:
+                        return
+                    if isinstance(item, ChatResponse):
+                        item.attempts = retries + 1
+                        self._reconcile(cost, item)
+                    elif item:
+                        parts.append(item)
+                    yield item
+            except ProviderError as err:
+                err.attempts = retries + 1
+                if parts or not await self._before_retry(err, retries):
+                    raise
+                retries += 1
+            except TimeoutError:
+                raise self._deadline_error(deadline, model, "".join(parts)) from None
+            finally:
+                if source is not None:
+                    await source.aclose()  # type: ignore[attr-defined]
 
     async def fetch_models(self) -> list[ModelInfo]:
         return await self.inner.fetch_models()
@@ -177,6 +174,16 @@ class GuardedProvider(BaseProvider):
 
     def __repr__(self) -> str:
         return f"GuardedProvider({self.inner!r}, retries={self.policy.max_retries})"
+
+
+async def _with_key(key: str, awaitable: Awaitable[T]) -> T:
+    """Await with the idempotency key set. Set and reset inside one await, because a
+    stream may be resumed from another task (a server handing it to its writer task)."""
+    token = IDEMPOTENCY_KEY.set(key)
+    try:
+        return await awaitable
+    finally:
+        IDEMPOTENCY_KEY.reset(token)
 
 
 def _estimate_tokens(messages: MessagesLike, options: dict[str, Any]) -> int:

@@ -40,3 +40,12 @@ def test_import_opens_no_socket_and_loads_no_heavy_modules():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_serve_command_dispatches_to_the_server_cli(monkeypatch):
+    import closedpaw_nb.server.cli as cli
+    from closedpaw_nb.__main__ import main
+
+    seen = []
+    monkeypatch.setattr(cli, "serve", lambda argv: seen.append(argv) or 0)
+    assert main(["serve", "--port", "0"]) == 0 and seen == [["--port", "0"]]

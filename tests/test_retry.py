@@ -210,3 +210,15 @@ async def test_overall_deadline_keeps_partial_text():
         async for _ in provider.stream("hi", deadline=0.5):
             pass
     assert info.value.partial_text == "xyz" and "0.5s deadline" in str(info.value)
+
+
+async def test_a_guarded_stream_can_be_resumed_from_another_task(clock):
+    inner, provider = guarded([], clock)
+    stream = provider.stream("hi")
+    first = await asyncio.create_task(stream.__anext__())  # started in one task...
+    rest = await asyncio.create_task(_drain(stream))       # ...finished in another
+    assert [first, *rest] == ["a", "b", "c"]
+
+
+async def _drain(stream):
+    return [d async for d in stream]
