@@ -1,0 +1,139 @@
+"""What each panel knows, as plain traitlets objects: no widgets, no I/O.
+
+The panels link their widgets to these traits and the background work writes to them,
+so the same state can be driven from a test, a view, or the runner thread. None of
+these objects has a trait for an API key: the key lives only in the Password widget
+until Register consumes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from traitlets import Bool, Dict, Float, HasTraits, Instance, Int, List, Unicode
+
+from ..types import ProviderType
+
+__all__ = [
+    "BenchmarkForm", "CompareForm", "FieldRules", "HealthBoard", "RegistrationForm", "TargetColumn",
+    "field_rules",
+]
+
+
+@dataclass(frozen=True)
+class FieldRules:
+    """Which registration fields a provider type shows and requires.
+
+    Attributes:
+        show_key: The key field is shown (cloud providers, and custom endpoints).
+        needs_key: A key is required (typed, in the vault, or in `env_vars`).
+        needs_base_url: The base URL is required (no default).
+        default_base_url: Pre-filled into the base URL field.
+        env_vars: Environment variables the provider reads its key from.
+    """
+
+    show_key: bool
+    needs_key: bool
+    needs_base_url: bool
+    default_base_url: str
+    env_vars: tuple[str, ...]
+
+    @property
+    def key_placeholder(self) -> str:
+        """What the empty key field says."""
+        return "paste the key" if self.needs_key else "optional"
+
+
+def field_rules(provider_type: ProviderType | str) -> FieldRules:
+    """The form rules for `provider_type`, read from the provider class's attributes."""
+    from ..providers import provider_class
+    from ..providers.ollama import ollama_host
+
+    ptype = ProviderType(provider_type)
+    cls = provider_class(ptype)
+    default = ollama_host() if ptype is ProviderType.OLLAMA else (cls.default_base_url or "")
+    # Custom endpoints may sit behind a key even though none is required.
+    return FieldRules(cls.needs_api_key or cls.needs_base_url, cls.needs_api_key, cls.needs_base_url,
+                      default, tuple(cls.env_api_key if cls.needs_api_key else ()))
+
+
+class RegistrationForm(HasTraits):
+    """The registration form's fields, errors and the registered providers' health."""
+
+    provider_type = Unicode(ProviderType.OPENAI.value)
+    name = Unicode("")
+    base_url = Unicode("")
+    default_model = Unicode("")
+    models = List(Unicode(), help="Model ids found by the last Test connection.")
+    rate_limit = Int(0, help="Requests per minute; 0 means no client-side limit.")
+    timeout = Float(600.0, help="Read timeout in seconds for generation calls.")
+    store_in_vault = Bool(False)
+    errors = Dict(help="Field name -> inline error message.")
+    status = Unicode("")
+    busy = Bool(False)
+    health = Dict(help="Provider name -> last probe, as a short text.")
+    revision = Int(0, help="Bumped whenever the set of registered providers changes.")
+
+
+class TargetColumn(HasTraits):
+    """One target's live answer in a comparison."""
+
+    target = Unicode("")
+    phase = Unicode("waiting", help="waiting, streaming, done, error or cancelled.")
+    text = Unicode("")
+    chunks = Int(0, help="Stream chunks so far (a live count; tokens come from usage).")
+    elapsed_ms = Float(0.0)
+    ttft_ms = Float(None, allow_none=True)
+    latency_ms = Float(None, allow_none=True)
+    tokens = Int(None, allow_none=True, help="Completion tokens as the provider reported them.")
+    tokens_per_s = Float(None, allow_none=True)
+    cost_usd = Float(None, allow_none=True)
+    error = Unicode("")
+
+
+class CompareForm(HasTraits):
+    """The comparison's inputs and its columns."""
+
+    prompt = Unicode("")
+    system = Unicode("")
+    targets = List(Unicode())
+    temperature = Float(0.7)
+    max_tokens = Int(256)
+    running = Bool(False)
+    status = Unicode("")
+    error = Unicode("")
+    columns = List(Instance(TargetColumn))
+
+
+class HealthBoard(HasTraits):
+    """The last health check, the running history and auto-refresh settings."""
+
+    latest = List(Dict(), help="One row per provider from the last check.")
+    history = List(Dict(), help="Every probe so far: provider, checked_at, status, latency_ms, ...")
+    checks = Int(0, help="How many checks have completed.")
+    checking = Bool(False)
+    auto_refresh = Bool(False)
+    interval = Float(30.0, help="Seconds between automatic checks.")
+    status = Unicode("")
+    error = Unicode("")
+
+
+class BenchmarkForm(HasTraits):
+    """The benchmark's inputs, live progress and exports."""
+
+    prompts_text = Unicode("", help="One prompt per line.")
+    use_source = Bool(False, help="Use the prompts passed to the panel instead of the text.")
+    targets = List(Unicode())
+    trials = Int(3)
+    concurrency = Int(4)
+    warmup = Int(1)
+    total = Int(0)
+    done = Int(0)
+    ok = Int(0)
+    errors = Int(0)
+    running = Bool(False)
+    run_id = Unicode("")
+    status = Unicode("")
+    error = Unicode("")
+    export_dir = Unicode("closedpaw-exports")
+    exported = List(Unicode())

@@ -1,0 +1,98 @@
+"""Small view helpers shared by the panels: messages, figures as outputs, layouts.
+
+Everything that puts provider text into HTML escapes it here, so an answer or an error
+message can never inject markup into the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import ipywidgets as w
+
+__all__ = [
+    "LABEL_STYLE", "STATUS_COLOURS", "button", "chip", "figure_output", "holding", "message",
+    "close_children", "close_tree", "note", "row", "set_figure",
+]
+
+LABEL_STYLE = {"description_width": "130px"}
+# Readable on light and dark JupyterLab themes: tinted backgrounds with dark text.
+STATUS_COLOURS = {
+    "ok": "#b7e4c7", "auth_failed": "#d0bdf4", "unreachable": "#f5b7b1", "timeout": "#fad7a0",
+    "rate_limited": "#f9e79f", "error": "#f1948a", "disabled": "#d5d8dc", "checking": "#d6eaf8",
+}
+_KINDS = {"info": "#1f4e79", "ok": "#1e6b34", "error": "#a4161a", "warn": "#8a5a00"}
+
+
+def message(text: str, kind: str = "info") -> str:
+    """`text` as escaped HTML in the colour of `kind` (info, ok, error, warn); '' stays ''."""
+    if not text:
+        return ""
+    style = f"color:{_KINDS.get(kind, _KINDS['info'])};white-space:pre-wrap;line-height:1.35;max-width:640px"
+    return f'<div style="{style}">{html.escape(text)}</div>'
+
+
+def note(text: str) -> str:
+    """`text` as a small grey note ('' stays '')."""
+    return f'<div style="font-size:85%;opacity:0.75;line-height:1.3">{html.escape(text)}</div>' if text else ""
+
+
+def chip(status: str) -> str:
+    """A coloured badge for a health status."""
+    colour = STATUS_COLOURS.get(status, "#e5e8e8")
+    return (f'<span style="background:{colour};color:#1b1b1b;border-radius:4px;padding:1px 6px">'
+            f"{html.escape(status)}</span>")
+
+
+def button(description: str, style: str = "", icon: str = "", tooltip: str = "", cls: str = "") -> w.Button:
+    """A Button with a stable CSS class (`cls`) that browser tests can select."""
+    b = w.Button(description=description, button_style=style, icon=icon, tooltip=tooltip or description)
+    if cls:
+        b.add_class(cls)
+    return b
+
+
+def close_tree(widget: w.Widget) -> None:
+    """Close `widget` and every widget inside it (a Box does not close its children)."""
+    close_children(widget)
+    widget.close()
+
+
+def close_children(widget: w.Widget) -> None:
+    """Close every widget inside `widget`, not `widget` itself."""
+    for child in getattr(widget, "children", ()):
+        close_tree(child)
+
+
+def row(*children: w.Widget, gap: str = "8px") -> w.HBox:
+    """Children side by side, vertically centred."""
+    return w.HBox(list(children), layout=w.Layout(align_items="center", grid_gap=gap))
+
+
+@contextlib.contextmanager
+def holding(*widgets: w.Widget) -> Iterator[None]:
+    """Batch the state changes of several widgets into one message each."""
+    with contextlib.ExitStack() as stack:
+        for widget in widgets:
+            stack.enter_context(widget.hold_sync())
+        yield
+
+
+def figure_output(fig: Any, alt: str = "chart") -> dict[str, Any]:
+    """A matplotlib Figure as an Output widget item (PNG), rendered without pyplot or IPython."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    png = base64.b64encode(buf.getvalue()).decode("ascii")
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": png, "text/plain": f"<{alt}>"}}
+
+
+def set_figure(out: w.Output, fig: Any, alt: str = "chart") -> None:
+    """Replace what `out` shows with `fig`: one trait assignment, safe from any thread
+    (never `with out:`, which captures whatever the kernel thread prints meanwhile)."""
+    out.outputs = (figure_output(fig, alt),)

@@ -1,0 +1,231 @@
+"""`BenchmarkPanel`: prompts x targets x trials with a live progress bar, then the summary.
+
+The run goes through `bench.run_benchmark`, so every row is committed to the run store
+as it finishes: Cancel keeps the finished rows, and Resume (or `closedpaw_nb.resume`)
+runs only the missing calls of the same run_id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+
+from ..bench import BenchmarkResult, new_run_id, normalize_prompts, resolve_targets, resume_benchmark, run_benchmark
+from ..errors import ConfigError
+from ..manager import ProviderManager
+from ..runstore import RunStore
+from ._benchmark_fields import BenchmarkFields, summary_html
+from ._jobs import Job
+from ._shared import default_manager, target_options
+from ._state import BenchmarkForm
+from ._views import close_children, holding, set_figure
+
+__all__ = ["BenchmarkPanel"]
+
+
+class BenchmarkPanel(w.VBox):
+    """Benchmark targets on your prompts, with progress, summary, chart and exports.
+
+    Args:
+        manager: The ProviderManager to use (default: the notebook helpers' one).
+        prompts: Prompts to offer instead of typing them: a list, a dict {id: prompt} or a
+            DataFrame column (its index becomes the prompt ids).
+        store: A RunStore or the path of its SQLite file (default: the user data directory).
+        prices: {"provider:model" or "model": (usd_per_million_input, usd_per_million_output)}.
+        export_dir: The directory the export buttons write to (editable in the panel).
+
+    Attributes:
+        form: The `BenchmarkForm` state (inputs, live counts, run_id, exports).
+        fields: The panel's widgets (`prompts`, `targets`, `trials`, `run_button`, `progress`,
+            `summary`, `chart`, ... are also attributes of the panel).
+        run: The last run's `BenchmarkResult` (also after Cancel), or None.
+    """
+
+    def __init__(self, manager: ProviderManager | None = None, prompts: Any = None, store: RunStore | str | None = None,
+                 prices: dict[str, Any] | None = None, export_dir: str = "closedpaw-exports") -> None:
+        self.manager = manager if manager is not None else default_manager()
+        self.prices, self._store_arg, self._source = prices, store, prompts
+        self.form = BenchmarkForm(export_dir=export_dir, use_source=prompts is not None)
+        self.job = Job(self._set_busy, lambda exc: setattr(self.form, "error", f"{type(exc).__name__}: {exc}"))
+        self.run: BenchmarkResult | None = None
+        self._store: RunStore | None = store if isinstance(store, RunStore) else None
+        count = len(normalize_prompts(prompts)) if prompts is not None else 0
+        self.fields = f = BenchmarkFields(self.form, count)
+        # The inputs and outputs, as attributes of the panel: what a test (or a user) touches.
+        self.prompts, self.use_source, self.targets = f.prompts, f.use_source, f.targets
+        self.trials, self.concurrency, self.warmup, self.max_tokens = f.trials, f.concurrency, f.warmup, f.max_tokens
+        self.run_button, self.cancel_button, self.resume_button = f.run_button, f.cancel_button, f.resume_button
+        self.progress, self.counts, self.status_html, self.summary, self.chart = (
+            f.progress, f.counts, f.status_html, f.summary, f.chart)
+        self.export_dir, self.csv_button, self.parquet_button, self.exported_html = (
+            f.export_dir, f.csv_button, f.parquet_button, f.exported_html)
+        actions = ((f.run_button, self.start), (f.cancel_button, self.cancel), (f.resume_button, self.resume),
+                   (f.csv_button, lambda: self.export("csv")), (f.parquet_button, lambda: self.export("parquet")))
+        for b, action in actions:
+            b.on_click(lambda _b, act=action: act())
+        super().__init__([f], layout=w.Layout(padding="6px"))
+        self.add_class("cpnb-benchmark")
+        self.refresh_targets()
+
+    # -- running ----------------------------------------------------------------------
+
+    @property
+    def store(self) -> RunStore:
+        """The run store (opened on first use)."""
+        if self._store is None:
+            self._store = RunStore(self._store_arg)
+        return self._store
+
+    def refresh_targets(self) -> None:
+        """Offer every registered provider's models as targets, keeping the selection."""
+        options = target_options(self.manager)
+        keep = tuple(v for v in self.targets.value if v in options)
+        with holding(self.targets):
+            self.targets.options, self.targets.value = options, keep
+
+    def start(self) -> bool:
+        """Validate and start a new run; False (with `error` set) if the inputs are invalid."""
+        try:
+            prompts, targets = self._inputs()
+        except ConfigError as exc:
+            self.form.status, self.form.error = "", str(exc)
+            return False
+        run_id = new_run_id()
+        self._reset(run_id)
+        options = dict(trials=self.form.trials, warmup=self.form.warmup, concurrency=self.form.concurrency,
+                       prices=self.prices, max_tokens=self.max_tokens.value)
+        coro = run_benchmark(self.manager, prompts, targets, store=self.store, run_id=run_id,
+                             on_start=self._on_start, on_row=self._on_row, **options)
+        return self.job.start(self._run(coro, run_id))
+
+    def _inputs(self) -> tuple[Any, list[Any]]:
+        if self.job.running:
+            raise ConfigError("a run is still going: wait for it or press Cancel.")
+        if self.form.use_source and self._source is not None:
+            prompts = self._source
+        else:
+            prompts = [line.strip() for line in self.form.prompts_text.splitlines() if line.strip()]
+        if not len(prompts):
+            raise ConfigError("type at least one prompt (one per line).")
+        if not self.form.targets:
+            raise ConfigError("pick at least one target (register a provider first if the list is empty).")
+        normalize_prompts(prompts)
+        return prompts, resolve_targets(self.manager, list(self.form.targets))
+
+    def _reset(self, run_id: str) -> None:
+        with self.form.hold_trait_notifications():
+            self.form.run_id, self.form.error = run_id, ""
+            self.form.total = self.form.done = self.form.ok = self.form.errors = 0
+            self.form.status = f"Starting run {run_id} …"
+        self.summary.value = ""
+        self.chart.outputs = ()
+
+    def resume(self) -> bool:
+        """Run the missing calls of the last run (after Cancel or an error)."""
+        if not self.form.run_id or self.job.running:
+            self.form.error = "nothing to resume: start a run first." if not self.form.run_id else "a run is going."
+            return False
+        with self.form.hold_trait_notifications():
+            self.form.error, self.form.status = "", f"Resuming run {self.form.run_id} …"
+        coro = resume_benchmark(self.manager, self.form.run_id, self.store,
+                                on_start=self._on_start, on_row=self._on_row)
+        return self.job.start(self._run(coro, self.form.run_id))
+
+    async def _run(self, coro: Any, run_id: str) -> None:
+        try:
+            self.run = await coro
+            self.form.status = f"Run {run_id} finished: {self.form.ok} ok, {self.form.errors} errors."
+        except asyncio.CancelledError:
+            # The store already holds every finished row; show what there is.
+            self.run = BenchmarkResult(run_id, self.store, self.store.manifest(run_id) or {})
+            self.form.status = (f"Run {run_id} cancelled: {self.form.done} finished calls are kept in "
+                                f"{self.store.path}. Press Resume, or in code: "
+                                f"closedpaw_nb.resume({run_id!r}, store={self.store.path!r})")
+        except ConfigError as exc:
+            self.form.error = str(exc)
+            return
+        await self._show(self.run)
+
+    async def _show(self, result: BenchmarkResult) -> None:
+        if result.df.empty:
+            self.summary.value = "<i>no finished calls yet</i>"
+            return
+        # Statistics (with a bootstrap) and PNG rendering are CPU work: keep them off the runner loop.
+        self.summary.value = await asyncio.to_thread(_summary, result)
+        set_figure(self.chart, await asyncio.to_thread(result.latency_chart), "latency by target")
+
+    def _on_start(self, total: int) -> None:
+        self.form.total = self.form.done + total
+
+    def _on_row(self, row_: dict[str, Any]) -> None:
+        with self.form.hold_trait_notifications():
+            self.form.done += 1
+            self.form.ok += bool(row_["ok"])
+            self.form.errors += not row_["ok"]
+
+    def cancel(self) -> None:
+        """Stop the run; finished rows stay in the store (see Resume)."""
+        self.job.cancel()
+
+    def close(self) -> None:
+        """Cancel a running benchmark (its finished rows stay stored), then close every widget."""
+        self.job.cancel()
+        close_children(self)
+        super().close()
+
+    def wait(self, timeout: float | None = 60.0) -> None:
+        """Block until the running work (and its last UI update) has finished."""
+        self.job.wait(timeout)
+
+    # -- exports and rendering -----------------------------------------------------------
+
+    def export(self, kind: str) -> Path | None:
+        """Write the last run as CSV or Parquet (plus its manifest) into the export directory.
+
+        Local file writes take milliseconds, so this runs in the callback itself.
+        """
+        if self.run is None:
+            self.form.error = "nothing to export yet: run a benchmark first."
+            return None
+        target = Path(self.form.export_dir or ".").expanduser().resolve() / f"{self.run.run_id}.{kind}"
+        try:
+            path = self.run.to_csv(target) if kind == "csv" else self.run.to_parquet(target)
+        except (ConfigError, OSError, ValueError) as exc:
+            self.form.error = f"export failed: {exc}"
+            return None
+        written = [str(path), str(path.with_name(path.stem + ".manifest.json"))]
+        with self.form.hold_trait_notifications():
+            self.form.error, self.form.status = "", f"Wrote {path}"
+            self.form.exported = list(dict.fromkeys([*self.form.exported, *written]))
+        return path
+
+    def _set_busy(self, busy: bool) -> None:
+        self.form.running = busy
+        with holding(self.run_button, self.cancel_button, self.resume_button, self.csv_button, self.parquet_button):
+            self.run_button.disabled = self.csv_button.disabled = self.parquet_button.disabled = busy
+            self.cancel_button.disabled = not busy
+            self.resume_button.disabled = busy or not self.form.run_id
+
+    @property
+    def status(self) -> str:
+        """The last status message (run_id, and how to resume after Cancel)."""
+        return self.form.status
+
+    @property
+    def error(self) -> str:
+        """The last input, run or export error ('' when there is none)."""
+        return self.form.error
+
+    @property
+    def exported(self) -> list[str]:
+        """Paths written by the export buttons, newest last."""
+        return list(self.form.exported)
+
+
+def _summary(result: BenchmarkResult) -> str:
+    from ..frames import style_summary
+
+    return summary_html(style_summary(result.summary()).to_html())

@@ -1,0 +1,109 @@
+"""app(): four tabs on one manager, wired together; no key anywhere in the widget state."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import closedpaw_nb.manager as manager_module
+from closedpaw_nb import _runner
+from closedpaw_nb.runstore import RunStore
+from closedpaw_nb.widgets import (
+    BenchmarkPanel, ClosedPawApp, ComparisonPanel, HealthDashboard, RegistrationPanel, app,
+)
+
+from ._helpers import all_widget_state, wait_until
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    yield store
+    store.close()
+
+
+def test_four_tabs_share_one_manager(manager, store):
+    ui = app(manager, store=store)
+    assert isinstance(ui, ClosedPawApp) and ui.titles == ("Providers", "Compare", "Health", "Benchmark")
+    kinds = (RegistrationPanel, ComparisonPanel, HealthDashboard, BenchmarkPanel)
+    assert all(isinstance(p, k) and p.manager is manager for p, k in zip(ui.children, kinds))
+
+
+def test_default_manager_is_the_notebook_one(monkeypatch, store):
+    monkeypatch.setattr(manager_module, "_singleton", None)
+    ui = app(store=store)
+    try:
+        assert ui.manager is manager_module.get_provider_manager()
+        assert ui.comparison.targets.options == ("ollama",)  # the seed's entry: no model known yet
+        assert list(ui.registration.providers.name) == ["ollama"]
+    finally:
+        _runner.run(ui.manager.close_all())
+
+
+def test_registering_refreshes_the_other_tabs_and_health_fills_the_table(sim, manager, store, canary):
+    ui = app(manager, store=store)
+    reg = ui.registration
+    reg.provider_type.value, reg.name.value = "anthropic", "claude-sim"
+    reg.base_url.value, reg.api_key.value, reg.default_model.value = sim.base_url("anthropic"), canary, "sim-large"
+    reg.register_button.click()
+    reg.wait()
+    assert ui.comparison.targets.options == ("claude-sim:sim-large",)
+    assert ui.benchmark.targets.options == ("claude-sim:sim-large",)
+    sim.simulator.add_fault(_auth_fault())
+    ui.health.check_button.click()
+    ui.health.wait()
+    assert reg.providers.loc[0, "health"].startswith("auth_failed")  # the dashboard's result
+    reg.remove("claude-sim")
+    reg.wait()
+    assert ui.comparison.targets.options == () and ui.benchmark.targets.options == ()
+
+
+def test_a_whole_session_leaves_no_key_in_any_widget(sim, manager, store, canary):
+    ui = app(manager, store=store)
+    reg = ui.registration
+    for ptype in ("openai", "mistral"):
+        reg.provider_type.value, reg.name.value = ptype, f"{ptype}-sim"
+        reg.base_url.value, reg.api_key.value, reg.default_model.value = sim.base_url(ptype), canary, "sim-small"
+        reg.test_button.click()
+        reg.wait()
+        assert canary not in all_widget_state()  # Test connection took it out of the form
+        reg.register_button.click()
+        reg.wait()
+    reg.api_key.value = canary
+    reg.name.value = "openai-sim"  # duplicate: refused, and the key still leaves the form
+    reg.register_button.click()
+    cmp_ = ui.comparison
+    cmp_.prompt.value, cmp_.targets.value = "Hello", ("openai-sim:sim-small", "mistral-sim:sim-small")
+    cmp_.run_button.click()
+    cmp_.wait()
+    ui.health.check_button.click()
+    ui.health.wait()
+    bench = ui.benchmark
+    bench.prompts.value, bench.targets.value, bench.trials.value = "a\nb", ("mistral-sim:sim-small",), 1
+    bench.run_button.click()
+    bench.wait()
+    assert cmp_.results.ok.all() and bench.run.df.ok.all() and ui.health.latest.ok.all()
+    state = all_widget_state()
+    assert canary not in state and cmp_.results.response.iloc[0] in state
+    assert canary not in json.dumps([reg.form.trait_values(), cmp_.form.trait_values()], default=str)
+
+
+def test_closing_the_app_stops_background_work(sim, manager, store, add_slow):
+    target = add_slow(n=500, delay=0.02)
+    ui = app(manager, store=store)
+    ui.health.interval.value = 1.0
+    ui.health.auto_refresh.value = True
+    ui.comparison.prompt.value, ui.comparison.targets.value = "Go", (target,)
+    ui.comparison.run_button.click()
+    wait_until(lambda: ui.comparison.columns[target].text, what="streaming to start")
+    ui.close()
+    ui.comparison.wait(5)
+    wait_until(lambda: not ui.health.refreshing, timeout=5, what="auto-refresh to stop")
+    assert ui.comparison.columns[target].phase == "cancelled"
+
+
+def _auth_fault():
+    from closedpaw_nb.sim import Fault
+
+    return Fault("status", provider="anthropic", endpoint="models", status=401)

@@ -1,0 +1,174 @@
+"""ComparisonPanel: live columns per target, errors per column, Cancel, results rows."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from closedpaw_nb.config import ProviderConfig
+from closedpaw_nb.frames import ROW_COLUMNS, empty_frame
+from closedpaw_nb.widgets import ComparisonPanel
+from closedpaw_nb.widgets._streaming import TICK
+
+from ._helpers import KEY, SlowProvider, wait_until
+
+
+def test_targets_list_every_provider_model(sim_manager):
+    panel = ComparisonPanel(sim_manager)
+    assert panel.targets.options == ("s-openai:sim-small", "s-openai:sim-large", "s-anthropic:sim-small",
+                                     "s-anthropic:sim-large", "bad:sim-small")
+
+
+@pytest.mark.parametrize("prompt, targets, expected", [
+    ("", ("s-openai:sim-small",), "type a prompt"),
+    ("   ", ("s-openai:sim-small",), "type a prompt"),
+    ("Hello", (), "pick at least one target"),
+])
+def test_bad_inputs_are_refused(sim_manager, prompt, targets, expected):
+    panel = ComparisonPanel(sim_manager)
+    panel.prompt.value, panel.targets.value = prompt, targets
+    panel.run_button.click()
+    assert expected in panel.error and not panel.job.running and panel.results.empty
+    assert expected in panel.status_html.value
+
+
+def test_target_removed_since_listed_is_an_error(sim_manager):
+    from closedpaw_nb import _runner
+
+    panel = ComparisonPanel(sim_manager)
+    panel.prompt.value, panel.targets.value = "Hello", ("s-openai:sim-small",)
+    _runner.run(sim_manager.unregister("s-openai"))
+    assert panel.start() is False and "unknown target" in panel.error
+
+
+def test_answers_stream_into_one_column_per_target(sim, sim_manager):
+    panel = ComparisonPanel(sim_manager)
+    panel.prompt.value = "Why is the sky blue?"
+    panel.system.value = "Answer briefly."
+    panel.targets.value = ("s-openai:sim-small", "s-anthropic:sim-large")
+    panel.max_tokens.value = 12
+    panel.run_button.click()
+    panel.wait()
+    assert panel.error == "" and panel.status.startswith("Done: 2 answered, 0 failed")
+    df = panel.results
+    assert list(df.columns) == list(ROW_COLUMNS) and len(df) == 2 and df.ok.all()
+    assert df.dtypes.equals(empty_frame().dtypes)  # exactly compare()'s frame (rows_to_frame)
+    for target, col in panel.columns.items():
+        row = df.set_index("target").loc[target]
+        assert col.phase == "done" and col.text == row.response and col.tokens == row.completion_tokens == 12
+        assert col.latency_ms == pytest.approx(row.latency_ms) and col.ttft_ms is not None
+        view = panel.views[target]
+        assert row.response.split()[0] in view.answer.value
+        assert "latency" in view.metrics.value and "12 tokens" in view.metrics.value and "tok/s" in view.metrics.value
+        assert "(local)" in view.metrics.value  # loopback simulator: cost 0.0
+    chats = [r for r in sim.simulator.requests_for("anthropic") if r.path.endswith("/messages")]
+    assert [r.json.get("system") for r in chats] == ["Answer briefly."]
+
+
+def test_simulated_providers_are_labelled(sim, manager):
+    manager.register_provider(ProviderConfig("openai", name="sim-openai", api_key=KEY, base_url=sim.base_url("openai"),
+                                             default_model="sim-small", settings={"simulated": True}))
+    panel = ComparisonPanel(manager)
+    panel.prompt.value, panel.targets.value = "Hello", ("sim-openai:sim-small",)
+    panel.run_button.click()
+    panel.wait()
+    assert "(simulated output)" in panel.views["sim-openai:sim-small"].header.value
+
+
+def test_each_run_appends_rows(sim_manager):
+    panel = ComparisonPanel(sim_manager)
+    panel.prompt.value, panel.targets.value = "One", ("s-openai:sim-small",)
+    panel.run_button.click()
+    panel.wait()
+    panel.prompt.value = "Two"
+    panel.targets.value = ("s-openai:sim-small", "s-anthropic:sim-small")
+    panel.run_button.click()
+    panel.wait()
+    df = panel.results
+    assert len(df) == 3 and df.run_id.nunique() == 2 and list(df.prompt) .count("Two") == 2
+
+
+def test_an_error_stays_in_its_column(sim_manager):
+    panel = ComparisonPanel(sim_manager)
+    panel.prompt.value = "Hello"
+    panel.targets.value = ("s-openai:sim-small", "bad:sim-small", "s-anthropic:sim-small")
+    panel.run_button.click()
+    panel.wait()
+    cols = panel.columns
+    assert cols["bad:sim-small"].phase == "error" and "AuthenticationError" in cols["bad:sim-small"].error
+    assert "AuthenticationError" in panel.views["bad:sim-small"].answer.value
+    assert "failed after" in panel.views["bad:sim-small"].metrics.value
+    assert cols["s-openai:sim-small"].phase == cols["s-anthropic:sim-small"].phase == "done"
+    assert panel.results.ok.tolist().count(False) == 1 and "2 answered, 1 failed" in panel.status
+
+
+def test_streaming_updates_are_live_and_throttled(manager, add_slow):
+    target = add_slow(n=40, delay=0.01)
+    panel = ComparisonPanel(manager)
+    panel.prompt.value, panel.targets.value = "Go", (target,)
+    seen, timers = [], []
+    panel.run_button.click()
+    col = panel.columns[target]
+    col.observe(lambda c: seen.append(c["new"]), names="text")
+    col.observe(lambda c: timers.append(panel.views[target].metrics.value), names="elapsed_ms")
+    panel.wait()
+    final = col.text
+    assert final == "".join(f"w{i} " for i in range(40))
+    partial = [t for t in seen if 0 < len(t) < len(final)]
+    assert partial, "no partial answer was shown while streaming"
+    # One update per tick at most (plus the final one), however fast the deltas come.
+    assert len(seen) <= col.latency_ms / 1000 / TICK + 3 and len(seen) < 40, "UI updates were not throttled"
+    assert any("chunks so far" in t and "running" in t for t in timers)
+    assert col.tokens == 40 and col.ttft_ms > 0
+
+
+def test_cancel_stops_running_targets_and_keeps_finished_ones(sim_manager, add_slow):
+    sim_manager.register_provider(ProviderConfig("custom", name="slow", default_model="slow-model",
+                                                 settings={"n": 200, "delay": 0.05}), provider_class=SlowProvider)
+    SlowProvider.closed.clear()
+    panel = ComparisonPanel(sim_manager)
+    panel.prompt.value = "Hello"
+    panel.targets.value = ("s-openai:sim-small", "slow:slow-model")
+    panel.run_button.click()
+    assert panel.run_button.disabled and not panel.cancel_button.disabled
+    wait_until(lambda: panel.columns["s-openai:sim-small"].phase == "done", what="the fast target")
+    wait_until(lambda: panel.columns["slow:slow-model"].text, what="the first slow delta")
+    panel.cancel_button.click()
+    panel.wait(10)
+    slow = panel.columns["slow:slow-model"]
+    assert slow.phase == "cancelled" and slow.text and "cancelled after" in panel.views["slow:slow-model"].metrics.value
+    assert "Cancelled" in panel.status and SlowProvider.closed == ["slow"]
+    assert panel.results.target.tolist() == ["s-openai:sim-small"]
+    assert not panel.run_button.disabled and panel.cancel_button.disabled
+
+
+def test_click_returns_at_once(manager, add_slow):
+    target = add_slow(n=20, delay=0.05)
+    panel = ComparisonPanel(manager)
+    panel.prompt.value, panel.targets.value = "Go", (target,)
+    started = time.perf_counter()
+    panel.run_button.click()
+    assert time.perf_counter() - started < 0.5  # the work runs on the runner loop
+    assert panel.start() is False and "still going" in panel.error
+    panel.wait()
+
+
+def test_prices_give_costs(sim_manager):
+    panel = ComparisonPanel(sim_manager, prices={"s-openai:sim-small": (1.0, 2.0)})
+    panel.prompt.value, panel.targets.value = "Hello", ("s-openai:sim-small",)
+    panel.max_tokens.value = 10
+    panel.run_button.click()
+    panel.wait()
+    row = panel.results.iloc[0]
+    assert row.cost_usd == pytest.approx((row.prompt_tokens * 1.0 + 10 * 2.0) / 1e6)
+    assert f"${row.cost_usd:.6f}" in panel.views["s-openai:sim-small"].metrics.value
+
+
+def test_refresh_adds_new_providers_and_live_models(sim, manager):
+    panel = ComparisonPanel(manager)
+    assert panel.targets.options == ()
+    manager.register_provider(ProviderConfig("mistral", name="m", api_key=KEY, base_url=sim.base_url("mistral")))
+    panel.refresh_button.click()
+    panel.wait()
+    assert panel.targets.options == ("m:sim-small", "m:sim-large") and "2 targets" in panel.status
