@@ -1,4 +1,4 @@
-"""Command line: `python -m closedpaw_nb sim|serve|demo ...` (each sub-command has --help)."""
+"""Command line: `python -m closedpaw_nb sim|serve|demo|local ...` (each sub-command has --help)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import sys
 
 COMMANDS = {
     "sim": "run the protocol-faithful simulator on 127.0.0.1",
-    "demo": "compare the simulated providers on one prompt and print a table",
+    "demo": "compare the simulated providers on one prompt, print a table and write a chart PNG",
     "serve": "run the ClosedPaw HTTP API on 127.0.0.1 (needs the server extra)",
+    "local": "serve SmolLM2-135M with llama.cpp on 127.0.0.1 (needs the local extra)",
 }
 
 
@@ -25,10 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(argv[1:])
     if args.command == "demo":
-        from .demo import run_demo
+        from .demo import main as demo_main
 
-        run_demo()
-        return 0
+        return int(demo_main(argv[1:]) or 0)
+    if args.command == "local":
+        from .local import main as local_main
+
+        return int(local_main(argv[1:]) or 0)
     return 2
 
 

@@ -1,8 +1,9 @@
 """Results DataFrames -> matplotlib Figures. Pure: no I/O, no global state.
 
 Uses `matplotlib.figure.Figure` directly (never pyplot), so charts are safe in threads
-and under Agg, and nothing is registered with a global figure manager; a returned
-Figure renders inline in Jupyter by its own repr. Call rows are filtered here: warm-up
+and under Agg, and nothing is registered with a global figure manager. So that a returned
+Figure renders inline in Jupyter even without `%matplotlib inline`, the first chart made
+inside IPython registers a PNG formatter for Figure (the one piece of shared state). Call rows are filtered here: warm-up
 rows never enter a chart, and timing charts use ok rows only. Empty input gives a
 Figure that says "no data" rather than an exception.
 """
@@ -183,7 +184,7 @@ def health_over_time(history: pd.DataFrame, *, title: str | None = None) -> Figu
     h = history.assign(checked_at=pd.to_datetime(history["checked_at"], utc=True).dt.tz_convert(None),
                        status=history["status"].astype(str)).sort_values("checked_at", kind="stable")
     providers = list(dict.fromkeys(h["provider"]))
-    fig = Figure(figsize=(9.0, 4.2 + 0.3 * len(providers)), layout="constrained")
+    fig = _new_figure((9.0, 4.2 + 0.3 * len(providers)))
     lat_ax, strip = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 0.5 + 0.35 * len(providers)]})
     for row, (provider, colour) in enumerate(zip(providers, _colours(len(providers)))):
         g = h[h["provider"] == provider]
@@ -239,9 +240,38 @@ def _ok(df: pd.DataFrame) -> np.ndarray:
     return df["ok"].eq(True).to_numpy() if "ok" in df else np.ones(len(df), dtype=bool)
 
 
+def _new_figure(size: tuple[float, float]) -> Figure:
+    _render_inline_in_ipython()
+    return Figure(figsize=size, layout="constrained")
+
+
+def _render_inline_in_ipython() -> None:
+    """Register a PNG formatter for Figure with a running IPython, unless one exists."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    png = shell.display_formatter.formatters["image/png"]
+    try:
+        png.lookup_by_type(Figure)
+    except KeyError:
+        png.for_type(Figure, _png_bytes)
+
+
+def _png_bytes(fig: Figure) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
+
+
 def _canvas(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
     if ax is None:
-        fig = Figure(figsize=size, layout="constrained")
+        fig = _new_figure(size)
         return fig, fig.add_subplot()
     fig = ax.figure
     return getattr(fig, "figure", fig), ax  # an Axes in a SubFigure: return the whole Figure

@@ -1,12 +1,16 @@
 """`python -m closedpaw_nb demo`: a first run with no keys, against the simulator.
 
 Registers every built-in provider against an in-process simulator, sends one prompt to
-each (streamed, so TTFT is real) and prints the answers and timings as a table.
+each (streamed, so TTFT is real), prints the answers and timings as a table and writes
+them as a bar chart (PNG, default `closedpaw-demo.png` in the current folder).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+from collections.abc import Sequence
+from pathlib import Path
 
 from .config import ProviderConfig
 from .manager import ProviderManager
@@ -32,8 +36,8 @@ async def _compare(manager: ProviderManager, prompt: str) -> list[dict[str, obje
     return list(rows)
 
 
-def run_demo(prompt: str = PROMPT) -> list[dict[str, object]]:
-    """Run the demo comparison and print it; returns the rows."""
+def run_demo(prompt: str = PROMPT, chart: str | Path | None = "closedpaw-demo.png") -> list[dict[str, object]]:
+    """Run the demo comparison, print it and (unless `chart` is None) save it as a PNG; returns the rows."""
     import pandas as pd
 
     from ._runner import run
@@ -48,4 +52,37 @@ def run_demo(prompt: str = PROMPT) -> list[dict[str, object]]:
         rows = run(_compare(manager, prompt))
     print(f"Prompt: {prompt}\n(simulated providers: the closedpaw_nb simulator on {sim.url})\n")
     print(pd.DataFrame(rows).to_string(index=False))
+    if chart is not None:
+        print(f"\nChart: {write_chart(rows, chart).resolve()}")
     return rows
+
+
+def write_chart(rows: Sequence[dict[str, object]], path: str | Path) -> Path:
+    """TTFT and total latency per target as horizontal bars, saved as a PNG."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 1.6 + 0.45 * len(rows)), layout="constrained")
+    ax = fig.add_subplot()
+    y = np.arange(len(rows))
+    ax.barh(y - 0.2, [float(r["ttft_ms"]) for r in rows], height=0.4, label="time to first token")
+    ax.barh(y + 0.2, [float(r["latency_ms"]) for r in rows], height=0.4, label="total latency")
+    ax.set_yticks(y, [str(r["target"]) for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("milliseconds (lower is better)")
+    ax.set_title("One prompt, every provider (simulated)")
+    ax.legend(loc="lower right", fontsize="small")
+    ax.grid(axis="x", alpha=0.3)
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m closedpaw_nb demo [--chart PATH | --no-chart]`."""
+    parser = argparse.ArgumentParser(prog="python -m closedpaw_nb demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--chart", default="closedpaw-demo.png", help="where to write the PNG chart")
+    parser.add_argument("--no-chart", action="store_true", help="print the table only")
+    args = parser.parse_args(argv)
+    run_demo(chart=None if args.no_chart else args.chart)
+    return 0

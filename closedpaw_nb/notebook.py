@@ -243,7 +243,9 @@ async def _compare(prompts: Any, targets: Any, system: str | None, stream: bool,
     store, run_id = RunStore(":memory:"), new_run_id()
     await run_matrix(mgr, plan(resolved, pairs, 1, 0), dict(pairs), run_id=run_id, store=store,
                      system=system, options=options, stream=stream, concurrency=len(resolved) * len(pairs))
-    rows = store.rows(run_id)
+    # Rows arrive in finishing order; show prompts and targets in the order they were given.
+    rank = {key: i for i, key in enumerate((pid, str(t)) for pid, _ in pairs for t in resolved)}
+    rows = sorted(store.rows(run_id), key=lambda r: rank[(r["prompt_id"], r["target"])])
     store.close()
     return CompareResult(rows_to_frame(rows), _simulated(mgr, resolved))
 

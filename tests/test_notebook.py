@@ -107,3 +107,24 @@ def test_the_library_never_applies_nest_asyncio():
     assert offenders == []
     runner_code = (package / "_runner.py").read_text()
     assert "import nest_asyncio" not in runner_code
+
+
+def test_compare_keeps_the_order_prompts_and_targets_were_given(fresh_manager):
+    prompts = {f"q{i}": f"prompt {i}" for i in (3, 1, 2)}
+    result = nb.compare(prompts, ["sim-ollama", "sim-openai", "sim-google"])
+    assert list(result.answers.index) == ["q3", "q1", "q2"]
+    assert list(result.answers.columns) == ["sim-ollama:sim-small", "sim-openai:sim-small", "sim-google:sim-small"]
+
+
+def test_charts_render_in_a_kernel_without_matplotlib_inline(monkeypatch):
+    """A bare Figure must show as an image, not as '<Figure size ...>' text."""
+    from nbclient import NotebookClient
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    monkeypatch.setenv("PYTHONPATH", root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    monkeypatch.setenv("MPLBACKEND", "agg")  # as a kernel with no inline backend selected
+    code = ("import pandas as pd\nfrom closedpaw_nb import charts\n"
+            "charts.error_rate_bars(pd.DataFrame({'target': ['a'], 'ok': [True], 'warmup': [False]}))")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
+    assert "image/png" in notebook.cells[0].outputs[0]["data"]
