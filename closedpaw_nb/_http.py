@@ -3,6 +3,9 @@
 Providers talk to `HTTPClient`, which returns fully read `HTTPResponse`s or opens a
 `StreamingResponse`, and turns every httpx exception into our error tree without the
 URL or headers (httpx puts the full URL, query included, into its exception text).
+Its connection pool is httpcore's with the per-request bookkeeping made linear
+(`_pool.py`), and it reports when each request actually left the socket, which is
+where latency and TTFT are measured from.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -59,13 +61,21 @@ class HTTPResponse:
 
 
 class StreamingResponse:
-    """An open response whose body is read chunk by chunk."""
+    """An open response whose body is read chunk by chunk.
 
-    def __init__(self, response: httpx.Response, error_context: dict[str, Any]) -> None:
+    Attributes:
+        sent_at: `time.perf_counter()` when the request had been written to the socket
+            (when the call began, if the transport cannot tell): the origin of TTFT
+            and latency, so that time spent queued inside this process is not
+            charged to the provider.
+    """
+
+    def __init__(self, response: httpx.Response, error_context: dict[str, Any], sent_at: float) -> None:
         self._response = response
         self._context = error_context
         self.status_code = response.status_code
         self.headers: Mapping[str, str] = response.headers
+        self.sent_at = sent_at
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The body's chunks; a broken connection raises StreamInterruptedError."""
@@ -108,7 +118,6 @@ class HTTPClient:
         follow_redirects: bool = False,
     ) -> None:
         self.provider = provider
-        self._origin = _origin(base_url)
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers=dict(headers),
@@ -118,6 +127,13 @@ class HTTPClient:
             follow_redirects=follow_redirects,
             event_hooks={"request": [self._strip_foreign_auth]},
         )
+        # Compared in httpx's normalised form, as the hook sees request URLs (an explicit
+        # default port or an international host name would otherwise never match).
+        self._origin = _origin(self._client.base_url)
+        if transport is None:
+            from ._pool import use_lean_pool
+
+            use_lean_pool(self._client)
 
     async def request(
         self,
@@ -130,12 +146,14 @@ class HTTPClient:
         timeout: float | None = None,
         model: str | None = None,
     ) -> HTTPResponse:
-        """Send a request and read the whole (size-capped) body."""
+        """Send a request and read the whole (size-capped) body; `elapsed_ms` runs from
+        the moment the request was sent (see `StreamingResponse.sent_at`)."""
         context = {"provider": self.provider, "model": model}
         started = time.perf_counter()
         async with self._open(method, path, json, params, headers, timeout, context) as response:
+            sent_at = _sent_at(response, started)
             content = await _read_capped(response, context)
-        elapsed = (time.perf_counter() - started) * 1000
+        elapsed = (time.perf_counter() - sent_at) * 1000
         return HTTPResponse(response.status_code, response.headers, content, elapsed)
 
     @asynccontextmanager
@@ -151,8 +169,9 @@ class HTTPClient:
     ) -> AsyncIterator[StreamingResponse]:
         """Send a request and yield the response as soon as its headers arrive."""
         context = {"provider": self.provider, "model": model}
+        started = time.perf_counter()
         async with self._open(method, path, json, params, headers, None, context) as response:
-            yield StreamingResponse(response, context)
+            yield StreamingResponse(response, context, _sent_at(response, started))
 
     @asynccontextmanager
     async def _open(self, method, path, json, params, headers, timeout, context):  # type: ignore[no-untyped-def]
@@ -179,18 +198,23 @@ class HTTPClient:
     async def _strip_foreign_auth(self, request: httpx.Request) -> None:
         # httpx strips only Authorization on a cross-origin redirect; x-api-key and
         # x-goog-api-key would follow the redirect to whoever asked for them.
-        if _origin(str(request.url)) != self._origin:
+        if _origin(request.url) != self._origin:
             for name in AUTH_HEADERS:
                 request.headers.pop(name, None)
+
+
+def _sent_at(response: httpx.Response, started: float) -> float:
+    """When the request was written (the lean pool's streams note it); else when the call began."""
+    written = getattr(response.extensions.get("network_stream"), "written_at", None)
+    return written if written is not None and written >= started else started
 
 
 def _timeout(read: float) -> httpx.Timeout:
     return httpx.Timeout(read, connect=min(CONNECT_TIMEOUT, read))
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    return parts.scheme, (parts.hostname or ""), parts.port
+def _origin(url: httpx.URL) -> tuple[str, bytes, int | None]:
+    return url.scheme, url.raw_host, url.port
 
 
 async def _read_capped(response: httpx.Response, context: dict[str, Any]) -> bytes:

@@ -228,3 +228,24 @@ async def test_redirects_are_not_followed(sim, build):
     with pytest.raises(E.ProviderError) as info:
         await build("openai").chat("Hi")
     assert info.value.status_code == 307
+
+
+async def test_explicit_default_port_keeps_the_auth_header():
+    """The cross-origin auth stripping must see https://host:443 as the same origin."""
+    import httpx
+
+    from closedpaw_nb import ProviderConfig
+    from closedpaw_nb.providers.openai import OpenAIProvider
+
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers.get("authorization"))
+        return httpx.Response(200, json={"object": "list", "data": [{"id": "m"}]})
+
+    provider = OpenAIProvider(ProviderConfig("openai", api_key="sk-test-port-0123456789",
+                                             base_url="https://api.openai.com:443/v1"),
+                              transport=httpx.MockTransport(handler))
+    await provider.fetch_models()
+    await provider.close()
+    assert seen == ["Bearer sk-test-port-0123456789"]

@@ -139,9 +139,12 @@ class HTTPProvider(BaseProvider):
         msgs, model, opts = self._prepare(messages, model, options)
         path, body = self.chat_request(msgs, model, opts, stream=True)
         state = StreamState(model)
-        started = time.perf_counter()
         ttft_ms = None
         async with self.http.stream("POST", path, json=body, headers=_call_headers(), model=model) as response:
+            # Timed from the moment the request left, not from when this call began: with
+            # many calls starting at once, the wait for our own event loop and pool is
+            # ours, not the provider's.
+            started = response.sent_at
             if response.status_code >= 400:
                 self._raise_for_status(await response.aread(), model)
             state.request_id = response.headers.get(self.request_id_header())

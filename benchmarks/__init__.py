@@ -1,0 +1,29 @@
+"""closedpaw_nb's performance suite (issue 8): `python -m benchmarks`.
+
+Every goal compares arms side by side in one run and reports medians of per-round
+ratios, because absolute times on a shared 2-core machine are noisy:
+
+- G1 per-call overhead: `ProviderManager.chat` vs raw httpx (and the openai SDK, LiteLLM).
+- G2 throughput: 10,000 calls at concurrency 64 vs raw httpx with the same pool limits.
+- G3 matrix fan-out: 1,024 calls at concurrency 64 vs the ideal and a hand-written gather.
+- G4 timing fidelity: reported TTFT and inter-token latency vs what the server did.
+- G5 import and footprint: cold import time and memory vs openai and LiteLLM.
+- G6 steady state: ten 1,000-call benchmarks in one process; no growth, no leaks.
+
+All traffic goes to a stub server (`benchmarks.stub`) in its own process on 127.0.0.1;
+a network guard (`benchmarks._guard`) refuses anything else. The suite never asserts
+timings in tests: `tests/test_benchmarks_smoke.py` only runs `--quick`.
+"""
+
+from __future__ import annotations
+
+from . import g1_overhead, g2_throughput, g3_fanout, g4_timing, g5_import, g6_steady
+
+GOALS = {
+    "G1": g1_overhead,
+    "G2": g2_throughput,
+    "G3": g3_fanout,
+    "G4": g4_timing,
+    "G5": g5_import,
+    "G6": g6_steady,
+}
