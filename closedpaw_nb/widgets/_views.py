@@ -96,3 +96,23 @@ def set_figure(out: w.Output, fig: Any, alt: str = "chart") -> None:
     """Replace what `out` shows with `fig`: one trait assignment, safe from any thread
     (never `with out:`, which captures whatever the kernel thread prints meanwhile)."""
     out.outputs = (figure_output(fig, alt),)
+
+
+class JobPanel(w.VBox):
+    """A panel that runs its background work through one `Job` (`self.job`)."""
+
+    job: Any
+
+    def cancel(self) -> None:
+        """Stop the running work; what already finished is kept."""
+        self.job.cancel()
+
+    def wait(self, timeout: float | None = 60.0) -> None:
+        """Block until the running work (and its last UI update) has finished."""
+        self.job.wait(timeout)
+
+    def close(self) -> None:
+        """Cancel running work, then close the panel and every widget in it."""
+        self.job.cancel()
+        close_children(self)
+        super().close()

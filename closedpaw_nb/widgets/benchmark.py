@@ -21,12 +21,12 @@ from ._benchmark_fields import BenchmarkFields, summary_html
 from ._jobs import Job
 from ._shared import default_manager, target_options
 from ._state import BenchmarkForm
-from ._views import close_children, holding, set_figure
+from ._views import JobPanel, holding, set_figure
 
 __all__ = ["BenchmarkPanel"]
 
 
-class BenchmarkPanel(w.VBox):
+class BenchmarkPanel(JobPanel):
     """Benchmark targets on your prompts, with progress, summary, chart and exports.
 
     Args:
@@ -165,20 +165,6 @@ class BenchmarkPanel(w.VBox):
             self.form.done += 1
             self.form.ok += bool(row_["ok"])
             self.form.errors += not row_["ok"]
-
-    def cancel(self) -> None:
-        """Stop the run; finished rows stay in the store (see Resume)."""
-        self.job.cancel()
-
-    def close(self) -> None:
-        """Cancel a running benchmark (its finished rows stay stored), then close every widget."""
-        self.job.cancel()
-        close_children(self)
-        super().close()
-
-    def wait(self, timeout: float | None = 60.0) -> None:
-        """Block until the running work (and its last UI update) has finished."""
-        self.job.wait(timeout)
 
     # -- exports and rendering -----------------------------------------------------------
 

@@ -22,12 +22,12 @@ from ._jobs import Job
 from ._shared import default_manager, local_providers, simulated_providers, target_options
 from ._streaming import Live, Tap, tick
 from ._state import CompareForm, TargetColumn
-from ._views import LABEL_STYLE, button, close_children, close_tree, holding, message, row
+from ._views import LABEL_STYLE, JobPanel, button, close_tree, holding, message, row
 
 __all__ = ["ComparisonPanel"]
 
 
-class ComparisonPanel(w.VBox):
+class ComparisonPanel(JobPanel):
     """Send one prompt to several targets at once and watch the answers stream in.
 
     Args:
@@ -171,20 +171,6 @@ class ComparisonPanel(w.VBox):
         row["cost_usd"] = add_costs(rows_to_frame([row]), self.prices, local)["cost_usd"].iloc[0]
         self._rows.append(row)
         live.finish(row)
-
-    def cancel(self) -> None:
-        """Stop the running comparison; answers that finished stay in `results`."""
-        self.job.cancel()
-
-    def close(self) -> None:
-        """Cancel running work, then close the panel and every widget in it."""
-        self.job.cancel()
-        close_children(self)
-        super().close()
-
-    def wait(self, timeout: float | None = 60.0) -> None:
-        """Block until the running work (and its last UI update) has finished."""
-        self.job.wait(timeout)
 
     def _set_busy(self, busy: bool) -> None:
         self.form.running = busy

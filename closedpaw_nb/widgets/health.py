@@ -20,7 +20,7 @@ from ..types import HealthStatus
 from ._jobs import Job
 from ._shared import default_manager
 from ._state import HealthBoard
-from ._views import button, chip, close_children, holding, message, row, set_figure
+from ._views import JobPanel, button, chip, holding, message, row, set_figure
 
 __all__ = ["HealthDashboard"]
 
@@ -29,7 +29,7 @@ MIN_INTERVAL = 1.0  # seconds; a tighter loop would only hammer the providers' m
 MAX_HISTORY = 20_000  # probes kept (about a week of 30 s checks of three providers)
 
 
-class HealthDashboard(w.VBox):
+class HealthDashboard(JobPanel):
     """Check all providers concurrently; a coloured table, the history and a chart.
 
     Args:
@@ -128,13 +128,7 @@ class HealthDashboard(w.VBox):
         """Stop auto-refresh and any running check, then close the widget."""
         self.board.auto_refresh = False
         self.refresher.cancel()
-        self.job.cancel()
-        close_children(self)
         super().close()
-
-    def wait(self, timeout: float | None = 30.0) -> None:
-        """Block until the running check (and its last UI update) has finished."""
-        self.job.wait(timeout)
 
     def _set_busy(self, busy: bool) -> None:
         self.board.checking = busy

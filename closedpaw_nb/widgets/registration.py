@@ -23,12 +23,12 @@ from ._registration_fields import RegistrationFields
 from ._shared import default_manager, probe
 from ._state import RegistrationForm, field_rules
 from ._validate import check_form, field_of
-from ._views import close_children, holding
+from ._views import JobPanel, holding
 
 __all__ = ["RegistrationPanel"]
 
 
-class RegistrationPanel(w.VBox):
+class RegistrationPanel(JobPanel):
     """Register providers through a form; list, test, set default and remove them.
 
     Args:
@@ -201,15 +201,9 @@ class RegistrationPanel(w.VBox):
         """Redraw the registered-providers table."""
         self.table.refresh(self.manager, self.form.health)
 
-    def wait(self, timeout: float | None = 30.0) -> None:
-        """Block until the background work (test, register, remove) has finished."""
-        self.job.wait(timeout)
-
     def close(self) -> None:
         """Forget a held key, cancel running work, then close every widget in the panel."""
         self._held_key = ""
-        self.job.cancel()
-        close_children(self)
         super().close()
 
     @property
