@@ -198,6 +198,9 @@ def health_over_time(history: pd.DataFrame, *, title: str | None = None) -> Figu
     lat_ax.set_ylim(0, 1.0 if pd.isna(peak) or peak <= 0 else 1.12 * peak)
     lat_ax.grid(alpha=0.3)
     lat_ax.legend(title="provider", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    first, last = h["checked_at"].min(), h["checked_at"].max()
+    if last - first < pd.Timedelta(seconds=1):  # one round of probes: give the instant some room
+        lat_ax.set_xlim(first - pd.Timedelta(seconds=30), last + pd.Timedelta(seconds=30))
     _format_strip(strip, providers)
     return fig
 

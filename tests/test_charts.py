@@ -154,3 +154,16 @@ def test_charts_leave_no_pyplot_state(results, history):
         png_bytes(fig)
     pyplot = sys.modules.get("matplotlib.pyplot")
     assert pyplot is None or set(pyplot.get_fignums()) == before
+
+
+def test_health_chart_of_a_single_round_has_a_readable_time_axis():
+    from datetime import datetime, timezone
+
+    from closedpaw_nb.charts import health_over_time
+
+    t = datetime(2026, 11, 26, 4, 0, tzinfo=timezone.utc)
+    history = pd.DataFrame([dict(provider="a", checked_at=t, status="ok", latency_ms=12.0),
+                            dict(provider="b", checked_at=t, status="unreachable", latency_ms=None)])
+    fig = health_over_time(history)
+    low, high = fig.axes[0].get_xlim()
+    assert (high - low) * 24 * 3600 >= 59  # a minute around the instant (matplotlib dates are days)

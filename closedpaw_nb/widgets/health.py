@@ -94,12 +94,8 @@ class HealthDashboard(JobPanel):
             self.board.history = [*self.board.history, *rows][-MAX_HISTORY:]
             self.board.checks += 1
         self.table.value = render_table(rows, self.history)
-        if self.board.checks >= 2:  # one check is a single instant: nothing to plot over time yet
-            fig = await asyncio.to_thread(_chart, self.history)  # a PNG takes ~0.1 s to render: off the loop
-            set_figure(self.chart, fig, "health over time")
-        else:
-            self.chart.outputs = (_text_output("The latency and uptime chart appears from the second check on "
-                                               "(press Check now again, or tick auto-refresh)."),)
+        fig = await asyncio.to_thread(_chart, self.history)  # a PNG takes ~0.1 s to render: off the loop
+        set_figure(self.chart, fig, "health over time")
         bad = [r["provider"] for r in rows if not r["ok"]]
         self.board.status = (f"{len(rows) - len(bad)}/{len(rows)} ok" + (f"; not ok: {', '.join(bad)}" if bad else "")
                              + f" · check #{self.board.checks}")
