@@ -26,7 +26,7 @@ __all__ = [
 
 MODEL = "stub-model"
 MESSAGES = [{"role": "user", "content": "Say hello in five words."}]
-API_KEY = "sk-bench-not-a-real-key"
+API_KEY = "sk-bench-fake-key"
 Arm = Callable[[], Awaitable[Any]]
 
 
