@@ -30,20 +30,14 @@ API_KEY = "sk-bench-fake-key"
 Arm = Callable[[], Awaitable[Any]]
 
 
-def raw_client(lean_pool: bool = False) -> Any:
-    """An httpx.AsyncClient configured like closedpaw_nb's (pool limits, timeouts); with
-    `lean_pool`, also given closedpaw_nb's connection pool (for reference arms only)."""
+def raw_client() -> Any:
+    """An httpx.AsyncClient configured like closedpaw_nb's (pool limits, timeouts)."""
     import httpx
 
     from closedpaw_nb._http import CONNECT_TIMEOUT, POOL_LIMITS
 
-    client = httpx.AsyncClient(limits=httpx.Limits(**POOL_LIMITS), timeout=httpx.Timeout(60.0, connect=CONNECT_TIMEOUT),
-                               headers={"Authorization": f"Bearer {API_KEY}"})
-    if lean_pool:
-        from closedpaw_nb._pool import use_lean_pool
-
-        use_lean_pool(client)
-    return client
+    return httpx.AsyncClient(limits=httpx.Limits(**POOL_LIMITS), timeout=httpx.Timeout(60.0, connect=CONNECT_TIMEOUT),
+                             headers={"Authorization": f"Bearer {API_KEY}"})
 
 
 def raw_arm(client: Any, base_url: str) -> Arm:

@@ -1,20 +1,33 @@
-"""The only module that imports httpx: client factory, timeouts and transport-error mapping.
+"""The only module that imports httpx: the HTTP client, timeouts and transport-error mapping.
 
 Providers talk to `HTTPClient`, which returns fully read `HTTPResponse`s or opens a
-`StreamingResponse`, and turns every httpx exception into our error tree without the
+`StreamingResponse`, and turns every transport failure into our error tree without the
 URL or headers (httpx puts the full URL, query included, into its exception text).
-Its connection pool is httpcore's with the per-request bookkeeping made linear
-(`_pool.py`), and it reports when each request actually left the socket, which is
-where latency and TTFT are measured from.
+
+It has two backends behind one interface:
+
+- `_PoolBackend` (the default): HTTP/1.1 straight to the provider over our connection
+  pool (`_pool.py`, asyncio + httptools). A benchmark sweep is CPU-bound on one event loop,
+  and every microsecond of client work per call turns into queueing delay that would
+  be charged to the provider; this path costs a fraction of httpx's (goal G3 in
+  benchmarks/). It notes when each request left for the socket, where latency and
+  TTFT are measured from.
+- `_HttpxBackend`: httpx's client, for everything the plain path does not do: a
+  custom transport (tests' `httpx.MockTransport`), an HTTP proxy from the environment
+  (HTTPS_PROXY, ALL_PROXY, ...), or `follow_redirects` (auth headers never go to
+  another origin).
 """
 
 from __future__ import annotations
 
+import functools
+import json as jsonlib
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -51,13 +64,23 @@ class HTTPResponse:
 
     def json(self) -> Any:
         """The body parsed as JSON; raises ValueError when it is not JSON."""
-        import json
-
-        return json.loads(self.content)
+        return jsonlib.loads(self.content)
 
     @property
     def text(self) -> str:
         return self.content.decode("utf-8", errors="replace")
+
+
+class _Exchange(Protocol):
+    """A response whose headers are in, as either backend hands it over."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    sent_at: float | None
+
+    def aiter_raw(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
 
 
 class StreamingResponse:
@@ -70,28 +93,26 @@ class StreamingResponse:
             charged to the provider.
     """
 
-    def __init__(self, response: httpx.Response, error_context: dict[str, Any], sent_at: float) -> None:
-        self._response = response
+    def __init__(self, exchange: _Exchange, error_context: dict[str, Any], sent_at: float) -> None:
+        self._exchange = exchange
         self._context = error_context
-        self.status_code = response.status_code
-        self.headers: Mapping[str, str] = response.headers
+        self.status_code = exchange.status_code
+        self.headers: Mapping[str, str] = exchange.headers
         self.sent_at = sent_at
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The body's chunks; a broken connection raises StreamInterruptedError."""
         try:
-            async for chunk in self._response.aiter_raw():
+            async for chunk in self._exchange.aiter_raw():
                 yield chunk
-        except httpx.TimeoutException:
+        except APITimeoutError:
             raise StreamInterruptedError("the stream stalled past the read timeout", **self._context) from None
-        except httpx.HTTPError as exc:
-            raise StreamInterruptedError(
-                f"the connection broke mid-stream ({type(exc).__name__})", **self._context
-            ) from None
+        except APIConnectionError as exc:
+            raise StreamInterruptedError(f"the connection broke mid-stream ({exc.message})", **self._context) from None
 
     async def aread(self) -> HTTPResponse:
         """Read the rest of the body (used for error bodies)."""
-        content = await _read_capped(self._response, self._context)
+        content = await _read_capped(self._exchange, self._context)
         return HTTPResponse(self.status_code, self.headers, content, 0.0)
 
 
@@ -118,22 +139,12 @@ class HTTPClient:
         follow_redirects: bool = False,
     ) -> None:
         self.provider = provider
-        self._client = httpx.AsyncClient(
-            base_url=base_url,
-            headers=dict(headers),
-            timeout=_timeout(timeout),
-            limits=httpx.Limits(**POOL_LIMITS),
-            transport=transport,
-            follow_redirects=follow_redirects,
-            event_hooks={"request": [self._strip_foreign_auth]},
-        )
-        # Compared in httpx's normalised form, as the hook sees request URLs (an explicit
-        # default port or an international host name would otherwise never match).
-        self._origin = _origin(self._client.base_url)
-        if transport is None:
-            from ._pool import use_lean_pool
-
-            use_lean_pool(self._client)
+        self._timeouts = _timeouts(timeout)
+        url = httpx.URL(base_url)
+        plain = transport is None and not follow_redirects and url.scheme in ("http", "https") and not _proxied(url)
+        self._backend: _PoolBackend | _HttpxBackend = (
+            _PoolBackend(url, headers) if plain
+            else _HttpxBackend(url, headers, self._timeouts, transport, follow_redirects))
 
     async def request(
         self,
@@ -148,12 +159,10 @@ class HTTPClient:
     ) -> HTTPResponse:
         """Send a request and read the whole (size-capped) body; `elapsed_ms` runs from
         the moment the request was sent (see `StreamingResponse.sent_at`)."""
-        context = {"provider": self.provider, "model": model}
-        started = time.perf_counter()
-        async with self._open(method, path, json, params, headers, timeout, context) as response:
-            sent_at = _sent_at(response, started)
-            content = await _read_capped(response, context)
-        elapsed = (time.perf_counter() - sent_at) * 1000
+        async with self.stream(method, path, json=json, params=params, headers=headers, timeout=timeout,
+                               model=model) as response:
+            content = (await response.aread()).content
+        elapsed = (time.perf_counter() - response.sent_at) * 1000
         return HTTPResponse(response.status_code, response.headers, content, elapsed)
 
     @asynccontextmanager
@@ -165,28 +174,163 @@ class HTTPClient:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
         model: str | None = None,
     ) -> AsyncIterator[StreamingResponse]:
         """Send a request and yield the response as soon as its headers arrive."""
         context = {"provider": self.provider, "model": model}
+        body = None if json is None else _encode_json(json)
+        timeouts = _timeouts(timeout) if timeout else self._timeouts
         started = time.perf_counter()
-        async with self._open(method, path, json, params, headers, None, context) as response:
-            yield StreamingResponse(response, context, _sent_at(response, started))
+        exchange = await self._backend.open(method, path, body, params, headers or {}, timeouts, context)
+        sent_at = exchange.sent_at
+        try:
+            yield StreamingResponse(exchange, context, sent_at if sent_at is not None and sent_at >= started
+                                    else started)
+        finally:
+            await exchange.aclose()
 
-    @asynccontextmanager
-    async def _open(self, method, path, json, params, headers, timeout, context):  # type: ignore[no-untyped-def]
-        request = self._client.build_request(
-            method, path, json=json, params=params, headers=headers,
-            timeout=_timeout(timeout) if timeout else httpx.USE_CLIENT_DEFAULT,
+    async def aclose(self) -> None:
+        await self._backend.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._backend.is_closed
+
+
+# -- the plain backend: our pool -------------------------------------------------------------
+
+
+class _PoolBackend:
+    """HTTP/1.1 straight to the provider over `_pool.ConnectionPool`."""
+
+    def __init__(self, base_url: httpx.URL, headers: Mapping[str, str]) -> None:
+        from . import __version__, _pool
+
+        self._pool_errors = _pool.PoolError
+        self._pool = _pool.ConnectionPool(**POOL_LIMITS, ssl_context=_ssl_context)
+        self._origin = (base_url.scheme, base_url.raw_host.decode("ascii"),
+                        base_url.port or (443 if base_url.scheme == "https" else 80))
+        self._base_url = base_url
+        self._default_headers = {
+            "host": base_url.netloc.decode("ascii"), "user-agent": f"closedpaw_nb/{__version__}",
+            "accept": "*/*", "accept-encoding": "identity",  # no gzip: bodies arrive as sent
+            **{name.lower(): value for name, value in headers.items()},
+        }
+        self._targets: dict[str, bytes] = {}
+        self.is_closed = False
+
+    async def open(self, method: str, path: str, body: bytes | None, params: Mapping[str, Any] | None,
+                   headers: Mapping[str, str], timeouts: Mapping[str, float], context: dict[str, Any]) -> _Exchange:
+        if self.is_closed:
+            raise APIConnectionError("the client was closed", **context)
+        merged = {**self._default_headers, **{name.lower(): value for name, value in headers.items()}}
+        if body is not None:
+            merged.setdefault("content-type", "application/json")
+            merged["content-length"] = str(len(body))
+        try:
+            head = await self._pool.request(method.encode("ascii"), self._origin, self._target(path, params),
+                                            [(k.encode("latin-1"), v.encode("latin-1")) for k, v in merged.items()],
+                                            body or b"", timeouts)
+        except self._pool_errors as exc:
+            raise _pool_error(exc, context) from None
+        except UnicodeEncodeError:
+            raise APIConnectionError("a header value is not Latin-1 text; fix the header", **context) from None
+        return _PoolExchange(head, self._pool_errors, context)
+
+    def _target(self, path: str, params: Mapping[str, Any] | None) -> bytes:
+        """The request target (path and query) for `path` under the base URL."""
+        if params:
+            return self._join(path, params).raw_path
+        target = self._targets.get(path)
+        if target is None:
+            target = self._targets[path] = self._join(path, None).raw_path
+        return target
+
+    def _join(self, path: str, params: Mapping[str, Any] | None) -> httpx.URL:
+        # httpx's own merge of a path onto a base URL (the base path is kept).
+        base = self._base_url
+        raw = base.raw_path.rstrip(b"/") + b"/" + httpx.URL(path).raw_path.lstrip(b"/")
+        return base.copy_with(raw_path=raw, params=params) if params else base.copy_with(raw_path=raw)
+
+    async def aclose(self) -> None:
+        self.is_closed = True
+        await self._pool.aclose()
+
+
+class _PoolExchange:
+    def __init__(self, head: Any, errors: type[Exception], context: dict[str, Any]) -> None:
+        self.status_code = head.status_code
+        self.headers = httpx.Headers(head.headers)
+        self.sent_at = head.sent_at
+        self._body = head.body
+        self._errors = errors
+        self._context = context
+
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._body:
+                yield chunk
+        except self._errors as exc:
+            raise _pool_error(exc, self._context) from None
+
+    async def aclose(self) -> None:
+        await self._body.aclose()
+
+
+def _pool_error(exc: Exception, context: dict[str, Any]) -> ProviderError:
+    """Our error for one of `_pool`'s (its messages never name the host)."""
+    name = type(exc).__name__
+    if name == "ConnectTimedOut":
+        return APITimeoutError("timed out connecting to the provider", **context)
+    if name.endswith("TimedOut"):
+        return APITimeoutError(f"the provider did not answer in time ({exc})", **context)
+    if name == "ConnectFailed":
+        return APIConnectionError(f"could not connect to the provider ({exc})", **context)
+    return APIConnectionError(f"the connection failed ({name}: {exc})", **context)
+
+
+@functools.cache
+def _ssl_context() -> Any:
+    """httpx's default TLS context (certifi roots, SSL_CERT_FILE/DIR honoured), built once."""
+    return httpx.create_ssl_context()
+
+
+def _proxied(url: httpx.URL) -> bool:
+    """Whether the environment routes `url` through a proxy (then httpx does the talking)."""
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(url.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(url.host)
+
+
+# -- the httpx backend -----------------------------------------------------------------------
+
+
+class _HttpxBackend:
+    """httpx's client: custom transports, environment proxies and redirects."""
+
+    def __init__(self, base_url: httpx.URL, headers: Mapping[str, str], timeouts: Mapping[str, float],
+                 transport: Any, follow_redirects: bool) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base_url, headers=dict(headers), timeout=httpx.Timeout(**timeouts),
+            limits=httpx.Limits(**POOL_LIMITS), transport=transport, follow_redirects=follow_redirects,
+            event_hooks={"request": [self._strip_foreign_auth]},
         )
+        # Compared in httpx's normalised form, as the hook sees request URLs (an explicit
+        # default port or an international host name would otherwise never match).
+        self._origin = _origin(self._client.base_url)
+
+    async def open(self, method: str, path: str, body: bytes | None, params: Mapping[str, Any] | None,
+                   headers: Mapping[str, str], timeouts: Mapping[str, float], context: dict[str, Any]) -> _Exchange:
+        content_type = {"content-type": "application/json"} if body is not None else {}
+        request = self._client.build_request(method, path, content=body, params=params,
+                                             headers={**content_type, **headers}, timeout=httpx.Timeout(**timeouts))
         try:
             response = await self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise _transport_error(exc, context) from None
-        try:
-            yield response
-        finally:
-            await response.aclose()
+        return _HttpxExchange(response, context)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -203,32 +347,28 @@ class HTTPClient:
                 request.headers.pop(name, None)
 
 
-def _sent_at(response: httpx.Response, started: float) -> float:
-    """When the request was written (the lean pool's streams note it); else when the call began."""
-    written = getattr(response.extensions.get("network_stream"), "written_at", None)
-    return written if written is not None and written >= started else started
+class _HttpxExchange:
+    sent_at = None  # httpx does not say when the request left
 
+    def __init__(self, response: httpx.Response, context: dict[str, Any]) -> None:
+        self._response = response
+        self._context = context
+        self.status_code = response.status_code
+        self.headers = response.headers
 
-def _timeout(read: float) -> httpx.Timeout:
-    return httpx.Timeout(read, connect=min(CONNECT_TIMEOUT, read))
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.aiter_bytes():
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, self._context) from None
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
 
 
 def _origin(url: httpx.URL) -> tuple[str, bytes, int | None]:
     return url.scheme, url.raw_host, url.port
-
-
-async def _read_capped(response: httpx.Response, context: dict[str, Any]) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise ResponseParseError(f"response body is larger than {MAX_BODY_BYTES} bytes", **context)
-            chunks.append(chunk)
-    except httpx.HTTPError as exc:
-        raise _transport_error(exc, context) from None
-    return b"".join(chunks)
 
 
 def _transport_error(exc: httpx.HTTPError, context: dict[str, Any]) -> ProviderError:
@@ -250,3 +390,27 @@ def _first_line(exc: BaseException) -> str:
     # httpx/httpcore messages may quote the URL; keep only a short, URL-free first line.
     line = text.splitlines()[0] if text else ""
     return "" if "://" in line else line[:120]
+
+
+# -- shared ------------------------------------------------------------------------------------
+
+
+def _timeouts(read: float) -> dict[str, float]:
+    """httpx's four timeouts for a read timeout: connecting is capped at CONNECT_TIMEOUT."""
+    return {"connect": min(CONNECT_TIMEOUT, read), "read": read, "write": read, "pool": read}
+
+
+def _encode_json(value: Any) -> bytes:
+    # As httpx encodes `json=`: compact, UTF-8, and NaN refused (it is not JSON).
+    return jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+async def _read_capped(exchange: _Exchange, context: dict[str, Any]) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in exchange.aiter_raw():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ResponseParseError(f"response body is larger than {MAX_BODY_BYTES} bytes", **context)
+        chunks.append(chunk)
+    return b"".join(chunks)

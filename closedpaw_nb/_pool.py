@@ -1,147 +1,479 @@
-"""A leaner httpcore connection pool for `_http.HTTPClient` (imported when a client is built).
+"""The HTTP/1.1 connection pool under `_http.HTTPClient`: asyncio protocols + httptools.
 
-httpcore's pool re-examines every pooled connection on each request and each response
-close, and two parts of that pass are costly: the "too many idle connections" test
-builds a list of all connections once per connection (quadratic), and the liveness
-probe of an idle connection asks anyio for its socket through a freshly built
-attribute table. With the 64+ keep-alive connections a benchmark holds, that costs
-milliseconds of CPU per call, more than the call itself. `_LeanPool` makes the same
-decisions in linear time (and never double-books a connection, see below), and
-`_LeanBackend` hands the probe a socket fetched once.
+Why not httpcore (under httpx): a benchmark sweep is CPU-bound on one event loop, and
+every microsecond the client spends per call turns into queueing delay charged to the
+provider. At 64 calls in flight httpx + httpcore + anyio spent about 0.7 ms of CPU per
+call; this pool, with httptools (llhttp, the parser behind uvicorn and Node.js) doing
+the parsing, about 0.2 ms (benchmarks/, goal G3: its "floor" arm). This module knows
+nothing of httpx or of providers: it moves bytes.
 
-Its streams also note when they last wrote: after a response arrives, that is when the
-request left, which `_http.py` uses as the origin of latency and TTFT.
-
-Only the default transport's plain pool is changed (never a proxy's), and only when
-httpcore still has the internals this relies on; otherwise the stock pool stays. This
-module and `_http.py` are the only ones that touch the HTTP stack.
+What it does: keep-alive per origin (most recently used first), at most `max_connections`
+open with FIFO waiting beyond that, idle connections closed after `keepalive_expiry` or
+as soon as the server closes them, connect/read/write/pool timeouts, TLS through `ssl`,
+back pressure in both directions, request lines and headers checked against injection,
+and a connection that ended an exchange in any state but "complete" (error,
+cancellation, early close, `Connection: close`) is closed rather than reused.
 """
 
 from __future__ import annotations
 
-import select
+import asyncio
+import re
+import ssl
 import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import httpcore
+import httptools
 
-__all__ = ["use_lean_pool"]
+__all__ = [
+    "ConnectFailed", "ConnectTimedOut", "ConnectionBroken", "ConnectionPool", "PoolError", "PoolTimedOut",
+    "ProtocolViolation", "ReadTimedOut", "ResponseHead", "WriteTimedOut",
+]
+
+Origin = tuple[str, str, int]  # scheme, host, port
+Headers = Iterable[tuple[bytes, bytes]]
+READ_BUFFER_LIMIT = 256 * 1024  # unread body bytes buffered before the socket stops being read
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a header name (RFC 9110)
+_LINE_BREAKERS = re.compile(rb"[\x00\r\n]")
 
 
-class _LeanPool(httpcore.AsyncConnectionPool):
-    """httpcore's pool with `_assign_requests_to_connections` in linear time.
+class PoolError(Exception):
+    """Base of the pool's errors (`_http.py` maps each to its httpx counterpart)."""
 
-    It makes httpcore's decisions, with one exception: a connection already handed to
-    a request whose task has not run yet still looks idle, and httpcore may hand it to a
-    second request, which then fails with ConnectionNotAvailable and queues again (at 64
-    calls in flight, several times per call). Here a claimed connection is skipped.
+
+class ConnectFailed(PoolError):
+    """The TCP or TLS connection could not be made."""
+
+
+class ConnectTimedOut(PoolError):
+    """Connecting took longer than the connect timeout."""
+
+
+class PoolTimedOut(PoolError):
+    """No connection became free within the pool timeout."""
+
+
+class WriteTimedOut(PoolError):
+    """The request could not be written within the write timeout."""
+
+
+class ReadTimedOut(PoolError):
+    """The server sent nothing for longer than the read timeout."""
+
+
+class ConnectionBroken(PoolError):
+    """The connection closed or reset in the middle of an exchange."""
+
+
+class ProtocolViolation(PoolError):
+    """The server's bytes are not valid HTTP/1.1."""
+
+
+@dataclass
+class ResponseHead:
+    """A response whose headers have arrived; iterate `body` for the rest.
+
+    Attributes:
+        sent_at: `time.perf_counter()` once the whole request had been handed to the
+            socket: where latency and TTFT start.
     """
 
-    def _assign_requests_to_connections(self) -> list[Any]:
-        closing: list[Any] = []
-        connections = self._connections
-        for connection in list(connections):
-            if connection.is_closed():
-                connections.remove(connection)
-            # Expired, or idle beyond the keep-alive limit. httpcore compares the count of
-            # *all* connections there (a list of one entry per connection); len() is that
-            # count without building the list.
-            elif connection.has_expired() or (
-                connection.is_idle() and len(connections) > self._max_keepalive_connections
-            ):
-                connections.remove(connection)
-                closing.append(connection)
-        claimed = {id(r.connection) for r in self._requests if r.connection is not None}
-        for pool_request in self._requests:
-            if pool_request.is_queued():
-                self._assign(pool_request, connections, closing, claimed)
-        return closing
-
-    def _assign(self, pool_request: Any, connections: list[Any], closing: list[Any], claimed: set[int]) -> None:
-        origin = pool_request.request.url.origin
-        for connection in connections:  # the first available one, as httpcore picks
-            if id(connection) not in claimed and connection.can_handle_request(origin) and connection.is_available():
-                break
-        else:
-            if len(connections) >= self._max_connections:
-                idle = next((c for c in connections if c.is_idle() and id(c) not in claimed), None)
-                if idle is None:
-                    return  # the request stays queued until a connection frees up
-                connections.remove(idle)
-                closing.append(idle)
-            connection = self.create_connection(origin)
-            connections.append(connection)
-        claimed.add(id(connection))
-        pool_request.assign_to_connection(connection)
+    status_code: int
+    headers: list[tuple[bytes, bytes]]
+    reason: bytes
+    sent_at: float
+    body: ResponseBody
 
 
-class _LeanStream(httpcore.AsyncNetworkStream):
-    """A network stream that answers the pool's "is_readable" probe from a cached socket,
-    and notes when it last wrote (the end of a request: where timings start)."""
+class _Connection(asyncio.Protocol):
+    """One socket, the response being parsed on it, and the futures a request waits on.
 
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-        self._socket = inner.get_extra_info("socket")
-        self.written_at: float | None = None
+    httptools (llhttp) parses; its callbacks (`on_*`) fill in the current response.
+    """
 
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, timeout)
+    def __init__(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> None:
+        self.origin = origin
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.in_use = False
+        self.lost = False
+        self.idle_since = 0.0
+        self._parser: Any = None
+        self._reset_response()
+        self._reading_paused = False
+        self._data_waiter: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
 
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
-        self.written_at = time.perf_counter()
+    def _reset_response(self) -> None:
+        self.status_code = 0
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_done = False
+        self.complete = False
+        self._chunks: deque[bytes] = deque()
+        self._unread = 0
+        self._error: PoolError | None = None
+        self._keep_alive = False
+        self._extra_message = False
+
+    # -- asyncio.Protocol callbacks ----------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if not self.in_use or self._parser is None:
+            # Bytes on an idle keep-alive connection: the server is closing it (or
+            # misbehaving); either way it cannot carry the next request.
+            self.close()
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._error = ProtocolViolation(f"the server's response is not valid HTTP/1.1 ({exc})")
+            self.close()
+        if self._unread > READ_BUFFER_LIMIT and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()  # type: ignore[union-attr]
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self._end_of_input()
+        return False  # let asyncio close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end_of_input()
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._drain_waiter = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+        self._drain_waiter = None
+
+    # -- httptools callbacks -----------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.complete:  # a second response to one request: never reuse this socket
+            self._extra_message = True
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:  # 100 Continue and friends: wait for the real answer
+            self.headers, self.reason = [], b""
+            return
+        self.status_code, self.head_done = status, True
+        self._keep_alive = self._parser.should_keep_alive()
+
+    def on_body(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+        self._unread += len(chunk)
+
+    def on_message_complete(self) -> None:
+        if self.head_done:
+            self.complete = True
+
+    # -- used by the pool --------------------------------------------------------------
+
+    async def send(self, message: bytes, timeout: float | None) -> None:
+        """Write a request, waiting while the socket buffer is full."""
+        if self.lost:
+            raise ConnectionBroken("the connection closed before the request was sent")
+        self._reset_response()
+        self._parser = httptools.HttpResponseParser(self)
+        self.transport.write(message)  # type: ignore[union-attr]
+        waiter = self._drain_waiter
+        if waiter is not None:
+            try:
+                async with asyncio.timeout(timeout):
+                    await waiter
+            except TimeoutError:
+                raise WriteTimedOut("the request could not be sent in time") from None
+            if self.lost:
+                raise ConnectionBroken("the connection closed while the request was being sent")
+
+    async def read_head(self, timeout: float | None) -> None:
+        """Wait until the response's status line and headers are in."""
+        while not self.head_done:
+            await self._more(timeout)
+
+    async def read_body(self, timeout: float | None) -> bytes | None:
+        """The body bytes that have arrived (waiting for some), or None at its end."""
+        while not self._chunks:
+            if self.complete:
+                return None
+            await self._more(timeout)
+        chunks, self._chunks, self._unread = self._chunks, deque(), 0
+        if self._reading_paused:
+            self._reading_paused = False
+            self.transport.resume_reading()  # type: ignore[union-attr]
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def reusable(self) -> bool:
+        return not self.lost and self.complete and self._keep_alive and not self._extra_message
+
+    def close(self) -> None:
+        self.lost = True
+        if self.transport is not None:
+            self.transport.close()
+
+    async def _more(self, timeout: float | None) -> None:
+        if self._error is not None:
+            raise self._error
+        if self.lost:
+            raise ConnectionBroken("the server closed the connection mid-response")
+        self._data_waiter = self.loop.create_future()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._data_waiter
+        except TimeoutError:
+            raise ReadTimedOut("the server sent nothing within the read timeout") from None
+        finally:
+            self._data_waiter = None
+
+    def _end_of_input(self) -> None:
+        # A body with neither Content-Length nor chunked framing ends when the server
+        # closes (llhttp would need an explicit "finish" that httptools does not offer).
+        if self.in_use and self.head_done and not self.complete and self._error is None and \
+                not any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers):
+            self.complete = True
+            self._keep_alive = False
+        self.lost = True
+        self._wake_reader()
+
+    def _wake_reader(self) -> None:
+        if self._data_waiter is not None and not self._data_waiter.done():
+            self._data_waiter.set_result(None)
+
+
+class ResponseBody:
+    """The body of one response; hands its connection back when read to the end, and
+    closes it when abandoned early (`aclose`) or broken."""
+
+    def __init__(self, pool: ConnectionPool, connection: _Connection, timeout: float | None) -> None:
+        self._pool = pool
+        self._connection: _Connection | None = connection
+        self._timeout = timeout
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        connection = self._connection
+        if connection is None:
+            return
+        try:
+            while (chunk := await connection.read_body(self._timeout)) is not None:
+                yield chunk
+        except BaseException:
+            self.abandon()
+            raise
+        self._connection = None
+        self._pool.release(connection)
+
+    def abandon(self) -> None:
+        """Stop reading: the connection is closed, since the rest of the body is unread."""
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            self._pool.discard(connection)
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
-                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
-        return _LeanStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable" and self._socket is not None:
-            return _socket_readable(self._socket)
-        return self._inner.get_extra_info(info)
+        self.abandon()
 
 
-class _LeanBackend(httpcore.AsyncNetworkBackend):
-    """Wraps the pool's network backend so that every stream it opens is a `_LeanStream`."""
+class ConnectionPool:
+    """Keep-alive HTTP/1.1 connections for one client, on the event loop that uses it.
 
-    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
-        self._inner = inner
+    Args:
+        max_connections: Open connections at most (all origins); further requests
+            wait in FIFO order for one to come free.
+        max_keepalive_connections: Idle connections kept at most.
+        keepalive_expiry: Seconds an idle connection is kept.
+        ssl_context: Called once, on the first https connection, for the TLS context.
+    """
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None, socket_options: Any = None) -> httpcore.AsyncNetworkStream:
-        return _LeanStream(await self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+    def __init__(self, *, max_connections: int, max_keepalive_connections: int, keepalive_expiry: float = 5.0,
+                 ssl_context: Callable[[], ssl.SSLContext] = ssl.create_default_context) -> None:
+        self._max_connections = max_connections
+        self._max_keepalive = max_keepalive_connections
+        self._keepalive_expiry = keepalive_expiry
+        self._ssl_factory = ssl_context
+        self._ssl_context: ssl.SSLContext | None = None
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._idle_count = 0
+        self._open = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._closed = False
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
-        return _LeanStream(await self._inner.connect_unix_socket(path, timeout, socket_options))
+    @property
+    def open_connections(self) -> int:
+        """Connections open or being opened (idle ones included)."""
+        return self._open
 
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    @property
+    def idle_connections(self) -> int:
+        return self._idle_count
+
+    async def request(self, method: bytes, origin: Origin, target: bytes, headers: Headers, body: bytes,
+                      timeouts: Mapping[str, float | None]) -> ResponseHead:
+        """Send one request and return once the response headers are in.
+
+        `headers` must include Host (and Content-Length when there is a body); a header
+        or target that could smuggle a second line raises ProtocolViolation.
+        `timeouts` has httpx's keys (connect, read, write, pool); a missing one or None
+        means no limit. Raises a `PoolError`.
+        """
+        if self._closed:
+            raise ConnectionBroken("the client was closed")
+        message = _serialize(method, target, headers, body)
+        connection = await self._acquire(origin, timeouts)
+        read_timeout = timeouts.get("read")
+        try:
+            await connection.send(message, timeouts.get("write"))
+            sent_at = time.perf_counter()
+            await connection.read_head(read_timeout)
+        except BaseException:
+            self.discard(connection)
+            raise
+        return ResponseHead(connection.status_code, connection.headers, connection.reason, sent_at,
+                            ResponseBody(self, connection, read_timeout))
+
+    def release(self, connection: _Connection) -> None:
+        """Take back a connection whose exchange finished; keep it if it can be reused."""
+        if self._closed or not connection.reusable() or self._idle_count >= self._max_keepalive:
+            self.discard(connection)
+            return
+        connection.in_use = False
+        connection.idle_since = connection.loop.time()
+        self._idle.setdefault(connection.origin, []).append(connection)
+        self._idle_count += 1
+        self._wake_one()
+
+    def discard(self, connection: _Connection) -> None:
+        """Close a connection that is not idle (mid-exchange, broken or surplus)."""
+        connection.close()
+        self._open -= 1
+        self._wake_one()
+
+    async def aclose(self) -> None:
+        """Close idle connections now, and the others as their exchanges end."""
+        self._closed = True
+        for connections in self._idle.values():
+            for connection in connections:
+                connection.close()
+                self._open -= 1
+        self._idle.clear()
+        self._idle_count = 0
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(ConnectionBroken("the client was closed"))
+
+    # -- acquiring a connection ------------------------------------------------------------
+
+    async def _acquire(self, origin: Origin, timeouts: Mapping[str, float | None]) -> _Connection:
+        while True:
+            connection = self._take_idle(origin)
+            if connection is None and (self._open < self._max_connections or self._evict_idle()):
+                self._open += 1
+                try:
+                    connection = await self._connect(origin, timeouts.get("connect"))
+                except BaseException:
+                    self._open -= 1
+                    self._wake_one()
+                    raise
+            if connection is not None:
+                connection.in_use = True
+                return connection
+            await self._wait_for_a_free_slot(timeouts.get("pool"))
+
+    def _take_idle(self, origin: Origin) -> _Connection | None:
+        """The most recently used live idle connection to `origin`; dead or expired ones
+        met on the way are closed."""
+        connections = self._idle.get(origin)
+        while connections:
+            connection = connections.pop()
+            self._idle_count -= 1
+            if connection.lost or connection.loop.time() - connection.idle_since > self._keepalive_expiry:
+                connection.close()
+                self._open -= 1
+                continue
+            return connection
+        return None
+
+    def _evict_idle(self) -> bool:
+        """At the connection limit, close one idle connection to another origin."""
+        for connections in self._idle.values():
+            if connections:
+                connections.pop(0).close()
+                self._idle_count -= 1
+                self._open -= 1
+                return True
+        return False
+
+    async def _wait_for_a_free_slot(self, timeout: float | None) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except TimeoutError:
+            raise PoolTimedOut("no connection came free within the pool timeout") from None
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._wake_one()  # we were woken but cannot use it: pass it on
+            raise
+        finally:
+            if not waiter.done():
+                self._waiters.remove(waiter)
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
+        scheme, host, port = origin
+        context = None
+        if scheme == "https":
+            if self._ssl_context is None:
+                self._ssl_context = self._ssl_factory()
+            context = self._ssl_context
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(origin, loop), host, port, ssl=context,
+                    server_hostname=host if context is not None else None)
+        except TimeoutError:
+            raise ConnectTimedOut("timed out connecting") from None
+        except OSError as exc:  # refused, unreachable, DNS, TLS handshake or certificate
+            # The reason only: asyncio's message names the address.
+            reason = exc.reason if isinstance(exc, ssl.SSLError) else type(exc).__name__
+            raise ConnectFailed(f"could not connect ({reason})") from None
+        return connection
 
 
-def _socket_readable(sock: Any) -> bool:
-    """httpcore's test: an idle keep-alive socket with data waiting was closed by the server."""
-    fd = sock.fileno()
-    if fd < 0:
-        return True  # gone: treat as readable, like httpcore does
-    poll = select.poll()
-    poll.register(fd, select.POLLIN)
-    return bool(poll.poll(0))
-
-
-_POOL_INTERNALS = ("_connections", "_requests", "_max_connections", "_max_keepalive_connections",
-                   "_network_backend", "_assign_requests_to_connections", "create_connection")
-
-
-def use_lean_pool(client: Any) -> None:
-    """Give an httpx.AsyncClient's default transport the lean pool, when httpcore allows."""
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
-    if type(pool) is not httpcore.AsyncConnectionPool or not all(hasattr(pool, a) for a in _POOL_INTERNALS):
-        return
-    if not hasattr(select, "poll"):  # Windows: keep httpcore's own probe
-        return
-    pool.__class__ = _LeanPool
-    pool._network_backend = _LeanBackend(pool._network_backend)
+def _serialize(method: bytes, target: bytes, headers: Headers, body: bytes) -> bytes:
+    """The request's bytes, refusing anything that would end a line early (header
+    injection) or is not a header name."""
+    if not _TOKEN.fullmatch(method) or not target or _LINE_BREAKERS.search(target) or b" " in target:
+        raise ProtocolViolation("the request line is not valid HTTP/1.1")
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name) or _LINE_BREAKERS.search(value):
+            raise ProtocolViolation(f"header {name[:40]!r} is not valid HTTP/1.1 (a line break in its value?)")
+        parts += [name, b": ", value, b"\r\n"]
+    parts += [b"\r\n", body]
+    return b"".join(parts)

@@ -70,19 +70,16 @@ def test_network_guard_allows_only_loopback(host, local):
     assert is_local(host) is local
 
 
-def test_lean_pool_reuses_connections_and_times_from_the_send():
-    """The library's pool replacement keeps connections alive and reports when a request left."""
+def test_pool_reuses_connections_and_times_from_the_send():
+    """The library's connection pool keeps connections alive and reports when a request left."""
     from benchmarks._common import stub_server
     from closedpaw_nb._http import HTTPClient
-    from closedpaw_nb._pool import _LeanPool
 
     async def scenario(base_url: str) -> tuple[int, float, float]:
         client = HTTPClient(base_url, {}, 10.0, provider="stub")
         first = await client.request("POST", "/chat/completions", json={"model": "m", "messages": []})
         await asyncio.gather(*(client.request("POST", "/chat/completions", json={}) for _ in range(8)))
-        pool = client._client._transport._pool
-        assert isinstance(pool, _LeanPool)
-        open_now = len(pool._connections)
+        open_now = client._backend._pool.open_connections
         async with client.stream("POST", "/chat/completions", json={"stream": True}) as response:
             sent_at = response.sent_at
         await client.aclose()

@@ -110,6 +110,18 @@ def test_derive_timing_is_nan_when_undefined(ttft, latency, tokens):
     assert math.isnan(out["tokens_per_s"]) and math.isnan(out["itl_ms"])
 
 
+def test_derive_timing_agrees_with_add_derived_on_every_case():
+    """The per-row function and the vectorised DataFrame one implement one rule."""
+    values = [None, math.nan, -5.0, 0.0, 1.0, 2.0, 150.0, 900.0]
+    cases = [(t, l, n) for t in values for l in values for n in (None, 0, 1, 2, 40)]
+    frame = pd.DataFrame(cases, columns=["ttft_ms", "latency_ms", "completion_tokens"]).assign(ok=True)
+    derived = add_derived(frame)
+    for i, case in enumerate(cases):
+        one = derive_timing(*case)
+        for column in ("tokens_per_s", "itl_ms"):
+            assert one[column] == pytest.approx(derived[column].iloc[i], nan_ok=True), (case, column)
+
+
 def test_add_derived_uses_usage_tokens_not_chunks(results):
     derived = add_derived(results.assign(chunks=3))
     assert derived["tokens_per_s"].iloc[:4].tolist() == pytest.approx([200.0, 100.0, 100.0, 50.0])

@@ -71,7 +71,9 @@ async def race(main: Awaitable[bool | None], receive: Receive) -> None:
 
 def _transport(receive: Receive) -> asyncio.Transport | None:
     transport = getattr(getattr(receive, "__self__", None), "transport", None)
-    return transport if isinstance(transport, asyncio.BaseTransport) else None  # type: ignore[return-value]
+    # Duck-typed: uvloop's transports (uvicorn picks uvloop when installed) are not
+    # asyncio.BaseTransport subclasses.
+    return transport if hasattr(transport, "abort") and hasattr(transport, "get_extra_info") else None
 
 
 def drop_connection(receive: Receive, *, reset: bool) -> bool:
