@@ -34,6 +34,7 @@ import httpx
 from ._redact import install_log_filters, redact
 from .errors import (
     APIConnectionError,
+    ConfigError,
     APITimeoutError,
     ProviderError,
     ResponseParseError,
@@ -212,11 +213,17 @@ class _PoolBackend:
         self._origin = (base_url.scheme, base_url.raw_host.decode("ascii"),
                         base_url.port or (443 if base_url.scheme == "https" else 80))
         self._base_url = base_url
-        self._default_headers = {
+        defaults = {
             "host": base_url.netloc.decode("ascii"), "user-agent": f"closedpaw_nb/{__version__}",
             "accept": "*/*", "accept-encoding": "identity",  # no gzip: bodies arrive as sent
             **{name.lower(): value for name, value in headers.items()},
         }
+        try:
+            self._default_headers = _encode_headers(defaults)  # encoded once, sent with every call
+        except UnicodeEncodeError:
+            bad = [name for name, value in defaults.items() if not value.isascii()]
+            raise ConfigError(f"header {bad[0]!r} has characters HTTP cannot carry (non-Latin-1); "
+                              "check the API key or extra_headers for pasted-in characters") from None
         self._targets: dict[str, bytes] = {}
         self.is_closed = False
 
@@ -224,18 +231,20 @@ class _PoolBackend:
                    headers: Mapping[str, str], timeouts: Mapping[str, float], context: dict[str, Any]) -> _Exchange:
         if self.is_closed:
             raise APIConnectionError("the client was closed", **context)
-        merged = {**self._default_headers, **{name.lower(): value for name, value in headers.items()}}
-        if body is not None:
-            merged.setdefault("content-type", "application/json")
-            merged["content-length"] = str(len(body))
         try:
-            head = await self._pool.request(method.encode("ascii"), self._origin, self._target(path, params),
-                                            [(k.encode("latin-1"), v.encode("latin-1")) for k, v in merged.items()],
-                                            body or b"", timeouts)
-        except self._pool_errors as exc:
-            raise _pool_error(exc, context) from None
+            extra = {name.lower(): value for name, value in headers.items()}
+            if body is not None:
+                extra.setdefault("content-type", "application/json")
+                extra["content-length"] = str(len(body))
+            replaced = {name.encode("latin-1") for name in extra}
+            request_headers = [h for h in self._default_headers if h[0] not in replaced] + _encode_headers(extra)
         except UnicodeEncodeError:
             raise APIConnectionError("a header value is not Latin-1 text; fix the header", **context) from None
+        try:
+            head = await self._pool.request(method.encode("ascii"), self._origin, self._target(path, params),
+                                            request_headers, body or b"", timeouts)
+        except self._pool_errors as exc:
+            raise _pool_error(exc, context) from None
         return _PoolExchange(head, self._pool_errors, context)
 
     def _target(self, path: str, params: Mapping[str, Any] | None) -> bytes:
@@ -398,6 +407,10 @@ def _first_line(exc: BaseException) -> str:
 def _timeouts(read: float) -> dict[str, float]:
     """httpx's four timeouts for a read timeout: connecting is capped at CONNECT_TIMEOUT."""
     return {"connect": min(CONNECT_TIMEOUT, read), "read": read, "write": read, "pool": read}
+
+
+def _encode_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
 def _encode_json(value: Any) -> bytes:

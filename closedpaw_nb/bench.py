@@ -172,16 +172,38 @@ async def run_matrix(
     if concurrency < 1:
         raise ConfigError("concurrency must be >= 1")
     gate = asyncio.Semaphore(concurrency)
+    loop = asyncio.get_running_loop()
+    finished: list[dict[str, Any]] = []
+    failures: list[Exception] = []
     written = 0
 
-    async def one(item: WorkItem) -> None:
+    def commit() -> None:
+        # The rows that finished during one event-loop turn, in one transaction: a commit
+        # per row would spend the loop's time (and distort the timing of calls still in
+        # flight) on SQLite. A row is reported to `on_row` only once it is on disk.
         nonlocal written
+        rows = finished[:]
+        finished.clear()
+        if not rows:
+            return
+        try:
+            written += store.write_rows(rows)
+        except Exception as exc:  # e.g. disk full: stop starting calls, keep the rows for a last try
+            finished[:0] = rows
+            failures.append(exc)
+            return
+        for row in rows:
+            if on_row is not None:
+                on_row(row)
+
+    async def one(item: WorkItem) -> None:
         async with gate:
+            if failures:
+                raise failures[0]
             row = await call_once(manager, item, prompts[item.prompt_id], system, options or {}, stream, run_id)
-        if store.write_row(row):
-            written += 1
-        if on_row is not None:
-            on_row(row)
+        if not finished:
+            loop.call_soon(commit)
+        finished.append(row)
 
     tasks = [asyncio.ensure_future(one(item)) for item in items]
     try:
@@ -189,6 +211,9 @@ async def run_matrix(
     finally:
         for task in tasks:
             task.cancel()
+        commit()  # rows that finished in the last turn, or before a cancellation
+    if failures:
+        raise failures[-1]
     return written
 
 

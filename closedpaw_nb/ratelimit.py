@@ -96,6 +96,10 @@ class RateLimiter:
         window.requests_per_minute = requests_per_minute
         window.tokens_per_minute = tokens_per_minute
 
+    def limits_tokens(self, key: str) -> bool:
+        """Whether `key` has a tokens-per-minute limit (so calls need a token estimate)."""
+        return bool(self._window(key).tokens_per_minute)
+
     def check_limit(self, key: str, tokens: int = 0) -> bool:
         """The seed's non-waiting form: take a slot now if one is free, else return False."""
         window = self._window(key)

@@ -1,7 +1,8 @@
-"""`RunStore`: benchmark rows in SQLite, written one by one as calls finish.
+"""`RunStore`: benchmark rows in SQLite, written as calls finish.
 
-Each row is committed on its own (WAL journal), so a kernel interrupt or a killed
-process loses no finished call, and a resumed run can ask which calls are done. The
+Rows are committed as soon as they finish (WAL journal; the benchmark runner commits
+the rows of one event-loop turn together), so a kernel interrupt or a killed process
+loses no call it reported finished, and a resumed run can ask which calls are done. The
 primary key (run_id, target, prompt_id, trial, warmup) makes a duplicate row
 impossible, whatever happens around it.
 """
@@ -37,6 +38,9 @@ CREATE TABLE IF NOT EXISTS rows (
     PRIMARY KEY (run_id, target, prompt_id, trial, warmup)
 );
 """
+
+
+_INSERT_ROW = f"INSERT OR IGNORE INTO rows ({', '.join(ROW_FIELDS)}) VALUES ({', '.join('?' * len(ROW_FIELDS))})"
 
 
 def default_store_path() -> Path:
@@ -88,13 +92,21 @@ class RunStore:
 
     def write_row(self, row: Mapping[str, Any]) -> bool:
         """Commit one row; returns False if that call was already recorded."""
-        values = [_to_sql(row.get(name)) for name in ROW_FIELDS]
+        return self.write_rows([row]) == 1
+
+    def write_rows(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Commit rows in one transaction; returns how many were new (not yet recorded)."""
+        values = [[_to_sql(row.get(name)) for name in ROW_FIELDS] for row in rows]
         with self._lock:
-            cursor = self._db.execute(
-                f"INSERT OR IGNORE INTO rows ({', '.join(ROW_FIELDS)}) VALUES ({', '.join('?' * len(ROW_FIELDS))})",
-                values,
-            )
-        return cursor.rowcount == 1
+            before = self._db.total_changes
+            self._db.execute("BEGIN")  # the connection autocommits otherwise: one commit per row
+            try:
+                self._db.executemany(_INSERT_ROW, values)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return self._db.total_changes - before
 
     def rows(self, run_id: str) -> list[dict[str, Any]]:
         """Every row of a run, in the order they finished."""

@@ -44,13 +44,16 @@ class GuardedProvider(BaseProvider):
 
     async def chat(self, messages: MessagesLike, model: str | None = None, **options: Any) -> ChatResponse:
         deadline = self._deadline(options)
-        cost = _estimate_tokens(messages, options)
+        cost = self._cost(messages, options)
         call = lambda: self.inner.chat(messages, model, **options)  # noqa: E731
-        try:
-            async with asyncio.timeout(deadline):
-                response = await self._retrying(call, cost)
-        except TimeoutError:
-            raise self._deadline_error(deadline, model, "") from None
+        if deadline is None:
+            response = await self._retrying(call, cost)
+        else:
+            try:
+                async with asyncio.timeout(deadline):
+                    response = await self._retrying(call, cost)
+            except TimeoutError:
+                raise self._deadline_error(deadline, model, "") from None
         self._reconcile(cost, response)
         return response
 
@@ -58,7 +61,7 @@ class GuardedProvider(BaseProvider):
         self, messages: MessagesLike, model: str | None = None, **options: Any
     ) -> AsyncIterator[str | ChatResponse]:
         deadline = self._deadline(options)
-        cost = _estimate_tokens(messages, options)
+        cost = self._cost(messages, options)
         loop = asyncio.get_running_loop()
         ends_at = None if deadline is None else loop.time() + deadline
         self._fail_fast()
@@ -167,6 +170,10 @@ class GuardedProvider(BaseProvider):
             f"the call did not finish within its {deadline:g}s deadline", provider=self.name,
             model=model, partial_text=partial or None,
         )
+
+    def _cost(self, messages: MessagesLike, options: dict[str, Any]) -> int:
+        """The call's estimated tokens, when a tokens-per-minute limit needs one (else 0)."""
+        return _estimate_tokens(messages, options) if self.limiter.limits_tokens(self.name) else 0
 
     def _reconcile(self, cost: int, response: ChatResponse) -> None:
         if cost and response.tokens_used is not None:

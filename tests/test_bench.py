@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,7 @@ from conftest import sim_config
 
 from closedpaw_nb import ConfigError, ProviderManager
 from closedpaw_nb.bench import normalize_prompts, resolve_targets, resume_benchmark, run_benchmark
-from closedpaw_nb.runstore import ROW_FIELDS, RunStore
+from closedpaw_nb.runstore import ROW_FIELDS, RunStore, keys_of
 from closedpaw_nb.sim import Fault
 
 TARGETS = ["openai:sim-small", "anthropic:sim-small", "google:sim-small", "ollama:sim-small"]
@@ -102,6 +103,31 @@ def test_killed_process_loses_no_committed_row(tmp_path):
     stored = {(r["target"], r["prompt_id"], str(r["trial"])) for r in RunStore(db).rows("crash")}
     assert set(reported) <= stored  # every row the child saw committed is on disk
     assert len(stored) < 200  # and it really was killed mid-run
+
+
+class FailingStore(RunStore):
+    """A store whose disk fills up after `good` successful commits."""
+
+    def __init__(self, path, good):
+        super().__init__(path)
+        self.good = good
+
+    def write_rows(self, rows):
+        if self.good == 0:
+            raise sqlite3.OperationalError("database or disk is full")
+        self.good -= 1
+        return super().write_rows(rows)
+
+
+async def test_a_store_that_cannot_write_stops_the_run_with_its_error(manager, tmp_path):
+    store = FailingStore(tmp_path / "full.sqlite", good=3)
+    reported = []
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        await run_benchmark(manager, [f"p{i}" for i in range(10)], TARGETS, trials=3, warmup=0, concurrency=4,
+                            store=store, run_id="full", on_row=reported.append)
+    stored = RunStore(tmp_path / "full.sqlite").rows("full")
+    # Every row reported finished is on disk; the run stopped well before its 120 calls.
+    assert 0 < len(stored) < 120 and keys_of(reported) == keys_of(stored)
 
 
 async def test_failures_are_rows_not_crashes(manager, sim, tmp_path):
