@@ -18,6 +18,7 @@ cancellation, early close, `Connection: close`) is closed rather than reused.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import ssl
 import time
@@ -118,6 +119,7 @@ class _Connection(asyncio.Protocol):
         self._error: PoolError | None = None
         self._keep_alive = False
         self._extra_message = False
+        self._expect_body = True
 
     # -- asyncio.Protocol callbacks ----------------------------------------------------
 
@@ -141,11 +143,11 @@ class _Connection(asyncio.Protocol):
         self._wake_reader()
 
     def eof_received(self) -> bool:
-        self._end_of_input()
+        self._end_of_input(clean=True)
         return False  # let asyncio close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._end_of_input()
+        self._end_of_input(clean=exc is None)
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_result(None)
 
@@ -159,27 +161,37 @@ class _Connection(asyncio.Protocol):
 
     # -- httptools callbacks -----------------------------------------------------------
 
+    # Anything after the response is complete is a second, unasked-for message: it is
+    # ignored, and the connection is not reused.
+
     def on_message_begin(self) -> None:
-        if self.complete:  # a second response to one request: never reuse this socket
+        if self.complete:
             self._extra_message = True
 
     def on_status(self, reason: bytes) -> None:
-        self.reason += reason
+        if not self.complete:
+            self.reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        if not self.complete:
+            self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self.complete:
+            return
         status = self._parser.get_status_code()
         if 100 <= status < 200:  # 100 Continue and friends: wait for the real answer
             self.headers, self.reason = [], b""
             return
         self.status_code, self.head_done = status, True
         self._keep_alive = self._parser.should_keep_alive()
+        if not self._expect_body:  # the answer to HEAD has a Content-Length but no body
+            self.complete = True
 
     def on_body(self, chunk: bytes) -> None:
-        self._chunks.append(chunk)
-        self._unread += len(chunk)
+        if not self.complete:
+            self._chunks.append(chunk)
+            self._unread += len(chunk)
 
     def on_message_complete(self) -> None:
         if self.head_done:
@@ -187,11 +199,13 @@ class _Connection(asyncio.Protocol):
 
     # -- used by the pool --------------------------------------------------------------
 
-    async def send(self, message: bytes, timeout: float | None) -> None:
-        """Write a request, waiting while the socket buffer is full."""
+    async def send(self, message: bytes, timeout: float | None, expect_body: bool = True) -> None:
+        """Write a request, waiting while the socket buffer is full; `expect_body` is
+        False for HEAD, whose answer describes a body it does not carry."""
         if self.lost:
             raise ConnectionBroken("the connection closed before the request was sent")
         self._reset_response()
+        self._expect_body = expect_body
         self._parser = httptools.HttpResponseParser(self)
         self.transport.write(message)  # type: ignore[union-attr]
         waiter = self._drain_waiter
@@ -243,10 +257,11 @@ class _Connection(asyncio.Protocol):
         finally:
             self._data_waiter = None
 
-    def _end_of_input(self) -> None:
+    def _end_of_input(self, clean: bool) -> None:
         # A body with neither Content-Length nor chunked framing ends when the server
-        # closes (llhttp would need an explicit "finish" that httptools does not offer).
-        if self.in_use and self.head_done and not self.complete and self._error is None and \
+        # closes cleanly (llhttp would need an explicit "finish" that httptools does not
+        # offer); a reset is a broken exchange, never the end of a body.
+        if clean and self.in_use and self.head_done and not self.complete and self._error is None and \
                 not any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers):
             self.complete = True
             self._keep_alive = False
@@ -290,6 +305,14 @@ class ResponseBody:
         self.abandon()
 
 
+class _Waiter(asyncio.Future):  # type: ignore[type-arg]
+    """A queued request: resolves to a connection to its origin, or None for a free slot."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, origin: Origin) -> None:
+        super().__init__(loop=loop)
+        self.origin = origin
+
+
 class ConnectionPool:
     """Keep-alive HTTP/1.1 connections for one client, on the event loop that uses it.
 
@@ -311,7 +334,7 @@ class ConnectionPool:
         self._idle: dict[Origin, list[_Connection]] = {}
         self._idle_count = 0
         self._open = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[_Waiter] = deque()
         self._closed = False
 
     @property
@@ -338,7 +361,7 @@ class ConnectionPool:
         connection = await self._acquire(origin, timeouts)
         read_timeout = timeouts.get("read")
         try:
-            await connection.send(message, timeouts.get("write"))
+            await connection.send(message, timeouts.get("write"), expect_body=method != b"HEAD")
             sent_at = time.perf_counter()
             await connection.read_head(read_timeout)
         except BaseException:
@@ -348,21 +371,32 @@ class ConnectionPool:
                             ResponseBody(self, connection, read_timeout))
 
     def release(self, connection: _Connection) -> None:
-        """Take back a connection whose exchange finished; keep it if it can be reused."""
-        if self._closed or not connection.reusable() or self._idle_count >= self._max_keepalive:
+        """Take back a connection whose exchange finished: the first waiter gets it (or
+        its slot), else it goes idle if it can be reused."""
+        if self._closed or not connection.reusable():
+            self.discard(connection)
+            return
+        waiter = self._next_waiter()
+        if waiter is not None:
+            if waiter.origin == connection.origin:
+                waiter.set_result(connection)
+            else:
+                connection.close()  # the slot, not the connection, is what it can use
+                waiter.set_result(None)
+            return
+        if self._idle_count >= self._max_keepalive:
             self.discard(connection)
             return
         connection.in_use = False
         connection.idle_since = connection.loop.time()
         self._idle.setdefault(connection.origin, []).append(connection)
         self._idle_count += 1
-        self._wake_one()
 
     def discard(self, connection: _Connection) -> None:
-        """Close a connection that is not idle (mid-exchange, broken or surplus)."""
+        """Close a connection that is not idle (mid-exchange, broken or surplus); its slot
+        goes to the first waiter."""
         connection.close()
-        self._open -= 1
-        self._wake_one()
+        self._free_slot()
 
     async def aclose(self) -> None:
         """Close idle connections now, and the others as their exchanges end."""
@@ -373,28 +407,39 @@ class ConnectionPool:
                 self._open -= 1
         self._idle.clear()
         self._idle_count = 0
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(ConnectionBroken("the client was closed"))
+        while (waiter := self._next_waiter()) is not None:
+            waiter.set_exception(ConnectionBroken("the client was closed"))
 
     # -- acquiring a connection ------------------------------------------------------------
+    #
+    # Slots are handed over, never released into the open: a request that has to wait
+    # queues (FIFO), and a finished exchange gives its connection (same origin) or its
+    # slot (another origin, or a connection that cannot be reused) straight to the first
+    # waiter. A caller arriving later can therefore never overtake a queued one.
 
     async def _acquire(self, origin: Origin, timeouts: Mapping[str, float | None]) -> _Connection:
-        while True:
+        if not self._waiters:
             connection = self._take_idle(origin)
-            if connection is None and (self._open < self._max_connections or self._evict_idle()):
-                self._open += 1
-                try:
-                    connection = await self._connect(origin, timeouts.get("connect"))
-                except BaseException:
-                    self._open -= 1
-                    self._wake_one()
-                    raise
             if connection is not None:
                 connection.in_use = True
                 return connection
-            await self._wait_for_a_free_slot(timeouts.get("pool"))
+            if self._open < self._max_connections or self._evict_idle():
+                self._open += 1
+                return await self._open_in_slot(origin, timeouts)
+        handed = await self._wait_for_a_turn(origin, timeouts.get("pool"))
+        if handed is not None:
+            return handed
+        return await self._open_in_slot(origin, timeouts)  # a slot was handed over
+
+    async def _open_in_slot(self, origin: Origin, timeouts: Mapping[str, float | None]) -> _Connection:
+        """Open a connection in a slot already counted in `_open`."""
+        try:
+            connection = await self._connect(origin, timeouts.get("connect"))
+        except BaseException:
+            self._free_slot()
+            raise
+        connection.in_use = True
+        return connection
 
     def _take_idle(self, origin: Origin) -> _Connection | None:
         """The most recently used live idle connection to `origin`; dead or expired ones
@@ -420,28 +465,42 @@ class ConnectionPool:
                 return True
         return False
 
-    async def _wait_for_a_free_slot(self, timeout: float | None) -> None:
-        waiter = asyncio.get_running_loop().create_future()
+    async def _wait_for_a_turn(self, origin: Origin, timeout: float | None) -> _Connection | None:
+        """Queue until a connection to `origin` (returned) or a free slot (None) is handed over."""
+        waiter = _Waiter(asyncio.get_running_loop(), origin)
         self._waiters.append(waiter)
         try:
             async with asyncio.timeout(timeout):
-                await waiter
-        except TimeoutError:
-            raise PoolTimedOut("no connection came free within the pool timeout") from None
-        except BaseException:
-            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                self._wake_one()  # we were woken but cannot use it: pass it on
+                return await waiter
+        except BaseException as exc:
+            if not waiter.done() or waiter.cancelled():
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            elif waiter.exception() is None:
+                # Handed something in the same turn as our timeout or cancellation: pass it on.
+                handed = waiter.result()
+                if handed is None:
+                    self._free_slot()
+                else:
+                    self.release(handed)
+            if isinstance(exc, TimeoutError):
+                raise PoolTimedOut("no connection came free within the pool timeout") from None
             raise
-        finally:
-            if not waiter.done():
-                self._waiters.remove(waiter)
 
-    def _wake_one(self) -> None:
+    def _next_waiter(self) -> _Waiter | None:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(None)
-                return
+                return waiter
+        return None
+
+    def _free_slot(self) -> None:
+        """A slot came free: hand it to the first waiter, or count it out."""
+        waiter = self._next_waiter()
+        if waiter is not None:
+            waiter.set_result(None)
+        else:
+            self._open -= 1
 
     async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
         scheme, host, port = origin
