@@ -260,7 +260,8 @@ class _PoolBackend:
         # httpx's own merge of a path onto a base URL (the base path is kept).
         base = self._base_url
         raw = base.raw_path.rstrip(b"/") + b"/" + httpx.URL(path).raw_path.lstrip(b"/")
-        return base.copy_with(raw_path=raw, params=params) if params else base.copy_with(raw_path=raw)
+        url = base.copy_with(raw_path=raw)
+        return url.copy_merge_params(params) if params else url
 
     async def aclose(self) -> None:
         self.is_closed = True

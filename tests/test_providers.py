@@ -249,3 +249,33 @@ async def test_explicit_default_port_keeps_the_auth_header():
     await provider.fetch_models()
     await provider.close()
     assert seen == ["Bearer sk-test-port-0123456789"]
+
+
+@pytest.fixture(scope="module")
+def crowded_sim():
+    """A simulator listing 1,105 models: more than one page even at the APIs' largest page size."""
+    from closedpaw_nb.sim import LatencyProfile, Simulator, serve_in_thread
+
+    profiles = {f"sim-extra-{i:04d}": LatencyProfile(ttft_ms=1.0, tokens_per_s=100.0, output_tokens=4)
+                for i in range(1103)}
+    with serve_in_thread(simulator=Simulator(profiles=profiles, time_scale=0)) as server:
+        yield server
+
+
+@pytest.mark.parametrize("provider_type, page_param", [("anthropic", "after_id"), ("google", "pageToken")])
+async def test_model_lists_follow_every_page(crowded_sim, provider_type, page_param):
+    """Paging parameters reach the server, so a long model list is fetched in full, once."""
+    from conftest import sim_config
+
+    from closedpaw_nb import ProviderManager
+
+    manager = ProviderManager()
+    manager.register_provider(sim_config(crowded_sim, provider_type))
+    try:
+        models = await manager.get_provider(provider_type).fetch_models()
+    finally:
+        await manager.close_all()
+    assert len({m.id for m in models}) == 1105
+    listed = [r for r in crowded_sim.simulator.requests
+              if r.provider == provider_type and r.method == "GET" and r.path.endswith("/models")]
+    assert len(listed) == 2 and page_param in listed[1].query
