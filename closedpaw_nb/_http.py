@@ -257,11 +257,15 @@ class _PoolBackend:
         return target
 
     def _join(self, path: str, params: Mapping[str, Any] | None) -> httpx.URL:
-        # httpx's own merge of a path onto a base URL (the base path is kept).
+        # The path goes under the base URL's path; a query on the base URL (Azure's
+        # ?api-version=...) is kept, then the path's own, then `params`.
         base = self._base_url
-        raw = base.raw_path.rstrip(b"/") + b"/" + httpx.URL(path).raw_path.lstrip(b"/")
-        url = base.copy_with(raw_path=raw)
-        return url.copy_merge_params(params) if params else url
+        relative = httpx.URL(path)
+        url = base.copy_with(raw_path=base.raw_path.split(b"?")[0].rstrip(b"/") + b"/" + relative.raw_path.lstrip(b"/"))
+        for extra in (base.params if base.query else None, params):
+            if extra:
+                url = url.copy_merge_params(extra)
+        return url
 
     async def aclose(self) -> None:
         self.is_closed = True

@@ -1296,3 +1296,27 @@ async def test_aclose_fails_requests_waiting_for_a_slot(make_pool):
             await asyncio.wait_for(waiting, 1.0)
         await held.body.aclose()
         assert pool.open_connections == 0
+
+
+async def test_client_keeps_a_query_on_the_base_url(clients):
+    """A base URL with a query (Azure's `?api-version=`) keeps it on every request."""
+    async with Server(answer_all) as server:
+        client = clients(f"{server.url}/openai/deployments/d?api-version=2024-10-21")
+        result = await client.request("POST", "/chat/completions", json={}, params={"x": "1"})
+        assert result.content == b"ok /openai/deployments/d/chat/completions?api-version=2024-10-21&x=1"
+
+
+@pytest.mark.parametrize("env, direct", [
+    ({}, True),
+    ({"HTTPS_PROXY": "http://proxy.invalid:3128"}, False),
+    ({"ALL_PROXY": "http://proxy.invalid:3128"}, False),
+    ({"HTTPS_PROXY": "http://proxy.invalid:3128", "NO_PROXY": "api.example.com"}, True),
+    ({"HTTP_PROXY": "http://proxy.invalid:3128"}, True),  # an http proxy does not carry https
+])
+def test_client_leaves_proxied_urls_to_httpx(monkeypatch, env, direct):
+    """A proxy from the environment routes the provider through httpx (which speaks to
+    proxies); otherwise requests go straight over the pool."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    client = HTTPClient("https://api.example.com/v1", {}, 5.0, provider="x")
+    assert (type(client._backend).__name__ == "_PoolBackend") is direct
