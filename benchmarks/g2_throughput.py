@@ -7,9 +7,12 @@ round is one pair of segments; requests/s and client CPU per call (this process'
 the median ratio reported.
 
 The stub's own CPU time over the run gives its capacity (requests per CPU-second of
-its single thread; it runs on uvloop when that is installed); the check is that it
-could serve >= 10x the load measured here, so the numbers describe the clients, not
-the server.
+its single thread; it runs on uvloop when that is installed). The check is that it
+could serve >= 10x the baseline's load, so the baseline describes the client, not the
+server. closedpaw_nb's arm runs far faster than the baseline and may use a large part
+of the stub's capacity (reported): there the stub can only hold our figure down, so
+our req/s is a lower bound and the ratio an understatement; CPU per call is the
+client's own either way.
 """
 
 from __future__ import annotations
@@ -87,7 +90,8 @@ def _result(rounds: list[dict[str, float]], before: dict[str, float], after: dic
             calls: int, concurrency: int) -> GoalResult:
     served = after["requests"] - before["requests"]
     capacity = served / max(after["cpu_s"] - before["cpu_s"], 1e-9)
-    peak = max(max(r["raw_rps"], r["ours_rps"]) for r in rounds)
+    peak_raw = max(r["raw_rps"] for r in rounds)
+    peak_ours = max(r["ours_rps"] for r in rounds)
     result = GoalResult("G2", TITLE, details={
         "rounds": rounds, "calls_per_arm": calls, "concurrency": concurrency,
         "server_requests_per_cpu_s": capacity, "server_connections": after.get("connections"),
@@ -98,6 +102,8 @@ def _result(rounds: list[dict[str, float]], before: dict[str, float], after: dic
         at_most("client CPU per call ours / raw", median_ratio(rounds, "ours_cpu_us", "raw_cpu_us"), 1.5),
         info("req/s raw httpx", median([r["raw_rps"] for r in rounds]), "absolute"),
         info("client CPU per call raw (us)", median([r["raw_cpu_us"] for r in rounds]), "absolute"),
-        at_most("stub load: peak req/s / its capacity", peak / capacity, 0.1),
+        info("req/s ours (a lower bound, see the stub load)", median([r["ours_rps"] for r in rounds]), "absolute"),
+        at_most("stub load, raw arm: peak req/s / its capacity", peak_raw / capacity, 0.1),
+        info("stub load, our arm: peak req/s / its capacity", peak_ours / capacity),
     ]
     return result

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from .errors import AuthenticationError, DeadlineExceededError, ProviderError
+from .errors import AuthenticationError, DeadlineExceededError, ProviderError, QuotaExhaustedError
 from .providers.base import BaseProvider, ChatOptions, MessagesLike, normalize_messages
 from .ratelimit import RateLimiter
 from .retry import IDEMPOTENCY_KEY, RetryPolicy
@@ -25,6 +25,11 @@ T = TypeVar("T")
 
 class GuardedProvider(BaseProvider):
     """Wraps `inner` with a RetryPolicy, a RateLimiter slot per attempt and an optional deadline.
+
+    After a 401 (bad key) or a per-day/billing quota error (`QuotaExhaustedError`) the
+    provider is blocked: later calls raise the same kind of error at once, saying "not
+    sent", instead of calling the provider again. Registering it again clears that; an
+    exhausted quota also clears once the server's Retry-After, if it gave one, has passed.
 
     Args:
         inner: The provider doing the work.
@@ -38,9 +43,13 @@ class GuardedProvider(BaseProvider):
         self.policy = policy or RetryPolicy.from_settings(inner.config.settings)
         self.limiter = limiter or RateLimiter()
         self.limiter.configure(inner.name, inner.config.rate_limit, inner.config.settings.get("tokens_per_minute"))
-        # After a 401 the key is known to be bad: later calls fail at once instead of
-        # sending the same bad key again (re-register the provider with a new key).
+        # After a 401 the key is known to be bad, and after a per-day or billing quota
+        # error the provider is exhausted: later calls fail at once instead of sending
+        # again (re-register the provider with a new key; an exhausted quota also clears
+        # when the server said when it resets).
         self.auth_failure: AuthenticationError | None = None
+        self.quota_exhausted: QuotaExhaustedError | None = None
+        self._exhausted_until: float | None = None
 
     async def chat(self, messages: MessagesLike, model: str | None = None, **options: Any) -> ChatResponse:
         deadline = self._deadline(options)
@@ -117,6 +126,16 @@ class GuardedProvider(BaseProvider):
                 "register the provider again with a valid key",
                 provider=self.name, status_code=self.auth_failure.status_code, attempts=0,
             )
+        if self.quota_exhausted is not None:
+            if self._exhausted_until is not None and self.limiter.clock.monotonic() >= self._exhausted_until:
+                self.quota_exhausted = self._exhausted_until = None
+                return
+            raise QuotaExhaustedError(
+                f"not sent: the provider's quota is exhausted ({self.quota_exhausted.message}); "
+                "wait for it to reset, or register the provider again with another key",
+                provider=self.name, status_code=self.quota_exhausted.status_code, attempts=0,
+                retry_after=self._remaining_exhaustion(),
+            )
 
     async def _retrying(self, call: Callable[[], Awaitable[T]], cost: int) -> T:
         self._fail_fast()
@@ -143,6 +162,10 @@ class GuardedProvider(BaseProvider):
         """Decide whether to retry; wait (or set the shared pause gate) if so."""
         if isinstance(err, AuthenticationError):
             self.auth_failure = err
+        elif isinstance(err, QuotaExhaustedError):
+            self.quota_exhausted = err
+            self._exhausted_until = (None if err.retry_after is None
+                                     else self.limiter.clock.monotonic() + err.retry_after)
         if not self.policy.should_retry(err, retries):
             return False
         delay = self.policy.delay(err, retries)
@@ -170,6 +193,11 @@ class GuardedProvider(BaseProvider):
             f"the call did not finish within its {deadline:g}s deadline", provider=self.name,
             model=model, partial_text=partial or None,
         )
+
+    def _remaining_exhaustion(self) -> float | None:
+        if self._exhausted_until is None:
+            return None
+        return max(0.0, self._exhausted_until - self.limiter.clock.monotonic())
 
     def _cost(self, messages: MessagesLike, options: dict[str, Any]) -> int:
         """The call's estimated tokens, when a tokens-per-minute limit needs one (else 0)."""

@@ -96,6 +96,32 @@ async def test_row6_after_a_401_later_calls_fail_fast_without_a_request(managed,
     assert (await mgr.check_health_all())["openai"].status == "auth_failed"
 
 
+async def test_row4_a_per_day_quota_marks_the_provider_exhausted(managed, sim):
+    mgr = managed("google")
+    sim.simulator.add_fault(Fault("status", provider="google", status=429, quota="day"))
+    with pytest.raises(E.QuotaExhaustedError) as info:
+        await mgr.chat("hi")
+    assert info.value.attempts == 1  # not retried
+    for call in (lambda: mgr.chat("again"), lambda: mgr.stream("again").get_response()):
+        with pytest.raises(E.QuotaExhaustedError, match="not sent: the provider's quota is exhausted"):
+            await call()
+    assert len(chats(sim, "google")) == 1  # nothing more was sent
+
+
+async def test_row4_an_exhausted_quota_clears_when_the_server_said_it_resets(managed, sim, clock):
+    mgr = managed("openai")
+    sim.simulator.add_fault(Fault("status", provider="openai", status=429, code="insufficient_quota",
+                                  headers={"retry-after": "30"}))
+    with pytest.raises(E.QuotaExhaustedError):
+        await mgr.chat("hi")
+    with pytest.raises(E.QuotaExhaustedError, match="not sent") as info:
+        await mgr.chat("too soon")
+    assert 29 <= info.value.retry_after <= 30
+    await clock.sleep(30)
+    assert (await mgr.chat("after the reset")).content
+    assert len(chats(sim)) == 2
+
+
 async def test_row7_x_should_retry_header_wins(managed, sim):
     mgr = managed()
     sim.simulator.add_fault(Fault("status", provider="openai", status=503, headers={"x-should-retry": "false"}))
