@@ -294,14 +294,15 @@ class _PoolExchange:
 
 def _pool_error(exc: Exception, context: dict[str, Any]) -> ProviderError:
     """Our error for one of `_pool`'s (its messages never name the host)."""
-    name = type(exc).__name__
-    if name == "ConnectTimedOut":
+    from . import _pool
+
+    if isinstance(exc, _pool.ConnectTimedOut):
         return APITimeoutError("timed out connecting to the provider", **context)
-    if name.endswith("TimedOut"):
+    if isinstance(exc, (_pool.ReadTimedOut, _pool.WriteTimedOut, _pool.PoolTimedOut)):
         return APITimeoutError(f"the provider did not answer in time ({exc})", **context)
-    if name == "ConnectFailed":
+    if isinstance(exc, _pool.ConnectFailed):
         return APIConnectionError(f"could not connect to the provider ({exc})", **context)
-    return APIConnectionError(f"the connection failed ({name}: {exc})", **context)
+    return APIConnectionError(f"the connection failed ({type(exc).__name__}: {exc})", **context)
 
 
 @functools.cache

@@ -42,7 +42,7 @@ _LINE_BREAKERS = re.compile(rb"[\x00\r\n]")
 
 
 class PoolError(Exception):
-    """Base of the pool's errors (`_http.py` maps each to its httpx counterpart)."""
+    """Base of the pool's errors (`_http.py` maps each into closedpaw_nb's error tree)."""
 
 
 class ConnectFailed(PoolError):
@@ -70,7 +70,8 @@ class ConnectionBroken(PoolError):
 
 
 class ProtocolViolation(PoolError):
-    """The server's bytes are not valid HTTP/1.1."""
+    """Bytes that are not valid HTTP/1.1: the server's, or a request line or header of
+    ours that would break a line (header injection)."""
 
 
 @dataclass
