@@ -11,8 +11,8 @@ first round, so all modules load from cached bytecode as after a `pip install`
 checkout compile from source every time).
 
 Two more checks, in one extra child with an audit hook: importing closedpaw_nb opens or
-resolves no socket, and leaves pandas, ipywidgets, matplotlib, the simulator and the
-server unloaded.
+resolves no socket, and leaves pandas, ipywidgets, matplotlib, the simulator, the
+server and httpx (loaded with the first provider's client) unloaded.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from ._common import REPO, Check, GoalResult, at_most, info, median, median_rati
 __all__ = ["run"]
 
 TITLE = "import time and footprint (fresh process per import)"
-LAZY = ("pandas", "ipywidgets", "matplotlib", "closedpaw_nb.sim", "closedpaw_nb.server", "uvicorn", "starlette")
+LAZY = ("pandas", "ipywidgets", "matplotlib", "closedpaw_nb.sim", "closedpaw_nb.server", "uvicorn", "starlette",
+        "httpx")
 
 CHILD = """
 import json, sys, time

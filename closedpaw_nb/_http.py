@@ -27,9 +27,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._redact import install_log_filters, redact
 from .errors import (
@@ -40,6 +38,9 @@ from .errors import (
     ResponseParseError,
     StreamInterruptedError,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["HTTPClient", "HTTPResponse", "StreamingResponse", "PROBE_TIMEOUT"]
 
@@ -139,6 +140,8 @@ class HTTPClient:
         transport: Any = None,
         follow_redirects: bool = False,
     ) -> None:
+        import httpx  # here, not at the top: `import closedpaw_nb` stays quick
+
         self.provider = provider
         self._timeouts = _timeouts(timeout)
         url = httpx.URL(base_url)
@@ -259,6 +262,8 @@ class _PoolBackend:
     def _join(self, path: str, params: Mapping[str, Any] | None) -> httpx.URL:
         # The path goes under the base URL's path; a query on the base URL (Azure's
         # ?api-version=...) is kept, then the path's own, then `params`.
+        import httpx
+
         base = self._base_url
         relative = httpx.URL(path)
         url = base.copy_with(raw_path=base.raw_path.split(b"?")[0].rstrip(b"/") + b"/" + relative.raw_path.lstrip(b"/"))
@@ -274,6 +279,8 @@ class _PoolBackend:
 
 class _PoolExchange:
     def __init__(self, head: Any, errors: type[Exception], context: dict[str, Any]) -> None:
+        import httpx
+
         self.status_code = head.status_code
         self.headers = httpx.Headers(head.headers)
         self.sent_at = head.sent_at
@@ -308,6 +315,8 @@ def _pool_error(exc: Exception, context: dict[str, Any]) -> ProviderError:
 @functools.cache
 def _ssl_context() -> Any:
     """httpx's default TLS context (certifi roots, SSL_CERT_FILE/DIR honoured), built once."""
+    import httpx
+
     return httpx.create_ssl_context()
 
 
@@ -327,6 +336,8 @@ class _HttpxBackend:
 
     def __init__(self, base_url: httpx.URL, headers: Mapping[str, str], timeouts: Mapping[str, float],
                  transport: Any, follow_redirects: bool) -> None:
+        import httpx
+
         self._client = httpx.AsyncClient(
             base_url=base_url, headers=dict(headers), timeout=httpx.Timeout(**timeouts),
             limits=httpx.Limits(**POOL_LIMITS), transport=transport, follow_redirects=follow_redirects,
@@ -338,6 +349,8 @@ class _HttpxBackend:
 
     async def open(self, method: str, path: str, body: bytes | None, params: Mapping[str, Any] | None,
                    headers: Mapping[str, str], timeouts: Mapping[str, float], context: dict[str, Any]) -> _Exchange:
+        import httpx
+
         content_type = {"content-type": "application/json"} if body is not None else {}
         request = self._client.build_request(method, path, content=body, params=params,
                                              headers={**content_type, **headers}, timeout=httpx.Timeout(**timeouts))
@@ -372,6 +385,8 @@ class _HttpxExchange:
         self.headers = response.headers
 
     async def aiter_raw(self) -> AsyncIterator[bytes]:
+        import httpx
+
         try:
             async for chunk in self._response.aiter_bytes():
                 yield chunk
@@ -388,6 +403,8 @@ def _origin(url: httpx.URL) -> tuple[str, bytes, int | None]:
 
 def _transport_error(exc: httpx.HTTPError, context: dict[str, Any]) -> ProviderError:
     """Our error for an httpx exception, described without its URL."""
+    import httpx
+
     kind = type(exc).__name__
     if isinstance(exc, httpx.ConnectTimeout):
         return APITimeoutError("timed out connecting to the provider", **context)
