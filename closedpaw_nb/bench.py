@@ -192,9 +192,12 @@ async def run_matrix(
             finished[:0] = rows
             failures.append(exc)
             return
-        for row in rows:
-            if on_row is not None:
-                on_row(row)
+        if on_row is not None:
+            try:
+                for row in rows:
+                    on_row(row)
+            except Exception as exc:  # the caller's callback failed: the run stops with its error
+                failures.append(exc)
 
     async def one(item: WorkItem) -> None:
         async with gate:

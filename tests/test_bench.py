@@ -130,6 +130,16 @@ async def test_a_store_that_cannot_write_stops_the_run_with_its_error(manager, t
     assert 0 < len(stored) < 120 and keys_of(reported) == keys_of(stored)
 
 
+async def test_an_on_row_callback_that_raises_stops_the_run_with_its_error(manager, tmp_path):
+    def on_row(row):
+        raise RuntimeError("the progress display broke")
+
+    with pytest.raises(RuntimeError, match="progress display broke"):
+        await run_benchmark(manager, [f"p{i}" for i in range(10)], TARGETS, trials=3, warmup=0, concurrency=4,
+                            store=RunStore(tmp_path / "cb.sqlite"), run_id="cb", on_row=on_row)
+    assert 0 < len(RunStore(tmp_path / "cb.sqlite").rows("cb")) < 120  # stored what finished, then stopped
+
+
 async def test_failures_are_rows_not_crashes(manager, sim, tmp_path):
     sim.simulator.add_fault(Fault("status", provider="anthropic", status=500, times=None))
     result = await run_benchmark(manager, ["a", "b"], TARGETS, trials=2, warmup=1, concurrency=4,
