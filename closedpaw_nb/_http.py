@@ -223,10 +223,8 @@ class _PoolBackend:
         }
         try:
             self._default_headers = _encode_headers(defaults)  # encoded once, sent with every call
-        except UnicodeEncodeError:
-            bad = [name for name, value in defaults.items() if not value.isascii()]
-            raise ConfigError(f"header {bad[0]!r} has characters HTTP cannot carry (non-Latin-1); "
-                              "check the API key or extra_headers for pasted-in characters") from None
+        except ValueError as exc:
+            raise ConfigError(f"{exc}; check the API key or extra_headers for pasted-in characters") from None
         self._targets: dict[str, bytes] = {}
         self.is_closed = False
 
@@ -239,10 +237,11 @@ class _PoolBackend:
             if body is not None:
                 extra.setdefault("content-type", "application/json")
                 extra["content-length"] = str(len(body))
-            replaced = {name.encode("latin-1") for name in extra}
-            request_headers = [h for h in self._default_headers if h[0] not in replaced] + _encode_headers(extra)
-        except UnicodeEncodeError:
-            raise APIConnectionError("a header value is not Latin-1 text; fix the header", **context) from None
+            encoded = _encode_headers(extra)
+            replaced = {name for name, _ in encoded}
+            request_headers = [h for h in self._default_headers if h[0] not in replaced] + encoded
+        except ValueError as exc:
+            raise APIConnectionError(f"{exc}; fix the header", **context) from None
         try:
             head = await self._pool.request(method.encode("ascii"), self._origin, self._target(path, params),
                                             request_headers, body or b"", timeouts)
@@ -433,7 +432,16 @@ def _timeouts(read: float) -> dict[str, float]:
 
 
 def _encode_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    """Headers as HTTP/1.1 bytes; ValueError names (never shows) a value HTTP cannot carry."""
+    try:
+        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    except UnicodeEncodeError:
+        bad = next(name for name, value in headers.items() if not _latin1(name) or not _latin1(value))
+        raise ValueError(f"header {bad[:40]!r} has characters HTTP cannot carry (not Latin-1)") from None
+
+
+def _latin1(text: str) -> bool:
+    return all(ord(char) < 256 for char in text)
 
 
 def _encode_json(value: Any) -> bytes:

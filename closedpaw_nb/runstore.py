@@ -90,10 +90,6 @@ class RunStore:
                 self._db.execute("UPDATE runs SET status=?, manifest=? WHERE run_id=?",
                                  (status, json.dumps(manifest, default=str), run_id))
 
-    def write_row(self, row: Mapping[str, Any]) -> bool:
-        """Commit one row; returns False if that call was already recorded."""
-        return self.write_rows([row]) == 1
-
     def write_rows(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Commit rows in one transaction; returns how many were new (not yet recorded)."""
         values = [[_to_sql(row.get(name)) for name in ROW_FIELDS] for row in rows]

@@ -1320,3 +1320,17 @@ def test_client_leaves_proxied_urls_to_httpx(monkeypatch, env, direct):
         monkeypatch.setenv(name, value)
     client = HTTPClient("https://api.example.com/v1", {}, 5.0, provider="x")
     assert (type(client._backend).__name__ == "_PoolBackend") is direct
+
+
+async def test_a_header_http_cannot_carry_is_named_not_shown(clients):
+    """A pasted key with a typographic character: a ConfigError naming the header at
+    registration, an APIConnectionError per call; neither shows the value."""
+    from closedpaw_nb.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'authorization'") as caught:
+        HTTPClient("http://127.0.0.1:9/v1", {"Authorization": "Bearer sk-secret\u2019"}, 2.0, provider="x")
+    assert "sk-secret" not in str(caught.value)
+    client = clients("http://127.0.0.1:9/v1")
+    with pytest.raises(APIConnectionError, match="'x-note'") as caught:
+        await client.request("GET", "/models", headers={"X-Note": "caf\u00e9 \u2603 private"})
+    assert "private" not in str(caught.value)
