@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json as jsonlib
+import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
@@ -32,17 +33,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._redact import install_log_filters, redact
 from .errors import (
     APIConnectionError,
-    ConfigError,
     APITimeoutError,
+    ConfigError,
     ProviderError,
     ResponseParseError,
     StreamInterruptedError,
+    error_for_status,
 )
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["HTTPClient", "HTTPResponse", "StreamingResponse", "PROBE_TIMEOUT"]
+__all__ = ["HTTPClient", "HTTPResponse", "PROBE_TIMEOUT", "StreamingResponse", "map_httpx_error", "new_async_client"]
 
 CONNECT_TIMEOUT = 5.0
 PROBE_TIMEOUT = 10.0
@@ -394,6 +396,42 @@ class _HttpxExchange:
 
     async def aclose(self) -> None:
         await self._response.aclose()
+
+
+def new_async_client(timeout: float) -> httpx.AsyncClient:
+    """The `httpx.AsyncClient` a custom provider gets as `BaseProvider.client` (the ClosedPaw
+    guide's client): `timeout` seconds for each of connect, read, write and pool."""
+    import httpx
+
+    return httpx.AsyncClient(timeout=timeout)
+
+
+def map_httpx_error(exc: BaseException, context: dict[str, Any]) -> ProviderError | None:
+    """Our error for an exception httpx raised inside a custom provider, or None if it is not httpx's.
+
+    `response.raise_for_status()` becomes the status's class (404 -> NotFoundError, 429 ->
+    RateLimitError with the server's Retry-After...), so a custom provider's failures are
+    retried and reported like a built-in's. Nothing of the URL is kept.
+    """
+    httpx = sys.modules.get("httpx")  # not loaded: the exception cannot be one of its
+    if httpx is None or not isinstance(exc, httpx.HTTPError):
+        return None
+    if not isinstance(exc, httpx.HTTPStatusError):
+        return _transport_error(exc, context)
+    from .retry import parse_retry_after  # a pure header parser; imported late to keep this module first
+
+    response = exc.response
+    status = response.status_code
+    return error_for_status(status)(
+        f"HTTP {status} {response.reason_phrase}: {_body_excerpt(response)}".rstrip(": "),
+        status_code=status, retry_after=parse_retry_after(response.headers), **context)
+
+
+def _body_excerpt(response: httpx.Response) -> str:
+    try:
+        return redact(response.text[:300])
+    except Exception:  # a streamed body that was never read has no text to show
+        return ""
 
 
 def _origin(url: httpx.URL) -> tuple[str, bytes, int | None]:

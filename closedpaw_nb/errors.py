@@ -24,7 +24,9 @@ ClosedPawError
     │   └── APITimeoutError        a connect/read timeout
     │       └── DeadlineExceededError    the whole call ran past its overall deadline
     ├── StreamInterruptedError     a stream broke after its first byte; `partial_text` kept
-    └── ResponseParseError         a 2xx whose body was not what the protocol promises
+    ├── ResponseParseError         a 2xx whose body was not what the protocol promises
+    └── ProviderImplementationError  a provider's own code broke the contract (returned no
+                                   ChatResponse, raised a bare exception...); says what to change
 ```
 
 Messages are built from redacted text only: no error here ever holds a raw URL, a
@@ -53,6 +55,7 @@ __all__ = [
     "OverloadedError",
     "PermissionDeniedError",
     "ProviderError",
+    "ProviderImplementationError",
     "QuotaExhaustedError",
     "RateLimitError",
     "ResponseParseError",
@@ -238,6 +241,16 @@ class StreamInterruptedError(ProviderError):
 
 class ResponseParseError(ProviderError):
     """A successful status whose body did not match the provider's protocol."""
+
+
+class ProviderImplementationError(ProviderError):
+    """A provider's own code did not keep the BaseProvider contract; the message says what to change.
+
+    Raised for a `chat()` that returns something other than a `ChatResponse`, a stream
+    item that is neither text nor a `ChatResponse`, or an exception from outside the
+    error tree (a bare `Exception("API error: 500")`, a `KeyError` from parsing). The
+    original exception is kept as `__cause__` for the traceback. Never retried.
+    """
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

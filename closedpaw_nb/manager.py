@@ -172,14 +172,16 @@ class ProviderManager:
         return self._guarded(provider).stream(messages, model, **options)
 
     async def list_all_models(self) -> dict[str, list[str]]:
-        """Model ids of every enabled provider; a provider that fails maps to []."""
+        """Model ids of every enabled provider (the seed's form); a provider that fails maps to []."""
         enabled = [p for p in self._providers.values() if p.config.enabled]
-        results = await asyncio.gather(*(p.list_models() for p in enabled), return_exceptions=True)
+        results = await asyncio.gather(*(p.list_model_info() for p in enabled), return_exceptions=True)
         out = {}
         for provider, result in zip(enabled, results):
-            if isinstance(result, BaseException):
+            if isinstance(result, Exception):
                 log.warning("%s: listing models failed: %s", provider.name, result)
                 result = []
+            elif isinstance(result, BaseException):
+                raise result
             out[provider.name] = [m.id for m in result]
         return out
 
@@ -222,11 +224,17 @@ def _default_base_url(config: ProviderConfig, cls: type[BaseProvider]) -> str | 
 
 def _build(cls: type[BaseProvider], config: ProviderConfig) -> BaseProvider:
     try:
-        return cls(config)
+        provider = cls(config)
     except ConfigError:
         raise
     except Exception as exc:
         raise ConfigError(f"{cls.__name__}({config.name!r}) could not be created: {exc}") from None
+    if not isinstance(provider.__dict__.get("config"), ProviderConfig):
+        raise ConfigError(
+            f"{cls.__name__}.__init__ must call super().__init__(config) first, so that the provider "
+            "has its config (and self.client); nothing was registered"
+        )
+    return provider
 
 
 async def _probe(provider: BaseProvider, timeout: float) -> HealthStatus:

@@ -151,7 +151,7 @@ async def _models() -> Any:
 
     mgr = manager()
     providers = [mgr.get_provider(n) for n in mgr.names]
-    found = await asyncio.gather(*(p.list_models() for p in providers if p), return_exceptions=True)
+    found = await asyncio.gather(*(p.list_model_info() for p in providers if p), return_exceptions=True)
     rows = []
     for provider, models_or_error in zip(providers, found):
         if isinstance(models_or_error, BaseException):

@@ -6,9 +6,12 @@ report = check_provider(my_provider, model="my-model")   # raises if a check fai
 report                                                   # a table of what was checked
 ```
 
-It exercises chat, stream (its deltas join into the text, and its result equals
-chat's), list_models, the health probe and error mapping (every failure must be a
-`ProviderError` subclass, never a raw exception from an HTTP library).
+The provider is called as the manager calls it (messages as `list[ChatMessage]`, errors
+from httpx mapped to our tree, no retries), and each named check says what to change
+when it fails: the provider was built with `super().__init__(config)`, chat returns a
+`ChatResponse`, the stream's deltas join into its text and its result equals chat's,
+`list_models()` returns model ids (`List[str]`), the health probe is ok, and failures are
+`ProviderError`s (never a bare `Exception` or an HTTP library's own).
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ProviderError
-from .providers.base import BaseProvider
-from .types import ChatResponse, HealthStatus, ModelInfo
+from .errors import AuthenticationError, ProviderError, ProviderImplementationError
+from .providers.base import BaseProvider, describe_value
+from .ratelimit import RateLimiter
+from .retry import RetryPolicy
+from .types import ChatMessage, ChatResponse, HealthStatus
+from .wrappers import GuardedProvider
 
 __all__ = ["Check", "ContractReport", "ProviderContractError", "acheck_provider", "check_provider"]
 
@@ -29,6 +35,16 @@ PROMPT = "Name three primary colours."
 
 class ProviderContractError(AssertionError):
     """A provider failed one or more contract checks."""
+
+
+class _Failed(Exception):
+    """One check's failure; its text says what to change. (Not `assert`: checks must
+    still run under `python -O`.)"""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise _Failed(message)
 
 
 @dataclass
@@ -71,6 +87,22 @@ class ContractReport:
         return f"<b>{html.escape(str(self.provider))}</b><table>{rows}</table>"
 
 
+@dataclass
+class _Run:
+    """One contract run: the provider as the manager calls it, and what earlier checks saw."""
+
+    provider: GuardedProvider
+    model: str | None
+    prompt: str
+    options: dict[str, Any]
+    deterministic: bool
+    chat_response: ChatResponse | None = None
+
+    @property
+    def messages(self) -> list[ChatMessage]:
+        return [ChatMessage("user", self.prompt)]
+
+
 async def acheck_provider(
     provider: BaseProvider,
     *,
@@ -84,7 +116,7 @@ async def acheck_provider(
     """Run the contract checks against `provider` (awaitable form of `check_provider`).
 
     Args:
-        provider: The provider under test.
+        provider: The provider under test (as `register_provider` returned it).
         model: Model to use (default: the provider's default model).
         prompt: The prompt sent for chat and stream.
         missing_model: A model name the provider does not have; the call must raise
@@ -95,82 +127,20 @@ async def acheck_provider(
             (sent with temperature=0 and a seed). Set False for sampling providers.
         raise_on_failure: Raise ProviderContractError listing the failures.
     """
-    report = ContractReport(provider.name)
-    options = {"temperature": 0.0, "seed": 7, "max_tokens": 64}
-
-    async def step(name: str, fn: Callable[[], Awaitable[str]]) -> None:
-        started = time.perf_counter()
-        try:
-            detail, passed = await fn(), True
-        except AssertionError as exc:
-            detail, passed = str(exc) or "assertion failed", False
-        except Exception as exc:
-            detail, passed = f"raised {type(exc).__name__}: {exc}", False
-        report.checks.append(Check(name, passed, detail, time.perf_counter() - started))
-
-    chat_result: dict[str, ChatResponse] = {}
-
-    async def chat() -> str:
-        response = await provider.chat(prompt, model, **options)
-        _check_response(response, provider.name)
-        chat_result["r"] = response
-        return f"{len(response.content)} chars, {response.completion_tokens} completion tokens"
-
-    async def stream() -> str:
-        stream = provider.stream(prompt, model, **options)
-        deltas = [d async for d in stream]
-        response = stream.response
-        assert response is not None, "stream ended without a ChatResponse"
-        assert all(isinstance(d, str) and d for d in deltas), "deltas must be non-empty str"
-        assert "".join(deltas) == response.content, "joined deltas differ from the final content"
-        _check_response(response, provider.name)
-        assert response.ttft_ms is not None and response.latency_ms is not None, "stream must be timed"
-        assert response.ttft_ms <= response.latency_ms, "ttft_ms must not exceed latency_ms"
-        if deterministic and "r" in chat_result:
-            _assert_same(chat_result["r"], response)
-        return f"{len(deltas)} deltas, ttft {response.ttft_ms:.1f} ms"
-
-    async def models() -> str:
-        found = await provider.list_models()
-        assert isinstance(found, list) and all(isinstance(m, ModelInfo) for m in found), "list_models must return ModelInfo objects"
-        assert found, "list_models returned no models"
-        return f"{len(found)} models"
-
-    async def health() -> str:
-        status = await provider.check_health()
-        assert isinstance(status, HealthStatus), "check_health must return a HealthStatus"
-        assert status.ok, f"health is {status.status}: {status.detail}"
-        assert await provider.health_check() is True, "health_check() must be True when healthy"
-        return f"ok in {status.latency_ms:.1f} ms" if status.latency_ms is not None else "ok"
-
-    async def not_found() -> str:
-        try:
-            await provider.chat(prompt, missing_model, **options)
-        except ProviderError as exc:
-            return f"{type(exc).__name__}"
-        raise AssertionError(f"chat with model {missing_model!r} did not raise a ProviderError")
-
-    async def bad_key() -> str:
-        from .errors import AuthenticationError
-
-        assert bad_key_provider is not None
-        try:
-            await bad_key_provider.chat(prompt, model, **options)
-            raise AssertionError("chat with an invalid key did not raise")
-        except AuthenticationError:
-            pass
-        status = await bad_key_provider.check_health()
-        assert status.status == "auth_failed", f"health with a bad key is {status.status}, not auth_failed"
-        return "AuthenticationError; health auth_failed"
-
-    await step("chat", chat)
-    await step("stream equals chat", stream)
-    await step("list_models", models)
-    await step("health", health)
-    if missing_model:
-        await step("error mapping: unknown model", not_found)
-    if bad_key_provider is not None:
-        await step("error mapping: invalid key", bad_key)
+    report = ContractReport(_name_of(provider))
+    constructed = await _step(report, "constructed with super().__init__(config)", lambda: _constructed(provider))
+    if constructed:
+        run = _Run(_as_called(provider), model, prompt, {"temperature": 0.0, "seed": 7, "max_tokens": 64},
+                   deterministic)
+        await _step(report, "chat returns a ChatResponse", lambda: _chat(run))
+        await _step(report, "stream equals chat", lambda: _stream(run))
+        await _step(report, "list_models returns model ids", lambda: _models(run))
+        await _step(report, "health", lambda: _health(run))
+        if missing_model:
+            await _step(report, "errors are ProviderErrors (unknown model)", lambda: _not_found(run, missing_model))
+        if bad_key_provider is not None:
+            await _step(report, "error mapping: invalid key",
+                        lambda: _bad_key(_as_called(bad_key_provider), run))
     if raise_on_failure and not report.passed:
         raise ProviderContractError(str(report))
     return report
@@ -183,19 +153,122 @@ def check_provider(provider: BaseProvider, **kwargs: Any) -> ContractReport:
     return run(acheck_provider(provider, **kwargs))
 
 
+# -- the checks -------------------------------------------------------------------------
+
+
+async def _step(report: ContractReport, name: str, check: Callable[[], Awaitable[str]]) -> bool:
+    started = time.perf_counter()
+    try:
+        detail, passed = await check(), True
+    except _Failed as exc:
+        detail, passed = str(exc), False
+    except Exception as exc:
+        detail, passed = f"raised {type(exc).__name__}: {exc}", False
+    report.checks.append(Check(name, passed, detail, time.perf_counter() - started))
+    return passed
+
+
+async def _constructed(provider: BaseProvider) -> str:
+    _require(isinstance(provider, BaseProvider),
+             f"expected a BaseProvider subclass instance, got {describe_value(provider)}")
+    _require("config" in provider.__dict__,
+             f"{type(provider).__name__}.__init__ must call super().__init__(config): the provider has no "
+             "config (and no self.client)")
+    return f"{type(provider).__name__} with config {provider.name!r}"
+
+
+async def _chat(run: _Run) -> str:
+    response = await run.provider.chat(run.messages, run.model, **run.options)
+    _check_response(response, run.provider.name)
+    run.chat_response = response
+    return f"{len(response.content)} chars, {response.completion_tokens} completion tokens"
+
+
+async def _stream(run: _Run) -> str:
+    stream = run.provider.stream(run.messages, run.model, **run.options)
+    deltas = [d async for d in stream]
+    response = stream.response
+    _require(response is not None, "the stream ended without a ChatResponse: yield one last")
+    assert response is not None  # for the type checker; _require has raised otherwise
+    _require(all(isinstance(d, str) and d for d in deltas), "deltas must be non-empty str")
+    _require("".join(deltas) == response.content,
+             "the joined deltas differ from the final ChatResponse's content")
+    _check_response(response, run.provider.name)
+    _require(response.ttft_ms is not None and response.latency_ms is not None, "the stream must be timed")
+    _require((response.ttft_ms or 0) <= (response.latency_ms or 0), "ttft_ms must not exceed latency_ms")
+    if run.deterministic and run.chat_response is not None:
+        _assert_same(run.chat_response, response)
+    return f"{len(deltas)} deltas, ttft {response.ttft_ms:.1f} ms"
+
+
+async def _models(run: _Run) -> str:
+    found = await run.provider.list_models()
+    _require(isinstance(found, list) and all(isinstance(m, str) and m for m in found),
+             f"list_models() must return a list of model ids (List[str]), got {describe_value(found)}")
+    _require(bool(found), "list_models() returned no models: return the ids you serve, or set config.models")
+    return f"{len(found)} models"
+
+
+async def _health(run: _Run) -> str:
+    status = await run.provider.check_health()
+    _require(isinstance(status, HealthStatus), "check_health() must return a HealthStatus")
+    _require(status.ok, f"health is {status.status}: {status.detail}")
+    _require(await run.provider.health_check() is True, "health_check() must return True when healthy")
+    return f"ok in {status.latency_ms:.1f} ms" if status.latency_ms is not None else "ok"
+
+
+async def _not_found(run: _Run, missing_model: str) -> str:
+    try:
+        await run.provider.chat(run.messages, missing_model, **run.options)
+    except ProviderImplementationError as exc:
+        raise _Failed(exc.message) from None
+    except ProviderError as exc:
+        return type(exc).__name__
+    raise _Failed(f"chat with model {missing_model!r} did not raise: raise NotFoundError (or let "
+                  "response.raise_for_status() raise) for a model the provider does not have")
+
+
+async def _bad_key(bad: GuardedProvider, run: _Run) -> str:
+    try:
+        await bad.chat(run.messages, run.model, **run.options)
+    except AuthenticationError:
+        pass
+    else:
+        raise _Failed("chat with an invalid key did not raise AuthenticationError")
+    status = await bad.check_health()
+    _require(status.status == "auth_failed", f"health with a bad key is {status.status}, not auth_failed")
+    return "AuthenticationError; health auth_failed"
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _name_of(provider: Any) -> str:
+    config = getattr(provider, "__dict__", {}).get("config")
+    return config.name if config is not None else type(provider).__name__
+
+
+def _as_called(provider: BaseProvider) -> GuardedProvider:
+    """The provider wrapped as the manager wraps it, without retries or shared limits."""
+    if isinstance(provider, GuardedProvider):
+        return provider
+    return GuardedProvider(provider, RetryPolicy(max_retries=0), RateLimiter())
+
+
 def _check_response(response: ChatResponse, provider: str) -> None:
-    assert isinstance(response, ChatResponse), f"expected ChatResponse, got {type(response).__name__}"
-    assert isinstance(response.content, str) and response.content, "content must be a non-empty str"
-    assert response.provider == provider, f"response.provider is {response.provider!r}, not {provider!r}"
-    assert isinstance(response.model, str) and response.model, "response.model must name the model"
-    assert response.latency_ms is not None and response.latency_ms > 0, "latency_ms must be set"
+    _require(isinstance(response.content, str) and bool(response.content), "content must be a non-empty str")
+    _require(response.provider == provider,
+             f"response.provider is {response.provider!r}, not {provider!r}: set provider=self.name")
+    _require(isinstance(response.model, str) and bool(response.model), "response.model must name the model")
+    _require(response.latency_ms is not None and response.latency_ms > 0,
+             "latency_ms must be set: time the request with time.perf_counter()")
     for name in ("prompt_tokens", "completion_tokens", "tokens_used"):
         value = getattr(response, name)
-        assert value is None or (isinstance(value, int) and value >= 0), f"{name} must be a count or None"
+        _require(value is None or (isinstance(value, int) and value >= 0), f"{name} must be a count or None")
 
 
 def _assert_same(chat: ChatResponse, streamed: ChatResponse) -> None:
-    assert streamed.content == chat.content, "streamed text differs from chat() text for the same input"
+    _require(streamed.content == chat.content, "streamed text differs from chat() text for the same input")
     for name in ("prompt_tokens", "completion_tokens", "finish_reason", "model"):
         a, b = getattr(chat, name), getattr(streamed, name)
-        assert a == b, f"{name} differs: chat {a!r}, stream {b!r}"
+        _require(a == b, f"{name} differs: chat {a!r}, stream {b!r}")

@@ -121,15 +121,60 @@ class ChatResponse:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """One model a provider offers."""
+class ModelInfo(str):
+    """One model a provider offers: a `str` whose value is the model id, with details beside it.
 
-    id: str
+    The seed's contract is `list_models() -> List[str]`. A ModelInfo *is* that string
+    (it compares, hashes, sorts, joins, prints and serialises to JSON as the bare id),
+    so code written against the seed works on the built-ins' lists, while code that
+    wants more reads `.provider`, `.display_name`, `.context_length` and `.details`.
+    `ModelInfo.of(value, provider)` turns a plain string from a custom provider's
+    `list_models()` into one.
+
+    Attributes:
+        id: The model id (the string's own value).
+        provider: The registered provider name.
+        display_name: A human-readable name, when the API gives one.
+        context_length: Input token limit, when the API gives one.
+        details: Anything else the API said about the model.
+    """
+
     provider: str
-    display_name: str | None = None
-    context_length: int | None = None
-    details: dict[str, Any] = field(default_factory=dict, compare=False)
+    display_name: str | None
+    context_length: int | None
+    details: dict[str, Any]
+
+    def __new__(
+        cls, id: str, provider: str = "", display_name: str | None = None,  # noqa: A002 - the seed's field name
+        context_length: int | None = None, details: dict[str, Any] | None = None,
+    ) -> ModelInfo:
+        if not isinstance(id, str) or not id:
+            raise ValueError(f"a model id must be a non-empty str, got {id!r}")
+        self = super().__new__(cls, id)
+        self.provider = provider
+        self.display_name = display_name
+        self.context_length = context_length
+        self.details = dict(details or {})
+        return self
+
+    @property
+    def id(self) -> str:
+        return str.__str__(self)
+
+    @classmethod
+    def of(cls, value: str, provider: str) -> ModelInfo:
+        """`value` as a ModelInfo of `provider` (a ModelInfo is returned as it is)."""
+        if isinstance(value, ModelInfo):
+            return value
+        return cls(value, provider)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model's fields as a plain dict."""
+        return {"id": self.id, "provider": self.provider, "display_name": self.display_name,
+                "context_length": self.context_length, "details": dict(self.details)}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ModelInfo, (self.id, self.provider, self.display_name, self.context_length, self.details))
 
 
 class HealthState(str, enum.Enum):

@@ -13,11 +13,25 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from .errors import AuthenticationError, DeadlineExceededError, ProviderError, QuotaExhaustedError
-from .providers.base import BaseProvider, ChatOptions, MessagesLike, normalize_messages
+from .errors import (
+    AuthenticationError,
+    DeadlineExceededError,
+    ProviderError,
+    ProviderImplementationError,
+    QuotaExhaustedError,
+)
+from .providers.base import (
+    BaseProvider,
+    ChatOptions,
+    ChatStream,
+    MessagesLike,
+    call_provider,
+    describe_value,
+    normalize_messages,
+)
 from .ratelimit import RateLimiter
 from .retry import IDEMPOTENCY_KEY, RetryPolicy
-from .types import ChatResponse, HealthStatus, ModelInfo
+from .types import ChatMessage, ChatResponse, HealthStatus, ModelInfo
 
 __all__ = ["GuardedProvider"]
 
@@ -52,9 +66,10 @@ class GuardedProvider(BaseProvider):
         self._exhausted_until: float | None = None
 
     async def chat(self, messages: MessagesLike, model: str | None = None, **options: Any) -> ChatResponse:
+        messages = normalize_messages(messages)  # the one place: every provider gets list[ChatMessage]
         deadline = self._deadline(options)
         cost = self._cost(messages, options)
-        call = lambda: self.inner.chat(messages, model, **options)  # noqa: E731
+        call = lambda: self._inner_chat(messages, model, options)  # noqa: E731
         if deadline is None:
             response = await self._retrying(call, cost)
         else:
@@ -69,6 +84,7 @@ class GuardedProvider(BaseProvider):
     async def stream_chat(
         self, messages: MessagesLike, model: str | None = None, **options: Any
     ) -> AsyncIterator[str | ChatResponse]:
+        messages = normalize_messages(messages)
         deadline = self._deadline(options)
         cost = self._cost(messages, options)
         loop = asyncio.get_running_loop()
@@ -84,7 +100,7 @@ class GuardedProvider(BaseProvider):
                 source = self.inner.stream_chat(messages, model, **options)
                 while True:
                     try:
-                        item = await self._until(ends_at, _with_key(key, source.__anext__()))
+                        item = await self._until(ends_at, _with_key(key, self._next_item(source, model)))
                     except StopAsyncIteration:
                         return
                     if isinstance(item, ChatResponse):
@@ -105,13 +121,46 @@ class GuardedProvider(BaseProvider):
                     await source.aclose()  # type: ignore[attr-defined]
 
     async def fetch_models(self) -> list[ModelInfo]:
-        return await self.inner.fetch_models()
+        return await call_provider(self.inner.fetch_models(), self.name, "fetch_models")
 
-    async def list_models(self) -> list[ModelInfo]:
-        return await self.inner.list_models()
+    async def list_models(self) -> list[str]:
+        return await call_provider(self.inner.list_models(), self.name, "list_models")
 
     async def check_health(self) -> HealthStatus:
         return await self.inner.check_health()
+
+    async def health_check(self) -> bool:
+        return await self.inner.health_check()
+
+    @property
+    def client(self) -> Any:
+        return self.inner.client
+
+    @client.setter
+    def client(self, client: Any) -> None:
+        self.inner.client = client
+
+    def stream(self, messages: MessagesLike, model: str | None = None, **options: Any) -> ChatStream:
+        return ChatStream(self.stream_chat(messages, model, **options), self.name)
+
+    async def _inner_chat(
+        self, messages: list[ChatMessage], model: str | None, options: dict[str, Any]
+    ) -> ChatResponse:
+        response = await call_provider(self.inner.chat(messages, model, **options), self.name, "chat", model)
+        if not isinstance(response, ChatResponse):
+            raise ProviderImplementationError(
+                f"{type(self.inner).__name__}.chat() must return a ChatResponse, got {describe_value(response)}; "
+                "return ChatResponse(content=..., model=..., provider=self.name, latency_ms=...)",
+                provider=self.name, model=model)
+        return response
+
+    async def _next_item(self, source: AsyncIterator[str | ChatResponse], model: str | None) -> str | ChatResponse:
+        item = await call_provider(source.__anext__(), self.name, "stream_chat", model)
+        if not isinstance(item, (str, ChatResponse)):
+            raise ProviderImplementationError(
+                f"{type(self.inner).__name__}.stream_chat() must yield text (str) and end with a "
+                f"ChatResponse, got {describe_value(item)}", provider=self.name, model=model)
+        return item
 
     def resolve_model(self, model: str | None) -> str:
         return self.inner.resolve_model(model)
@@ -199,7 +248,7 @@ class GuardedProvider(BaseProvider):
             return None
         return max(0.0, self._exhausted_until - self.limiter.clock.monotonic())
 
-    def _cost(self, messages: MessagesLike, options: dict[str, Any]) -> int:
+    def _cost(self, messages: list[ChatMessage], options: dict[str, Any]) -> int:
         """The call's estimated tokens, when a tokens-per-minute limit needs one (else 0)."""
         return _estimate_tokens(messages, options) if self.limiter.limits_tokens(self.name) else 0
 
@@ -221,10 +270,10 @@ async def _with_key(key: str, awaitable: Awaitable[T]) -> T:
         IDEMPOTENCY_KEY.reset(token)
 
 
-def _estimate_tokens(messages: MessagesLike, options: dict[str, Any]) -> int:
+def _estimate_tokens(messages: list[ChatMessage], options: dict[str, Any]) -> int:
     """A rough token cost for the tokens-per-minute limit (reconciled with usage later)."""
     try:
-        chars = sum(len(m.content) for m in normalize_messages(messages))
+        chars = sum(len(m.content) for m in messages)
         max_tokens = ChatOptions.from_kwargs(**{k: v for k, v in options.items() if k != "deadline"}).max_tokens
     except Exception:
         return 0  # the provider will report the bad input itself

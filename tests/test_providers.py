@@ -26,7 +26,10 @@ async def test_builtin_provider_passes_the_contract(sim, provider_type, build):
     bad = None if provider_type == "ollama" else build(provider_type, key="invalid-key-0123456789")
     report = await acheck_provider(provider, bad_key_provider=bad, missing_model="missing-model")
     assert report.passed, str(report)
-    assert {c.name for c in report.checks} >= {"chat", "stream equals chat", "list_models", "health"}
+    assert {c.name for c in report.checks} >= {
+        "constructed with super().__init__(config)", "chat returns a ChatResponse", "stream equals chat",
+        "list_models returns model ids", "health", "errors are ProviderErrors (unknown model)",
+        "error mapping: invalid key"} - ({"error mapping: invalid key"} if bad is None else set())
 
 
 async def test_ollama_bad_key_when_the_server_requires_one(sim, build):

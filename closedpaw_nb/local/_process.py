@@ -18,7 +18,11 @@ if TYPE_CHECKING:
 # - its settings are pydantic BaseSettings, so any environment variable named like one of
 #   its fields (PORT, HOST, API_KEY, MODEL, VERBOSE, ...) would silently change the server;
 #   those are removed, leaving only the command line;
-# - a watchdog thread exits the server when the parent process is gone (a killed kernel).
+# - a watchdog thread exits the server when the parent process is gone (a killed kernel);
+# - llama.cpp's extra CPU buffer types (AMX tiles, weight repacking) are turned off: a CPU
+#   may report AMX while its kernel or hypervisor does not grant the tile state, and the
+#   first matrix product then dies with SIGILL (seen on this project's CI machines); for a
+#   135M model the plain kernels cost nothing that matters.
 _BOOTSTRAP = """\
 import os, runpy, sys, threading, time
 parent = int(os.environ.pop("CLOSEDPAW_LOCAL_PARENT"))
@@ -31,6 +35,13 @@ def watch():
     finally:
         os._exit(0)
 threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+import llama_cpp.llama_cpp as bindings
+default_model_params = bindings.llama_model_default_params
+def model_params():
+    params = default_model_params()
+    params.use_extra_bufts = False
+    return params
+bindings.llama_model_default_params = model_params
 from llama_cpp.server.settings import Settings
 for name in list(os.environ):
     if name.lower() in Settings.model_fields or name == "CONFIG_FILE":

@@ -65,8 +65,8 @@ class HTTPProvider(BaseProvider):
     def __init__(self, config: ProviderConfig, *, transport: Any = None) -> None:
         super().__init__(config)
         self._transport = transport
-        self._client: HTTPClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._http_client: HTTPClient | None = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
 
     # -- edges each provider implements ----------------------------------------------
 
@@ -107,9 +107,9 @@ class HTTPProvider(BaseProvider):
         another loop (a second `asyncio.run`, a test's loop) gets a fresh pool there.
         """
         loop = asyncio.get_running_loop()
-        if self._client is None or self._client.is_closed or self._client_loop is not loop:
-            self._client_loop = loop
-            self._client = HTTPClient(
+        if self._http_client is None or self._http_client.is_closed or self._http_loop is not loop:
+            self._http_loop = loop
+            self._http_client = HTTPClient(
                 self.config.base_url or self.default_base_url or "",
                 {**self._extra_headers(), **self.auth_headers()},
                 self.config.timeout,
@@ -117,7 +117,7 @@ class HTTPProvider(BaseProvider):
                 transport=self._transport,
                 follow_redirects=bool(self.config.settings.get("follow_redirects", False)),
             )
-        return self._client
+        return self._http_client
 
     async def chat(self, messages: MessagesLike, model: str | None = None, **options: Any) -> ChatResponse:
         msgs, model, opts = self._prepare(messages, model, options)
@@ -167,9 +167,10 @@ class HTTPProvider(BaseProvider):
         yield self._response(state, latency_ms=latency_ms, ttft_ms=ttft_ms)
 
     async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None and self._client_loop is asyncio.get_running_loop():
+        client, self._http_client = self._http_client, None
+        if client is not None and self._http_loop is asyncio.get_running_loop():
             await client.aclose()
+        await super().close()
 
     async def _get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET a JSON document with the short probe timeout (model lists, health)."""

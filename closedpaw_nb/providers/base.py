@@ -1,37 +1,51 @@
 """`BaseProvider`, the contract every provider (built-in or yours) fulfils, and `ChatStream`.
 
-Writing a provider: subclass `BaseProvider`, implement `chat()`; optionally override
-`stream_chat()` (an async generator of text deltas that ends by yielding the final
-`ChatResponse`), `fetch_models()` (the live model list) and `close()`. Everything else
-(`stream()`, `list_models()`, `check_health()`, `health_check()`) is built on those.
-Register it with `ProviderManager.register_provider(config, provider_class=YourClass)`
-and check it with `closedpaw_nb.testing.check_provider`.
+Writing a provider, as the ClosedPaw guide says: subclass `BaseProvider`, implement
+`chat(messages: list[ChatMessage], model=None, **kwargs) -> ChatResponse`, and speak HTTP
+with `self.client` (an `httpx.AsyncClient` with `timeout=config.timeout`, closed by
+`close()`). Optionally implement `list_models() -> List[str]` and `health_check() -> bool`
+the seed's way, or the richer `stream_chat()` (an async generator of text deltas that
+ends by yielding the final `ChatResponse`), `fetch_models()` (live `ModelInfo`s) and
+`check_health()`. Everything else is built on those. Register it with
+`get_provider_manager().register_provider(config, provider_class=YourClass)` and check it
+with `closedpaw_nb.testing.check_provider`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from .._redact import get_logger
+from .._redact import get_logger, redact
 from ..config import ProviderConfig
 from ..errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
+    ClosedPawError,
     ConfigError,
     PermissionDeniedError,
     ProviderError,
+    ProviderImplementationError,
     RateLimitError,
+    error_for_status,
 )
 from ..types import ChatMessage, ChatResponse, HealthState, HealthStatus, ModelInfo, ProviderType
 
-__all__ = ["BaseProvider", "ChatOptions", "ChatStream", "normalize_messages"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["BaseProvider", "ChatOptions", "ChatStream", "as_provider_error", "call_provider", "normalize_messages"]
 
 log = get_logger("closedpaw_nb.providers")
+
+T = TypeVar("T")
 
 MessagesLike = str | ChatMessage | Mapping[str, str] | Iterable[ChatMessage | Mapping[str, str]]
 
@@ -101,6 +115,7 @@ class BaseProvider(ABC):
     """Abstract base of every provider.
 
     Class attributes describe the provider to the manager and the registration form.
+    A subclass's `__init__`, if it has one, must call `super().__init__(config)`.
 
     Attributes:
         provider_type: Which `ProviderType` this class implements.
@@ -108,7 +123,8 @@ class BaseProvider(ABC):
         env_api_key: Environment variables tried, in order, for the key.
         needs_api_key: Registration fails without a key when True.
         needs_base_url: Registration fails without a base_url when True.
-        config: The provider's `ProviderConfig`.
+        config: The provider's `ProviderConfig` (key and base_url already resolved).
+        client: An `httpx.AsyncClient` for a custom provider's HTTP (see the property).
     """
 
     provider_type: ClassVar[ProviderType] = ProviderType.CUSTOM
@@ -117,75 +133,177 @@ class BaseProvider(ABC):
     needs_api_key: ClassVar[bool] = False
     needs_base_url: ClassVar[bool] = False
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
         self.config = config
+        self._httpx_client = client
+        self._httpx_lazy = client is None  # ours to re-create (per event loop, after close)
+        self._httpx_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The `httpx.AsyncClient` custom providers speak HTTP with (the ClosedPaw guide's).
+
+        Created on first use, with `timeout=config.timeout`, so registering opens nothing;
+        inside the runner's event loop, where every call runs. httpx pools belong to the
+        loop that first used them, so a provider used from another event loop gets a
+        fresh client there. A client you pass (`super().__init__(config, client=...)`) or
+        assign (`self.client = httpx.AsyncClient(...)`) is used as it is. `close()`
+        closes it. Key headers you set on it are not shown in its repr, and httpx's log
+        lines pass through the same secret filter as ours.
+        """
+        state = self.__dict__
+        client = state.get("_httpx_client")
+        if client is None or (state.get("_httpx_lazy", True) and self._client_is_stale(client)):
+            from .._http import new_async_client
+
+            client = new_async_client(self.config.timeout)
+            self._httpx_client, self._httpx_lazy, self._httpx_loop = client, True, _running_loop()
+        return client
+
+    @client.setter
+    def client(self, client: httpx.AsyncClient) -> None:
+        self._httpx_client, self._httpx_lazy = client, False
+
+    def _client_is_stale(self, client: httpx.AsyncClient) -> bool:
+        loop = _running_loop()
+        if client.is_closed:
+            return True
+        made_in = self.__dict__.get("_httpx_loop")
+        return made_in is not None and loop is not None and made_in is not loop
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup failed: explain the one mistake the guide's
+        # step 1 invites, instead of a bare AttributeError on `config`.
+        if name == "config":
+            raise AttributeError(
+                f"{type(self).__name__} has no config: its __init__ must call super().__init__(config)"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     # -- what a provider implements -------------------------------------------------
 
     @abstractmethod
     async def chat(
-        self, messages: MessagesLike, model: str | None = None, **options: Any
+        self, messages: list[ChatMessage], model: str | None = None, **kwargs: Any
     ) -> ChatResponse:
-        """Send a conversation and return the whole answer."""
+        """Send a conversation and return the whole answer.
+
+        Args:
+            messages: The conversation; always a `list[ChatMessage]` when called through
+                the manager, the notebook helpers, the widgets or the HTTP API.
+            model: The model asked for, or None for the provider's default.
+            **kwargs: Options (temperature, top_p, max_tokens, stop, seed, extra_body).
+        """
 
     async def stream_chat(
-        self, messages: MessagesLike, model: str | None = None, **options: Any
+        self, messages: list[ChatMessage], model: str | None = None, **kwargs: Any
     ) -> AsyncIterator[str | ChatResponse]:
         """Yield text deltas, then the final ChatResponse.
 
         The default calls `chat()` and yields its text as one delta, so a provider
-        that cannot stream still works everywhere a stream is expected.
+        that cannot stream still works everywhere a stream is expected; its first text
+        arrives with the whole answer, so its TTFT is its latency.
         """
-        response = await self.chat(messages, model, **options)
-        yield response.content
+        response = await self.chat(messages, model, **kwargs)
+        if isinstance(response, ChatResponse) and response.ttft_ms is None:
+            response.ttft_ms = response.latency_ms
+        yield getattr(response, "content", "")
         yield response
 
     async def fetch_models(self) -> list[ModelInfo]:
-        """The live model list; the default reports `config.models`."""
+        """The live model list.
+
+        The default reports what an overridden `list_models()` returns (the seed's way
+        of listing models), else `config.models`.
+        """
+        if _overrides(self, "list_models"):
+            return await self.list_model_info()
         return self._configured_models()
 
     async def close(self) -> None:
-        """Release connections. Safe to call twice."""
+        """Close the HTTP client (`self.client`), if one was made. Safe to call twice."""
+        client = self.__dict__.get("_httpx_client")
+        if client is not None and not client.is_closed:
+            await client.aclose()
 
     # -- built on the above -----------------------------------------------------------
 
-    def stream(self, messages: MessagesLike, model: str | None = None, **options: Any) -> ChatStream:
+    def stream(self, messages: list[ChatMessage], model: str | None = None, **kwargs: Any) -> ChatStream:
         """An async iterator of text deltas; `.response` holds the ChatResponse at the end."""
-        return ChatStream(self.stream_chat(messages, model, **options), self.name)
+        return ChatStream(self.stream_chat(messages, model, **kwargs), self.name)
 
-    async def list_models(self) -> list[ModelInfo]:
-        """Models from the provider's models endpoint, or `config.models` if it fails.
+    async def list_models(self) -> list[str]:
+        """Model ids: live from the provider's models endpoint, or `config.models` if that fails.
 
+        The seed's `List[str]`: each item is a `ModelInfo`, a str whose value is the id
+        and which carries the details too. A provider may override this and return plain
+        strings; `list_model_info()` is the form with details for either kind.
         Authentication failures are raised, not hidden behind the configured list.
         """
         try:
-            return await self.fetch_models()
+            return list(await self.fetch_models())
         except (AuthenticationError, PermissionDeniedError):
             raise
         except ProviderError as exc:
             if not self.config.models:
                 raise
             log.warning("%s: live model list failed (%s); using config.models", self.name, exc)
-            return self._configured_models()
+            return list(self._configured_models())
+
+    async def list_model_info(self) -> list[ModelInfo]:
+        """`list_models()` as ModelInfo objects, whatever kind of str the provider returned.
+
+        Raises:
+            ProviderImplementationError: `list_models()` did not return a list of strings.
+        """
+        found = await call_provider(self.list_models(), self.name, "list_models")
+        if not isinstance(found, (list, tuple)) or not all(isinstance(m, str) and m for m in found):
+            raise ProviderImplementationError(
+                f"{type(self).__name__}.list_models() must return a list of model ids (List[str]), "
+                f"got {describe_value(found)}", provider=self.name)
+        return [ModelInfo.of(m, self.name) for m in found]
 
     async def check_health(self) -> HealthStatus:
-        """Probe the provider without billing: a model list call, never a completion."""
+        """Probe the provider without billing.
+
+        Calls an overridden `health_check()` (the seed's contract: True when healthy),
+        else lists the models (a models endpoint, never a completion).
+        """
         if not self.config.enabled:
             return HealthStatus(self.name, HealthState.DISABLED, detail="provider is disabled")
         started = time.perf_counter()
+        seed_style = _overrides(self, "health_check") and not _IN_HEALTH_CHECK.get()
         try:
+            if seed_style:
+                return await self._check_with_health_check(started)
             models = await self.fetch_models()
-        except ProviderError as exc:
-            return HealthStatus(self.name, _health_state(exc), detail=_short(exc))
+        except Exception as exc:
+            error = as_provider_error(exc, self.name, "health_check" if seed_style else "fetch_models")
+            return HealthStatus(self.name, _health_state(error), detail=_short(error))
         latency = (time.perf_counter() - started) * 1000
         return HealthStatus(self.name, HealthState.OK, latency, len(models), "ok")
 
+    async def _check_with_health_check(self, started: float) -> HealthStatus:
+        token = _IN_HEALTH_CHECK.set(True)  # a health_check() that calls super() gets the default probe
+        try:
+            healthy = await self.health_check()
+        finally:
+            _IN_HEALTH_CHECK.reset(token)
+        latency = (time.perf_counter() - started) * 1000
+        if healthy is True:
+            return HealthStatus(self.name, HealthState.OK, latency, detail="ok (health_check)")
+        if healthy is False:
+            return HealthStatus(self.name, HealthState.ERROR, latency, detail="health_check() returned False")
+        raise ProviderImplementationError(
+            f"{type(self).__name__}.health_check() must return True or False, got {describe_value(healthy)}",
+            provider=self.name)
+
     async def health_check(self) -> bool:
-        """True when `check_health()` reports ok (the seed's contract)."""
+        """True when the provider is healthy (the seed's contract); by default `check_health().ok`."""
         return (await self.check_health()).ok
 
     def resolve_model(self, model: str | None) -> str:
@@ -202,10 +320,82 @@ class BaseProvider(ABC):
         return [ModelInfo(id=m, provider=self.name) for m in self.config.models]
 
     def __repr__(self) -> str:
+        config = self.__dict__.get("config")
+        if config is None:
+            return f"{type(self).__name__}(<no config: __init__ did not call super().__init__(config)>)"
         return (
-            f"{type(self).__name__}(name={self.name!r}, type={self.config.provider_type}, "
-            f"base_url={self.config.base_url!r}, has_key={self.config.has_key})"
+            f"{type(self).__name__}(name={config.name!r}, type={config.provider_type}, "
+            f"base_url={config.base_url!r}, has_key={config.has_key})"
         )
+
+
+_IN_HEALTH_CHECK: ContextVar[bool] = ContextVar("closedpaw_in_health_check", default=False)
+
+
+def _overrides(provider: BaseProvider, method: str) -> bool:
+    """Whether `provider`'s class replaces BaseProvider's `method` (the seed-style extension points)."""
+    return getattr(type(provider), method) is not getattr(BaseProvider, method)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def describe_value(value: Any) -> str:
+    """A short `type repr` of a value a provider returned, for error messages."""
+    text = repr(value)
+    return f"{type(value).__name__} {text[:80]}{'...' if len(text) > 80 else ''}"
+
+
+def as_provider_error(exc: BaseException, provider: str, method: str, model: str | None = None) -> ProviderError:
+    """`exc`, raised inside a provider's `method`, as an error of our tree.
+
+    Errors of the tree pass as they are; httpx's (a custom provider's `self.client`,
+    `response.raise_for_status()`) map like a built-in provider's; anything else is a
+    `ProviderImplementationError` that says what to change, with `exc` as its cause.
+    """
+    if isinstance(exc, ProviderError):
+        return exc
+    from .._http import map_httpx_error
+
+    mapped = map_httpx_error(exc, {"provider": provider, "model": model})
+    if mapped is not None:
+        return mapped
+    if isinstance(exc, TimeoutError):
+        return APITimeoutError(f"{method}() timed out", provider=provider, model=model)
+    text = redact(str(exc))[:200]
+    status = _STATUS_IN_TEXT.search(text)
+    hint = (f" It looks like HTTP {status.group(1)}: call response.raise_for_status() (httpx), or raise "
+            f"closedpaw_nb.errors.{error_for_status(int(status.group(1))).__name__}, so that the status is "
+            "known, retried when it should be, and shown in benchmark rows."
+            if status else
+            " Raise an error from closedpaw_nb.errors (ProviderError or a subclass), or let httpx's "
+            "errors (response.raise_for_status()) propagate; they are mapped for you.")
+    error = ProviderImplementationError(f"{method}() raised {type(exc).__name__}: {text}.{hint}",
+                                        provider=provider, model=model)
+    error.__cause__ = exc
+    return error
+
+
+async def call_provider(awaitable: Awaitable[T], provider: str, method: str, model: str | None = None) -> T:
+    """Await a call into a provider's own code; exceptions from outside our tree become ours.
+
+    httpx's carry the URL in their text, so they are raised without their cause; a
+    provider bug keeps its own exception as the cause, which is what its author needs.
+    """
+    try:
+        return await awaitable
+    except (ClosedPawError, StopAsyncIteration):
+        raise
+    except Exception as exc:
+        error = as_provider_error(exc, provider, method, model)
+        raise error from (exc if isinstance(error, ProviderImplementationError) else None)
+
+
+_STATUS_IN_TEXT = re.compile(r"\b([45]\d\d)\b")
 
 
 def _health_state(exc: ProviderError) -> HealthState:

@@ -111,7 +111,7 @@ class RegistrationPanel(JobPanel):
         try:
             provider = scratch.register_provider(config)
             health = await probe(provider, self.probe_timeout)
-            models = [m.id for m in await provider.list_models()] if health.ok else []
+            models = [m.id for m in await provider.list_model_info()] if health.ok else []
         except ConfigError as exc:
             self.form.status = ""
             return self._fail(field_of(str(exc)), str(exc))
