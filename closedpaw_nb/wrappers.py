@@ -26,6 +26,7 @@ from .providers.base import (
     ChatStream,
     MessagesLike,
     call_provider,
+    checked_response,
     describe_value,
     normalize_messages,
 )
@@ -147,12 +148,7 @@ class GuardedProvider(BaseProvider):
         self, messages: list[ChatMessage], model: str | None, options: dict[str, Any]
     ) -> ChatResponse:
         response = await call_provider(self.inner.chat(messages, model, **options), self.name, "chat", model)
-        if not isinstance(response, ChatResponse):
-            raise ProviderImplementationError(
-                f"{type(self.inner).__name__}.chat() must return a ChatResponse, got {describe_value(response)}; "
-                "return ChatResponse(content=..., model=..., provider=self.name, latency_ms=...)",
-                provider=self.name, model=model)
-        return response
+        return checked_response(response, self.inner, model)
 
     async def _next_item(self, source: AsyncIterator[str | ChatResponse], model: str | None) -> str | ChatResponse:
         item = await call_provider(source.__anext__(), self.name, "stream_chat", model)

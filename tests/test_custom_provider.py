@@ -319,9 +319,12 @@ def _register(cls, name="p", **config):
     return manager
 
 
-def test_chat_returning_something_else_says_return_a_chat_response():
-    with pytest.raises(ProviderImplementationError, match=r"must return a ChatResponse, got dict"):
-        _runner.run(_register(ReturnsDict).chat("hi"))
+@pytest.mark.parametrize("streamed", [False, True])
+def test_chat_returning_something_else_says_return_a_chat_response(streamed):
+    manager = _register(ReturnsDict)
+    call = manager.stream("hi").get_response() if streamed else manager.chat("hi")
+    with pytest.raises(ProviderImplementationError, match=r"ReturnsDict.chat\(\) must return a ChatResponse, got dict"):
+        _runner.run(call)
 
 
 def test_a_bare_exception_with_a_status_says_raise_for_status():

@@ -208,10 +208,10 @@ class BaseProvider(ABC):
         that cannot stream still works everywhere a stream is expected; its first text
         arrives with the whole answer, so its TTFT is its latency.
         """
-        response = await self.chat(messages, model, **kwargs)
-        if isinstance(response, ChatResponse) and response.ttft_ms is None:
+        response = checked_response(await self.chat(messages, model, **kwargs), self, model)
+        if response.ttft_ms is None:
             response.ttft_ms = response.latency_ms
-        yield getattr(response, "content", "")
+        yield response.content
         yield response
 
     async def fetch_models(self) -> list[ModelInfo]:
@@ -342,6 +342,16 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+def checked_response(value: Any, provider: BaseProvider, model: str | None) -> ChatResponse:
+    """`value` if it is a ChatResponse, else the error that tells the author what chat() must return."""
+    if not isinstance(value, ChatResponse):
+        raise ProviderImplementationError(
+            f"{type(provider).__name__}.chat() must return a ChatResponse, got {describe_value(value)}; "
+            "return ChatResponse(content=..., model=..., provider=self.name, latency_ms=...)",
+            provider=provider.name, model=model)
+    return value
 
 
 def describe_value(value: Any) -> str:
