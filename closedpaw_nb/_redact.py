@@ -28,7 +28,9 @@ _PATTERNS = [
     re.compile(r"AIza[0-9A-Za-z_\-]{20,}"),
     re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/\-]{8,}=*"),
     re.compile(
-        r"(?i)([?&](?:key|api[_-]?key|access_token|token|secret|password|sig|signature)=)[^&#\s'\"]+"
+        # Any parameter whose name ends like a credential: key, api_key, openai_api_key,
+        # x-api-key, id_token, client_secret, password, sig, credentials, auth...
+        r"(?i)([?&][\w.-]*(?:key|token|secret|password|passwd|sig|signature|credentials?|auth)=)[^&#\s'\"]+"
     ),
     re.compile(
         r"(?i)((?:authorization|x-api-key|x-goog-api-key|api-key)['\"]?\s*[:=]\s*['\"]?)"

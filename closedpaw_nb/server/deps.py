@@ -1,11 +1,12 @@
 """What every API route shares.
 
 The manager, the 404 for unknown names, the bearer scheme in the docs, the refusal of
-unknown query parameters, and the documented error responses.
+keys and unknown parameters in the query string, and the documented error responses.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request, Security
@@ -16,14 +17,15 @@ from .errors import ApiError
 from .models import ErrorBody
 
 __all__ = ["API_DEPENDENCIES", "ERRORS", "NOT_FOUND", "UPSTREAM", "Manager", "ProviderName", "get_manager",
-           "known_query_only", "require_provider"]
+           "is_key_like", "known_query_only", "no_keys_in_query", "require_provider"]
 
 # Documents the bearer scheme in OpenAPI (the "Authorize" button in /docs). The check
 # itself is BearerTokenMiddleware, which also covers /docs, /openapi.json and unknown paths.
 bearer_scheme = HTTPBearer(auto_error=False, description="The token printed when the server started.")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "A Host header that is not allowed, or a body that is not UTF-8 JSON."},
+    400: {"model": ErrorBody, "description": "A Host header that is not allowed, a body that is not UTF-8 JSON, "
+                                             "or a key-like query parameter (keys go in a JSON body)."},
     401: {"model": ErrorBody, "description": "Missing or wrong bearer token."},
     422: {"model": ErrorBody, "description": "A field is invalid; `error.fields` says which."},
 }
@@ -31,6 +33,40 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "descrip
 UPSTREAM: dict[int | str, dict[str, Any]] = {502: {"model": ErrorBody, "description": "The provider failed."}}
 
 ProviderName = Annotated[str, Path(max_length=200, description="A registered provider name.")]
+
+
+# Parameter names (lower-cased, punctuation dropped) that would carry a credential:
+# api_key, apiKey, API-KEY, key, token, access_token, x-api-key, openai_api_key...
+_KEY_NAMES = frozenset({"key", "auth", "authorization", "bearer", "credential", "credentials", "password",
+                        "passwd", "secret"})
+_KEY_SUFFIXES = ("apikey", "token", "secret", "secretkey", "privatekey", "accesskey", "password")
+
+
+def is_key_like(name: str) -> bool:
+    """Whether a query parameter name looks like it carries an API key or token."""
+    folded = re.sub(r"[^a-z0-9]", "", name.lower())
+    return folded in _KEY_NAMES or folded.endswith(_KEY_SUFFIXES)
+
+
+async def no_keys_in_query(request: Request) -> None:
+    """Refuse (400) a key-like query parameter on every route, whatever its value.
+
+    No route takes a key in the URL: URLs are written to access logs, proxies and
+    browser history. The answer says where a key belongs and never repeats the value
+    (`_redact.SecretFilter` scrubs such parameters from uvicorn's access log line).
+    """
+    names = sorted({name for name in request.query_params if is_key_like(name)})
+    if not names:
+        return
+    # Only short names are repeated back: a long "name" may itself be a pasted key.
+    short = [n if len(n) <= 24 else "…" for n in names[:5]]
+    shown = ", ".join(repr(n) for n in short)
+    raise ApiError(400, "key_in_query",
+                   f"query parameter {shown} looks like an API key or token; keys are never accepted in a URL "
+                   "(URLs are logged): send a provider key in the JSON body of POST /api/providers/register, "
+                   'e.g. {"provider_type": "openai", "api_key": "..."}, and the API token in the Authorization '
+                   "header. A key sent in a URL may already be in a log somewhere: consider rotating it.",
+                   fields=[{"field": f"query.{n}", "problem": "keys are not accepted in a URL"} for n in short])
 
 
 async def known_query_only(request: Request) -> None:
@@ -56,8 +92,9 @@ def _query_names(dependant: Any) -> frozenset[str]:
     return frozenset(names)
 
 
-# Every API route documents the bearer scheme and refuses unknown query parameters.
-API_DEPENDENCIES = [Security(bearer_scheme), Depends(known_query_only)]
+# Every API route documents the bearer scheme and refuses keys, then unknown names, in
+# the query string (in that order, so that `?api_key=` gets the answer about keys).
+API_DEPENDENCIES = [Security(bearer_scheme), Depends(no_keys_in_query), Depends(known_query_only)]
 
 
 def get_manager(request: Request) -> ProviderManager:

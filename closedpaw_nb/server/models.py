@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
-    Strict,
     Field,
     SecretStr,
+    Strict,
     StringConstraints,
     field_validator,
 )
@@ -44,6 +44,7 @@ ModelName = Annotated[str, StringConstraints(pattern=MODEL_PATTERN)]
 HeaderName = Annotated[str, StringConstraints(pattern=HEADER_NAME_PATTERN)]
 HeaderValue = Annotated[str, StringConstraints(pattern=HEADER_VALUE_PATTERN)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")]
+BaseURL = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
 def _leaves(annotation: Any) -> list[Any]:
@@ -149,8 +150,9 @@ class RegisterRequest(_Request):
     api_key: SecretStr | None = Field(
         None, json_schema_extra={"pattern": KEY_PATTERN, "maxLength": 4096},
         description="The provider's API key; kept in memory, never returned or logged. Required "
-                    "for a cloud provider at a base_url other than its official one.")
-    base_url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = Field(
+                    "for a cloud provider at a base_url other than its official one. Accepted "
+                    "only here, in the JSON body: a key in a query string is refused.")
+    base_url: BaseURL | None = Field(
         None, json_schema_extra={"format": "uri", "examples": ["https://api.example.com/v1"]},
         description="API root; omit for the provider's official endpoint (custom requires one). "
                     "http(s) only, no credentials, no link-local or metadata addresses.")
@@ -203,10 +205,15 @@ class ModelEntry(BaseModel):
 
 
 class ProviderModels(BaseModel):
-    """Models of one provider (live from its models endpoint, else its configured list)."""
+    """Models of one provider (live from its models endpoint, else its configured list).
+
+    `models` keeps the seed's shape (the ids) so the seed's callers work unchanged; the
+    richer entries sit beside it in `details`.
+    """
 
     provider: str
-    models: list[ModelEntry]
+    models: list[str] = Field(description="Model ids, the seed's form.")
+    details: list[ModelEntry] = Field(description="The same models, in the same order, with what the API said.")
 
 
 class AllModels(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 
 from .._redact import redact
 from ..types import HealthStatus, ModelInfo
@@ -36,7 +36,7 @@ from .models import (
     ProvidersStatus,
     RegisterRequest,
 )
-from .registration import register
+from .registration import SeedQuery, register, registration_request, seed_query
 
 __all__ = ["liveness_router", "providers_router"]
 
@@ -78,25 +78,51 @@ async def all_models(manager: Manager) -> AllModels:
 
 
 @providers_router.post("/register", status_code=201, summary="Register a provider", responses={
+    400: {"model": ErrorBody, "description": "Both a JSON body and query parameters, a key-like query "
+                                             "parameter, a Host header that is not allowed, or a body that "
+                                             "is not UTF-8 JSON."},
     409: {"model": ErrorBody, "description": "The name is taken."}})
-async def register_provider(body: RegisterRequest, request: Request, manager: Manager) -> ProviderInfo:
-    """Register a provider.
+async def register_provider(
+    request: Request,
+    manager: Manager,
+    seed: Annotated[SeedQuery, Depends(seed_query)],
+    # Typed without `| None` so that the schema offers an object, not `null`, as the
+    # body; the None default makes the body optional (the seed's form has none).
+    body: Annotated[RegisterRequest, Body(
+        description="The registration (the current form). Leave the body out only to use the "
+                    "seed's query parameters.")] = None,  # type: ignore[assignment]
+) -> ProviderInfo:
+    """Register a provider, described by a JSON body or by the seed's query parameters.
 
-    The base_url is checked (http(s) only, no credentials, no link-local or metadata
-    addresses, local addresses only for ollama/custom when the server allows them), and
-    a key the server holds is never sent to a new origin.
+    The seed's form (`?provider_type=...&name=...&base_url=...&default_model=...`, no
+    body) is deprecated but works for providers that need no key or whose key the server
+    holds for their official endpoint: a key is never accepted in a query string (400),
+    it goes in the JSON body. Both forms at once are a 400.
+
+    Either way the base_url is checked (http(s) only, no credentials, no link-local or
+    metadata addresses, local addresses only for ollama/custom when the server allows
+    them), and a key the server holds is never sent to a new origin.
     """
+    # The raw bytes tell "no body" from one that was sent; FastAPI has already read and cached them.
+    registration = registration_request(body, seed, await request.body())
     state = request.app.state
-    return await register(manager, body, allow_local=state.allow_local_base_urls, resolve=state.resolve)
+    return await register(manager, registration, allow_local=state.allow_local_base_urls, resolve=state.resolve)
 
 
 @providers_router.get("/{provider_name}/models", summary="Models of one provider",
                       responses={**NOT_FOUND, **UPSTREAM})
 async def provider_models(provider_name: ProviderName, manager: Manager) -> ProviderModels:
-    """Models from the provider's models endpoint, or its configured list if that fails."""
+    """Models from the provider's models endpoint, or its configured list if that fails.
+
+    `models` holds the ids (the seed's answer); `details` the same models with their
+    display name and context length where the API gives them.
+    """
     provider = manager.get_provider(require_provider(manager, provider_name))
-    models = await provider.list_models() if provider is not None else []
-    return ProviderModels(provider=provider_name, models=[_model_entry(m) for m in models])
+    # list_model_info() accepts what any list_models() returns, plain strings included;
+    # a failing listing raises and maps like any provider error (errors.py).
+    infos = await provider.list_model_info() if provider is not None else []
+    return ProviderModels(provider=provider_name, models=[m.id for m in infos],
+                          details=[_model_entry(m) for m in infos])
 
 
 @providers_router.post("/{provider_name}/default", summary="Set the default provider", responses=NOT_FOUND)
