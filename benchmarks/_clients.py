@@ -34,7 +34,7 @@ def raw_client() -> Any:
     """An httpx.AsyncClient configured like closedpaw_nb's (pool limits, timeouts)."""
     import httpx
 
-    from closedpaw_nb._http import CONNECT_TIMEOUT, POOL_LIMITS
+    from closedpaw_nb.transport.client import CONNECT_TIMEOUT, POOL_LIMITS
 
     return httpx.AsyncClient(limits=httpx.Limits(**POOL_LIMITS), timeout=httpx.Timeout(60.0, connect=CONNECT_TIMEOUT),
                              headers={"Authorization": f"Bearer {API_KEY}"})

@@ -53,8 +53,8 @@ def _measure(cp: Any, endpoints: dict[str, str], shape: dict[str, int], tmp: Pat
     stores = {"await": cp.RunStore(tmp / "await.sqlite"), "sync": cp.RunStore(tmp / "sync.sqlite")}
     loop = asyncio.new_event_loop()
     client = _clients.raw_client()
-    from closedpaw_nb._http import POOL_LIMITS
-    from closedpaw_nb._pool import ConnectionPool
+    from closedpaw_nb.transport.client import POOL_LIMITS
+    from closedpaw_nb.transport.pool import ConnectionPool
 
     pool = ConnectionPool(**POOL_LIMITS)
     arms = {

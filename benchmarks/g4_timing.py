@@ -59,7 +59,7 @@ async def _measure(server: StubServer, shape: dict[str, int]) -> GoalResult:
 
 async def _stream(manager: Any) -> dict[str, float]:
     """One streamed call: the library's own timings, plus the gaps this caller saw."""
-    from closedpaw_nb.frames import derive_timing
+    from closedpaw_nb.bench.frames import derive_timing
 
     began = time.perf_counter()
     stream = manager.stream(_clients.MESSAGES, "g4")

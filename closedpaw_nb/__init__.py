@@ -28,8 +28,9 @@ __version__ = "0.1.0"
 
 # Loaded on first access, so `import closedpaw_nb` stays light (no pandas, no cryptography).
 _LAZY = {
-    "DataVault": "vault", "KeyringVault": "vault", "RateLimiter": "ratelimit", "RetryPolicy": "retry",
-    "BenchmarkResult": "bench", "RunStore": "runstore", "CompareResult": "notebook",
+    "DataVault": "keys.vault", "KeyringVault": "keys.vault", "RateLimiter": "reliability.ratelimit",
+    "RetryPolicy": "reliability.retry", "BenchmarkResult": "bench.run", "RunStore": "bench.store",
+    "CompareResult": "notebook",
     **{name: "notebook" for name in (
         "register", "chat", "achat", "stream", "compare", "acompare", "benchmark", "abenchmark",
         "resume", "aresume", "models", "amodels", "health", "ahealth")},

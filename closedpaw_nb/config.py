@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._redact import register_secret
+from .transport.redact import register_secret
 from .errors import ConfigError
 from .types import ProviderType
 

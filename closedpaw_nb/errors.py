@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._redact import redact
+from .transport.redact import redact
 
 __all__ = [
     "APIConnectionError",

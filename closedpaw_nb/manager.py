@@ -11,17 +11,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._redact import get_logger
+from .transport.redact import get_logger
 from .config import ProviderConfig, parse_provider_type, resolve_api_key
 from .errors import ConfigError
 from .providers import BaseProvider, ChatStream
 from .providers import provider_class as provider_class_for
 from .providers.base import MessagesLike
 from .providers.ollama import ollama_host
-from .ratelimit import RateLimiter
-from .retry import RetryPolicy
+from .reliability.ratelimit import RateLimiter
+from .reliability.retry import RetryPolicy
 from .types import ChatResponse, HealthState, HealthStatus, ProviderType
-from .wrappers import GuardedProvider
+from .reliability.guard import GuardedProvider
 
 __all__ = ["ProviderManager", "get_provider_manager"]
 

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _runner
-from .bench import BenchmarkResult, normalize_prompts, resolve_targets, resume_benchmark, run_benchmark, run_matrix
+from .bench.run import BenchmarkResult, normalize_prompts, resolve_targets, resume_benchmark, run_benchmark, run_matrix
 from .config import ProviderConfig
 from .manager import ProviderManager, get_provider_manager
 from .providers.base import BaseProvider
-from .runstore import RunStore
+from .bench.store import RunStore
 from .types import ChatResponse, ProviderType
 
 __all__ = [
@@ -208,14 +208,14 @@ class CompareResult:
     @property
     def answers(self) -> Any:
         """One column per target, one row per prompt."""
-        from .frames import wide_answers
+        from .bench.frames import wide_answers
 
         return wide_answers(self.df)
 
     @property
     def metrics(self) -> Any:
         """Latency, TTFT, tokens, tokens/s and cost per target."""
-        from .frames import metrics_table
+        from .bench.frames import metrics_table
 
         return metrics_table(self.df)
 
@@ -235,8 +235,8 @@ class CompareResult:
 
 
 async def _compare(prompts: Any, targets: Any, system: str | None, stream: bool, options: dict[str, Any]) -> CompareResult:
-    from .bench import new_run_id, plan
-    from .frames import rows_to_frame
+    from .bench.run import new_run_id, plan
+    from .bench.frames import rows_to_frame
 
     mgr = manager()
     resolved, pairs = resolve_targets(mgr, targets), normalize_prompts(prompts)

@@ -23,10 +23,10 @@ from typing import Any
 
 from .errors import AuthenticationError, ProviderError, ProviderImplementationError
 from .providers.base import BaseProvider, describe_value
-from .ratelimit import RateLimiter
-from .retry import RetryPolicy
+from .reliability.ratelimit import RateLimiter
+from .reliability.retry import RetryPolicy
 from .types import ChatMessage, ChatResponse, HealthStatus
-from .wrappers import GuardedProvider
+from .reliability.guard import GuardedProvider
 
 __all__ = ["Check", "ContractReport", "ProviderContractError", "acheck_provider", "check_provider"]
 

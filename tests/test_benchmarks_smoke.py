@@ -53,7 +53,7 @@ def test_stub_modes_parse():
 
 def test_stub_stream_is_valid_sse_for_our_decoder():
     from benchmarks.stub import whole_stream
-    from closedpaw_nb._streams import SSEDecoder
+    from closedpaw_nb.transport.streams import SSEDecoder
 
     head, body = whole_stream(3).split(b"\r\n\r\n", 1)
     events = SSEDecoder().feed(body)
@@ -73,7 +73,7 @@ def test_network_guard_allows_only_loopback(host, local):
 def test_pool_reuses_connections_and_times_from_the_send():
     """The library's connection pool keeps connections alive and reports when a request left."""
     from benchmarks._common import stub_server
-    from closedpaw_nb._http import HTTPClient
+    from closedpaw_nb.transport.client import HTTPClient
 
     async def scenario(base_url: str) -> tuple[int, float, float]:
         client = HTTPClient(base_url, {}, 10.0, provider="stub")

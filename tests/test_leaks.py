@@ -104,7 +104,7 @@ async def test_canary_never_leaks(sim, provider_type, canary, log_lines, capsys)
 
 
 def test_redaction_filter_scrubs_httpx_style_args(canary):
-    from closedpaw_nb._redact import SecretFilter
+    from closedpaw_nb.transport.redact import SecretFilter
     from closedpaw_nb.config import Secret
 
     Secret(canary)

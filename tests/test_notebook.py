@@ -11,7 +11,7 @@ import pytest
 
 import closedpaw_nb.manager as manager_module
 from closedpaw_nb import ConfigError, notebook as nb
-from closedpaw_nb.runstore import RunStore
+from closedpaw_nb.bench.store import RunStore
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def test_charts_render_in_a_kernel_without_matplotlib_inline(monkeypatch):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     monkeypatch.setenv("PYTHONPATH", root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     monkeypatch.setenv("MPLBACKEND", "agg")  # as a kernel with no inline backend selected
-    code = ("import pandas as pd\nfrom closedpaw_nb import charts\n"
+    code = ("import pandas as pd\nfrom closedpaw_nb.bench import charts\n"
             "charts.error_rate_bars(pd.DataFrame({'target': ['a'], 'ok': [True], 'warmup': [False]}))")
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
     NotebookClient(notebook, timeout=60, kernel_name="python3").execute()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from .._streams import SSEEvent
+from ..transport.streams import SSEEvent
 from ..errors import (
     InternalServerError,
     OverloadedError,

@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .._http import PROBE_TIMEOUT, HTTPClient, HTTPResponse
-from .._streams import NDJSONDecoder, SSEDecoder, SSEEvent
+from ..transport.client import PROBE_TIMEOUT, HTTPClient, HTTPResponse
+from ..transport.streams import NDJSONDecoder, SSEDecoder, SSEEvent
 from ..config import ProviderConfig
 from ..errors import ProviderError, ResponseParseError, StreamInterruptedError, error_for_status
-from ..retry import IDEMPOTENCY_KEY, parse_retry_after
+from ..transport.headers import parse_retry_after
 from ..types import ChatMessage, ChatResponse
 from .base import BaseProvider, ChatOptions, MessagesLike, normalize_messages
 
@@ -61,6 +61,7 @@ class HTTPProvider(BaseProvider):
     """
 
     stream_format: ClassVar[str] = "sse"  # or "ndjson"
+    accepts_idempotency_key = True
 
     def __init__(self, config: ProviderConfig, *, transport: Any = None) -> None:
         super().__init__(config)
@@ -119,10 +120,13 @@ class HTTPProvider(BaseProvider):
             )
         return self._http_client
 
-    async def chat(self, messages: MessagesLike, model: str | None = None, **options: Any) -> ChatResponse:
+    async def chat(
+        self, messages: MessagesLike, model: str | None = None, *, idempotency_key: str | None = None, **options: Any
+    ) -> ChatResponse:
         msgs, model, opts = self._prepare(messages, model, options)
         path, body = self.chat_request(msgs, model, opts, stream=False)
-        response = await self.http.request("POST", path, json=body, headers=_call_headers(), model=model)
+        response = await self.http.request("POST", path, json=body, headers=_call_headers(idempotency_key),
+                                           model=model)
         self._raise_for_status(response, model)
         state = StreamState(model, request_id=response.headers.get(self.request_id_header()))
         try:
@@ -134,13 +138,14 @@ class HTTPProvider(BaseProvider):
         return self._response(state, latency_ms=response.elapsed_ms)
 
     async def stream_chat(
-        self, messages: MessagesLike, model: str | None = None, **options: Any
+        self, messages: MessagesLike, model: str | None = None, *, idempotency_key: str | None = None, **options: Any
     ) -> AsyncIterator[str | ChatResponse]:
         msgs, model, opts = self._prepare(messages, model, options)
         path, body = self.chat_request(msgs, model, opts, stream=True)
         state = StreamState(model)
         ttft_ms = None
-        async with self.http.stream("POST", path, json=body, headers=_call_headers(), model=model) as response:
+        async with self.http.stream("POST", path, json=body, headers=_call_headers(idempotency_key),
+                                    model=model) as response:
             # Timed from the moment the request left, not from when this call began: with
             # many calls starting at once, the wait for our own event loop and pool is
             # ours, not the provider's.
@@ -268,10 +273,9 @@ class HTTPProvider(BaseProvider):
         )
 
 
-def _call_headers() -> dict[str, str] | None:
-    # Every retry of one logical call carries the same key (set by GuardedProvider).
-    key = IDEMPOTENCY_KEY.get()
-    return {"Idempotency-Key": key} if key else None
+def _call_headers(idempotency_key: str | None) -> dict[str, str] | None:
+    # Every retry of one logical call carries the same key (given by GuardedProvider).
+    return {"Idempotency-Key": idempotency_key} if idempotency_key else None
 
 
 def _should_retry(status: int, headers: Mapping[str, str], cls: type[ProviderError]) -> bool:

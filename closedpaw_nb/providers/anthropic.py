@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .._streams import SSEEvent
+from ..transport.streams import SSEEvent
 from ..errors import (
     APIStatusError,
     AuthenticationError,

@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from .._redact import get_logger, redact
+from ..transport.redact import get_logger, redact
 from ..config import ProviderConfig
 from ..errors import (
     APIConnectionError,
@@ -123,6 +123,8 @@ class BaseProvider(ABC):
         env_api_key: Environment variables tried, in order, for the key.
         needs_api_key: Registration fails without a key when True.
         needs_base_url: Registration fails without a base_url when True.
+        accepts_idempotency_key: When True, the manager passes `idempotency_key=` (one per
+            logical call, the same on each retry) to `chat()` and `stream_chat()`.
         config: The provider's `ProviderConfig` (key and base_url already resolved).
         client: An `httpx.AsyncClient` for a custom provider's HTTP (see the property).
     """
@@ -132,6 +134,7 @@ class BaseProvider(ABC):
     env_api_key: ClassVar[tuple[str, ...]] = ()
     needs_api_key: ClassVar[bool] = False
     needs_base_url: ClassVar[bool] = False
+    accepts_idempotency_key: ClassVar[bool] = False
 
     def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
         self.config = config
@@ -158,7 +161,7 @@ class BaseProvider(ABC):
         state = self.__dict__
         client = state.get("_httpx_client")
         if client is None or (state.get("_httpx_lazy", True) and self._client_is_stale(client)):
-            from .._http import new_async_client
+            from ..transport.client import new_async_client
 
             client = new_async_client(self.config.timeout)
             self._httpx_client, self._httpx_lazy, self._httpx_loop = client, True, _running_loop()
@@ -369,7 +372,7 @@ def as_provider_error(exc: BaseException, provider: str, method: str, model: str
     """
     if isinstance(exc, ProviderError):
         return exc
-    from .._http import map_httpx_error
+    from ..transport.client import map_httpx_error
 
     mapped = map_httpx_error(exc, {"provider": provider, "model": model})
     if mapped is not None:

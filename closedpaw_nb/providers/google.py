@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from .._streams import SSEEvent
+from ..transport.streams import SSEEvent
 from ..errors import (
     AuthenticationError,
     InternalServerError,

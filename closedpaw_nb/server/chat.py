@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from .._redact import get_logger
+from ..transport.redact import get_logger
 from ..errors import ConfigError, ProviderError
 from ..providers import ChatStream
 from ..types import ChatResponse

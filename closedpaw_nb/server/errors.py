@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._redact import get_logger, redact
+from ..transport.redact import get_logger, redact
 from ..errors import ConfigError, ProviderError, VaultError, VaultLockedError
 
 __all__ = ["ApiError", "CatchAllMiddleware", "UnsafeBaseURLError", "error_body", "error_response",

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
-from .._redact import redact
+from ..transport.redact import redact
 from ..types import HealthStatus, ModelInfo
 from .deps import (
     API_DEPENDENCIES,

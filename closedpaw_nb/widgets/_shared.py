@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..bench import LOOPBACK
+from ..bench.run import LOOPBACK
 from ..manager import ProviderManager
 from ..types import HealthState, HealthStatus
 

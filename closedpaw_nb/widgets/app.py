@@ -7,7 +7,7 @@ from typing import Any
 import ipywidgets as w
 
 from ..manager import ProviderManager
-from ..runstore import RunStore
+from ..bench.store import RunStore
 from ._shared import default_manager
 from .benchmark import BenchmarkPanel
 from .comparison import ComparisonPanel

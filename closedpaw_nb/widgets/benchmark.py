@@ -13,10 +13,10 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..bench import BenchmarkResult, new_run_id, normalize_prompts, resolve_targets, resume_benchmark, run_benchmark
+from ..bench.run import BenchmarkResult, new_run_id, normalize_prompts, resolve_targets, resume_benchmark, run_benchmark
 from ..errors import ConfigError
 from ..manager import ProviderManager
-from ..runstore import RunStore
+from ..bench.store import RunStore
 from ._benchmark_fields import BenchmarkFields, summary_html
 from ._jobs import Job
 from ._shared import default_manager, target_options
@@ -212,6 +212,6 @@ class BenchmarkPanel(JobPanel):
 
 
 def _summary(result: BenchmarkResult) -> str:
-    from ..frames import style_summary
+    from ..bench.frames import style_summary
 
     return summary_html(style_summary(result.summary()).to_html())

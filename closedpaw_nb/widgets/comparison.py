@@ -13,9 +13,9 @@ from typing import Any
 import ipywidgets as w
 import traitlets
 
-from ..bench import WorkItem, call_once, new_run_id, resolve_targets
+from ..bench.run import WorkItem, call_once, new_run_id, resolve_targets
 from ..errors import ConfigError
-from ..frames import add_costs, rows_to_frame
+from ..bench.frames import add_costs, rows_to_frame
 from ..manager import ProviderManager
 from ._columns import ColumnView
 from ._jobs import Job

@@ -166,7 +166,7 @@ class HealthDashboard(JobPanel):
 
 
 def _chart(history: pd.DataFrame) -> Any:
-    from ..charts import health_over_time
+    from ..bench.charts import health_over_time
 
     return health_over_time(history)
 

@@ -8,7 +8,7 @@ import pytest
 
 import closedpaw_nb.manager as manager_module
 from closedpaw_nb import _runner
-from closedpaw_nb.runstore import RunStore
+from closedpaw_nb.bench.store import RunStore
 from closedpaw_nb.widgets import (
     BenchmarkPanel, ClosedPawApp, ComparisonPanel, HealthDashboard, RegistrationPanel, app,
 )

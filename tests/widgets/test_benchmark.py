@@ -7,7 +7,7 @@ import base64
 import pandas as pd
 import pytest
 
-from closedpaw_nb.runstore import RunStore
+from closedpaw_nb.bench.store import RunStore
 from closedpaw_nb.widgets import BenchmarkPanel
 
 from ._helpers import wait_until

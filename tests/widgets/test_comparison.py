@@ -7,7 +7,7 @@ import time
 import pytest
 
 from closedpaw_nb.config import ProviderConfig
-from closedpaw_nb.frames import ROW_COLUMNS, empty_frame
+from closedpaw_nb.bench.frames import ROW_COLUMNS, empty_frame
 from closedpaw_nb.widgets import ComparisonPanel
 from closedpaw_nb.widgets._streaming import TICK
 

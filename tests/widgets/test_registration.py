@@ -205,7 +205,7 @@ def test_vault_option_is_disabled_without_a_vault(manager):
 
 
 def test_key_stored_in_the_vault(sim, manager, tmp_path, canary):
-    from closedpaw_nb.vault import DataVault
+    from closedpaw_nb.keys.vault import DataVault
 
     vault = DataVault(tmp_path / "keys.vault", passphrase="correct horse battery staple")
     panel = RegistrationPanel(manager, vault=vault)

@@ -28,9 +28,9 @@ from hypothesis import strategies as st
 
 import closedpaw_nb
 from closedpaw_nb import ConfigError, ProviderConfig, ProviderManager
-from closedpaw_nb._redact import redact
+from closedpaw_nb.transport.redact import redact
 from closedpaw_nb.errors import VaultError, VaultFormatError, VaultLockedError, VaultPasswordError
-from closedpaw_nb.vault import _HEADER, PASSPHRASE_ENV, DataVault, KeyringVault, ScryptParams
+from closedpaw_nb.keys.vault import _HEADER, PASSPHRASE_ENV, DataVault, KeyringVault, ScryptParams
 
 PASS = "correct horse battery staple CANARY-PASS-7f3a9"
 CANARY = "sk-test-CANARY-vault-5b8c2e0d91aa"
@@ -313,7 +313,7 @@ def test_failed_replace_keeps_the_old_vault_and_no_temp_file(path, monkeypatch):
 
 CHILD = textwrap.dedent("""
     import os, sys, time
-    from closedpaw_nb.vault import DataVault, ScryptParams
+    from closedpaw_nb.keys.vault import DataVault, ScryptParams
     DataVault.KDF_FLOOR = ScryptParams(2, 1, 1)
     path, marker = sys.argv[1], sys.argv[2]
 
@@ -458,7 +458,7 @@ def test_retrieve_registers_the_key_for_redaction(path, monkeypatch):
     other = "zz-unshaped-secret-value-913"  # not key-shaped: only registration can mask it
     registered = []
     with monkeypatch.context() as patch:
-        patch.setattr("closedpaw_nb.vault.register_secret", registered.append)
+        patch.setattr("closedpaw_nb.keys.vault.register_secret", registered.append)
         make(path).store("custom", other)
         registered.clear()
         assert DataVault(path, PASS).retrieve("custom") == other

@@ -30,8 +30,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._redact import install_log_filters, redact
-from .errors import (
+from .headers import parse_retry_after
+from .redact import install_log_filters, redact
+from ..errors import (
     APIConnectionError,
     APITimeoutError,
     ConfigError,
@@ -211,7 +212,8 @@ class _PoolBackend:
     """HTTP/1.1 straight to the provider over `_pool.ConnectionPool`."""
 
     def __init__(self, base_url: httpx.URL, headers: Mapping[str, str]) -> None:
-        from . import __version__, _pool
+        from .. import __version__
+        from . import pool as _pool
 
         self._pool_errors = _pool.PoolError
         self._pool = _pool.ConnectionPool(**POOL_LIMITS, ssl_context=_ssl_context)
@@ -302,7 +304,7 @@ class _PoolExchange:
 
 def _pool_error(exc: Exception, context: dict[str, Any]) -> ProviderError:
     """Our error for one of `_pool`'s (its messages never name the host)."""
-    from . import _pool
+    from . import pool as _pool
 
     if isinstance(exc, _pool.ConnectTimedOut):
         return APITimeoutError("timed out connecting to the provider", **context)
@@ -418,7 +420,6 @@ def map_httpx_error(exc: BaseException, context: dict[str, Any]) -> ProviderErro
         return None
     if not isinstance(exc, httpx.HTTPStatusError):
         return _transport_error(exc, context)
-    from .retry import parse_retry_after  # a pure header parser; imported late to keep this module first
 
     response = exc.response
     status = response.status_code

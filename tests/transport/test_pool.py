@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from closedpaw_nb._http import HTTPClient
-from closedpaw_nb._pool import (
+from closedpaw_nb.transport.client import HTTPClient
+from closedpaw_nb.transport.pool import (
     ConnectFailed,
     ConnectionBroken,
     ConnectionPool,

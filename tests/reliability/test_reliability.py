@@ -15,7 +15,7 @@ from conftest import sim_config
 from closedpaw_nb import ProviderManager
 from closedpaw_nb import errors as E
 from closedpaw_nb.providers.openai import OpenAIProvider
-from closedpaw_nb.ratelimit import RateLimiter
+from closedpaw_nb.reliability.ratelimit import RateLimiter
 from closedpaw_nb.sim import Fault, Simulator, serve_in_thread
 
 

@@ -13,14 +13,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from .errors import (
+from ..errors import (
     AuthenticationError,
     DeadlineExceededError,
     ProviderError,
     ProviderImplementationError,
     QuotaExhaustedError,
 )
-from .providers.base import (
+from ..providers.base import (
     BaseProvider,
     ChatOptions,
     ChatStream,
@@ -31,8 +31,8 @@ from .providers.base import (
     normalize_messages,
 )
 from .ratelimit import RateLimiter
-from .retry import IDEMPOTENCY_KEY, RetryPolicy
-from .types import ChatMessage, ChatResponse, HealthStatus, ModelInfo
+from .retry import RetryPolicy
+from ..types import ChatMessage, ChatResponse, HealthStatus, ModelInfo
 
 __all__ = ["GuardedProvider"]
 
@@ -70,7 +70,7 @@ class GuardedProvider(BaseProvider):
         messages = normalize_messages(messages)  # the one place: every provider gets list[ChatMessage]
         deadline = self._deadline(options)
         cost = self._cost(messages, options)
-        call = lambda: self._inner_chat(messages, model, options)  # noqa: E731
+        call = lambda key: self._inner_chat(messages, model, self._keyed(options, key))  # noqa: E731
         if deadline is None:
             response = await self._retrying(call, cost)
         else:
@@ -98,10 +98,10 @@ class GuardedProvider(BaseProvider):
             source = None
             try:
                 await self._until(ends_at, self.limiter.acquire(self.name, cost))
-                source = self.inner.stream_chat(messages, model, **options)
+                source = self.inner.stream_chat(messages, model, **self._keyed(options, key))
                 while True:
                     try:
-                        item = await self._until(ends_at, _with_key(key, self._next_item(source, model)))
+                        item = await self._until(ends_at, self._next_item(source, model))
                     except StopAsyncIteration:
                         return
                     if isinstance(item, ChatResponse):
@@ -182,26 +182,28 @@ class GuardedProvider(BaseProvider):
                 retry_after=self._remaining_exhaustion(),
             )
 
-    async def _retrying(self, call: Callable[[], Awaitable[T]], cost: int) -> T:
+    async def _retrying(self, call: Callable[[str], Awaitable[T]], cost: int) -> T:
+        """`call(idempotency_key)` until it succeeds or the policy says stop; one key for every attempt."""
         self._fail_fast()
-        token = IDEMPOTENCY_KEY.set(uuid.uuid4().hex)
-        try:
-            retries = 0
-            while True:
-                await self.limiter.acquire(self.name, cost)
-                try:
-                    result = await call()
-                except ProviderError as err:
-                    err.attempts = retries + 1
-                    if not await self._before_retry(err, retries):
-                        raise
-                    retries += 1
-                    continue
-                if isinstance(result, ChatResponse):
-                    result.attempts = retries + 1
-                return result
-        finally:
-            IDEMPOTENCY_KEY.reset(token)
+        key = uuid.uuid4().hex
+        retries = 0
+        while True:
+            await self.limiter.acquire(self.name, cost)
+            try:
+                result = await call(key)
+            except ProviderError as err:
+                err.attempts = retries + 1
+                if not await self._before_retry(err, retries):
+                    raise
+                retries += 1
+                continue
+            if isinstance(result, ChatResponse):
+                result.attempts = retries + 1
+            return result
+
+    def _keyed(self, options: dict[str, Any], key: str) -> dict[str, Any]:
+        """The options with the call's idempotency key, for a provider that sends one."""
+        return {**options, "idempotency_key": key} if self.inner.accepts_idempotency_key else options
 
     async def _before_retry(self, err: ProviderError, retries: int) -> bool:
         """Decide whether to retry; wait (or set the shared pause gate) if so."""
@@ -254,16 +256,6 @@ class GuardedProvider(BaseProvider):
 
     def __repr__(self) -> str:
         return f"GuardedProvider({self.inner!r}, retries={self.policy.max_retries})"
-
-
-async def _with_key(key: str, awaitable: Awaitable[T]) -> T:
-    """Await with the idempotency key set. Set and reset inside one await, because a
-    stream may be resumed from another task (a server handing it to its writer task)."""
-    token = IDEMPOTENCY_KEY.set(key)
-    try:
-        return await awaitable
-    finally:
-        IDEMPOTENCY_KEY.reset(token)
 
 
 def _estimate_tokens(messages: list[ChatMessage], options: dict[str, Any]) -> int:

@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigError, ProviderError
-from .manager import ProviderManager
-from .runstore import RunStore
+from ..errors import ConfigError, ProviderError
+from ..manager import ProviderManager
+from .store import RunStore
 
-__all__ = ["BenchmarkResult", "Target", "WorkItem", "normalize_prompts", "resolve_targets", "run_matrix"]
+__all__ = [
+    "BenchmarkResult", "Target", "WorkItem", "new_run_id", "normalize_prompts", "plan", "resolve_targets",
+    "resume_benchmark", "run_benchmark", "run_matrix",
+]
 
 RowCallback = Callable[[dict[str, Any]], None]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -225,7 +228,7 @@ def manifest(
     parameters: Mapping[str, Any], prices: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """Everything needed to understand (and resume) a run, with no key material."""
-    from . import __version__
+    from .. import __version__
 
     providers = {t.provider for t in targets}
     configs = {name: manager.get_provider(name).config.public_dict() for name in sorted(providers)}  # type: ignore[union-attr]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from closedpaw_nb.frames import (
+from closedpaw_nb.bench.frames import (
     ROW_COLUMNS,
     SUMMARY_COLUMNS,
     add_costs,

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from closedpaw_nb import ChatResponse, ProviderConfig
 from closedpaw_nb import errors as E
 from closedpaw_nb.providers.base import BaseProvider
-from closedpaw_nb.ratelimit import RateLimiter
-from closedpaw_nb.retry import IDEMPOTENCY_KEY, RetryPolicy, parse_retry_after
-from closedpaw_nb.wrappers import GuardedProvider
+from closedpaw_nb.reliability.ratelimit import RateLimiter
+from closedpaw_nb.reliability.retry import RetryPolicy, parse_retry_after
+from closedpaw_nb.reliability.guard import GuardedProvider
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -95,6 +95,8 @@ def test_policy_from_settings():
 class Scripted(BaseProvider):
     """Fails with each scripted error in turn, then answers; records idempotency keys."""
 
+    accepts_idempotency_key = True
+
     def __init__(self, config, script, stream_parts=("a", "b", "c"), fail_after_parts=None):
         super().__init__(config)
         self.script = list(script)
@@ -103,15 +105,16 @@ class Scripted(BaseProvider):
         self.stream_parts = stream_parts
         self.fail_after_parts = fail_after_parts
 
-    async def chat(self, messages, model=None, **options):
+    async def chat(self, messages, model=None, idempotency_key=None, **options):
         self.calls += 1
-        self.keys.append(IDEMPOTENCY_KEY.get())
+        self.keys.append(idempotency_key)
         if self.script:
             raise self.script.pop(0)
         return ChatResponse("ok", "m", self.name, latency_ms=1.0)
 
-    async def stream_chat(self, messages, model=None, **options):
+    async def stream_chat(self, messages, model=None, idempotency_key=None, **options):
         self.calls += 1
+        self.keys.append(idempotency_key)
         if self.script and self.fail_after_parts is None:
             raise self.script.pop(0)
         for i, part in enumerate(self.stream_parts):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from closedpaw_nb._streams import NDJSONDecoder, SSEDecoder, SSEEvent
+from closedpaw_nb.transport.streams import NDJSONDecoder, SSEDecoder, SSEEvent
 
 
 def decode_all(body: bytes, cuts: list[int]) -> list[SSEEvent]:

@@ -17,8 +17,8 @@ import pytest
 from conftest import sim_config
 
 from closedpaw_nb import ConfigError, ProviderManager
-from closedpaw_nb.bench import normalize_prompts, resolve_targets, resume_benchmark, run_benchmark
-from closedpaw_nb.runstore import ROW_FIELDS, RunStore, keys_of
+from closedpaw_nb.bench.run import normalize_prompts, resolve_targets, resume_benchmark, run_benchmark
+from closedpaw_nb.bench.store import ROW_FIELDS, RunStore, keys_of
 from closedpaw_nb.sim import Fault
 
 TARGETS = ["openai:sim-small", "anthropic:sim-small", "google:sim-small", "ollama:sim-small"]
@@ -63,8 +63,8 @@ async def test_interrupted_run_resumes_to_exactly_all_rows(manager, tmp_path):
 CHILD = textwrap.dedent("""
     import asyncio, sys
     from closedpaw_nb import ProviderConfig, ProviderManager
-    from closedpaw_nb.bench import run_benchmark
-    from closedpaw_nb.runstore import RunStore
+    from closedpaw_nb.bench.run import run_benchmark
+    from closedpaw_nb.bench.store import RunStore
     from closedpaw_nb.sim import LatencyProfile, Simulator, serve_in_thread
 
     def on_row(row):
@@ -86,7 +86,7 @@ def test_killed_process_loses_no_committed_row(tmp_path):
     db = tmp_path / "crash.sqlite"
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     child = subprocess.Popen([sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True, env=env)
     reported = []

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from closedpaw_nb.ratelimit import RateLimiter, RequestTooLargeError
+from closedpaw_nb.reliability.ratelimit import RateLimiter, RequestTooLargeError
 
 
 def max_in_any_window(stamps: list[float], window: float = 60.0) -> int:

@@ -15,8 +15,8 @@ from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import PercentFormatter  # noqa: E402
 
-from closedpaw_nb import charts  # noqa: E402
-from closedpaw_nb.frames import empty_frame, rows_to_frame  # noqa: E402
+from closedpaw_nb.bench import charts  # noqa: E402
+from closedpaw_nb.bench.frames import empty_frame, rows_to_frame  # noqa: E402
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -159,7 +159,7 @@ def test_charts_leave_no_pyplot_state(results, history):
 def test_health_chart_of_a_single_round_has_a_readable_time_axis():
     from datetime import datetime, timezone
 
-    from closedpaw_nb.charts import health_over_time
+    from closedpaw_nb.bench.charts import health_over_time
 
     t = datetime(2026, 11, 26, 4, 0, tzinfo=timezone.utc)
     history = pd.DataFrame([dict(provider="a", checked_at=t, status="ok", latency_ms=12.0),

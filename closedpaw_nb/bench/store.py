@@ -1,0 +1,162 @@
+"""`RunStore`: benchmark rows in SQLite, written as calls finish.
+
+Rows are committed as soon as they finish (WAL journal; the benchmark runner commits
+the rows of one event-loop turn together), so a kernel interrupt or a killed process
+loses no call it reported finished, and a resumed run can ask which calls are done. The
+primary key (run_id, target, prompt_id, trial, warmup) makes a duplicate row
+impossible, whatever happens around it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RunStore", "default_store_path"]
+
+ROW_FIELDS = (
+    "run_id", "target", "provider", "model", "prompt_id", "prompt", "trial", "warmup", "ok",
+    "error_type", "error", "status_code", "attempts", "started_at", "ttft_ms", "latency_ms",
+    "prompt_tokens", "completion_tokens", "tokens_per_s", "finish_reason", "response", "cost_usd",
+)
+KEY_FIELDS = ("target", "prompt_id", "trial", "warmup")
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    manifest TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rows (
+    {", ".join(ROW_FIELDS)},
+    PRIMARY KEY (run_id, target, prompt_id, trial, warmup)
+);
+"""
+
+
+_INSERT_ROW = f"INSERT OR IGNORE INTO rows ({', '.join(ROW_FIELDS)}) VALUES ({', '.join('?' * len(ROW_FIELDS))})"
+
+
+def default_store_path() -> Path:
+    """`runs.sqlite` in the user's data directory (created on demand)."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("closedpaw_nb")) / "runs.sqlite"
+
+
+class RunStore:
+    """A SQLite file of benchmark runs and their rows.
+
+    Args:
+        path: The database file; default `default_store_path()`; ":memory:" for a
+            throwaway store (compare() uses one).
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = str(path) if path is not None else str(default_store_path())
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # One connection shared by the runner thread and the caller's thread, serialised here.
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL under WAL: a committed row survives a process crash; only an OS crash
+            # or power loss could lose the last commits.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+
+    def create_run(self, run_id: str, manifest: Mapping[str, Any]) -> None:
+        """Record a new run and its manifest (an existing run keeps its rows)."""
+        now = datetime.now(timezone.utc).isoformat()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO runs (run_id, created_at, status, manifest) VALUES (?, ?, 'running', ?) "
+                "ON CONFLICT(run_id) DO UPDATE SET status='running', manifest=excluded.manifest",
+                (run_id, now, json.dumps(manifest, default=str)),
+            )
+
+    def set_status(self, run_id: str, status: str, manifest: Mapping[str, Any] | None = None) -> None:
+        with self._lock:
+            if manifest is None:
+                self._db.execute("UPDATE runs SET status=? WHERE run_id=?", (status, run_id))
+            else:
+                self._db.execute("UPDATE runs SET status=?, manifest=? WHERE run_id=?",
+                                 (status, json.dumps(manifest, default=str), run_id))
+
+    def write_rows(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Commit rows in one transaction; returns how many were new (not yet recorded)."""
+        values = [[_to_sql(row.get(name)) for name in ROW_FIELDS] for row in rows]
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN")  # the connection autocommits otherwise: one commit per row
+            try:
+                self._db.executemany(_INSERT_ROW, values)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return self._db.total_changes - before
+
+    def rows(self, run_id: str) -> list[dict[str, Any]]:
+        """Every row of a run, in the order they finished."""
+        with self._lock:
+            cursor = self._db.execute(f"SELECT {', '.join(ROW_FIELDS)} FROM rows WHERE run_id=? ORDER BY rowid", (run_id,))
+            records = cursor.fetchall()
+        return [_from_sql(dict(zip(ROW_FIELDS, record))) for record in records]
+
+    def done_keys(self, run_id: str) -> set[tuple[Any, ...]]:
+        """(target, prompt_id, trial, warmup) of every call already recorded."""
+        with self._lock:
+            records = self._db.execute(f"SELECT {', '.join(KEY_FIELDS)} FROM rows WHERE run_id=?", (run_id,)).fetchall()
+        return {(t, p, int(n), bool(w)) for t, p, n, w in records}
+
+    def manifest(self, run_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            record = self._db.execute("SELECT manifest FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return json.loads(record[0]) if record else None
+
+    def runs(self) -> list[dict[str, Any]]:
+        """All runs, newest first: run_id, created_at, status and row count."""
+        with self._lock:
+            records = self._db.execute(
+                "SELECT r.run_id, r.created_at, r.status, COUNT(x.run_id) FROM runs r "
+                "LEFT JOIN rows x ON x.run_id = r.run_id GROUP BY r.run_id ORDER BY r.created_at DESC"
+            ).fetchall()
+        return [dict(zip(("run_id", "created_at", "status", "rows"), r)) for r in records]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __repr__(self) -> str:
+        return f"RunStore({self.path!r})"
+
+
+def _to_sql(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value != value:  # NaN is stored as NULL
+        return None
+    return value
+
+
+def _from_sql(row: dict[str, Any]) -> dict[str, Any]:
+    for name in ("warmup", "ok"):
+        row[name] = bool(row[name])
+    if row["started_at"]:
+        row["started_at"] = datetime.fromisoformat(row["started_at"])
+    return row
+
+
+def keys_of(rows: Iterable[Mapping[str, Any]]) -> set[tuple[Any, ...]]:
+    """The (target, prompt_id, trial, warmup) keys of some rows."""
+    return {tuple(r[k] for k in KEY_FIELDS) for r in rows}
