@@ -17,13 +17,12 @@ from .errors import ConfigError
 from .providers import BaseProvider, ChatStream
 from .providers import provider_class as provider_class_for
 from .providers.base import MessagesLike
-from .providers.ollama import ollama_host
 from .reliability.ratelimit import RateLimiter
 from .reliability.retry import RetryPolicy
 from .types import ChatResponse, HealthState, HealthStatus, ProviderType
 from .reliability.guard import GuardedProvider
 
-__all__ = ["ProviderManager", "get_provider_manager"]
+__all__ = ["ProviderManager", "get_provider_manager", "probe"]
 
 log = get_logger("closedpaw_nb.manager")
 
@@ -93,7 +92,7 @@ class ProviderManager:
 
     def _complete(self, config: ProviderConfig, cls: type[BaseProvider]) -> ProviderConfig:
         """The config with its base URL and key filled in, or a ConfigError saying what is missing."""
-        base_url = config.base_url or _default_base_url(config, cls)
+        base_url = config.base_url or cls.official_base_url()
         if not base_url and cls.needs_base_url:
             raise ConfigError(
                 f"provider {config.name!r} ({cls.__name__}) needs base_url, "
@@ -186,13 +185,13 @@ class ProviderManager:
         return out
 
     async def check_health_all(self, timeout: float = HEALTH_TIMEOUT) -> dict[str, HealthStatus]:
-        """Probe every provider concurrently; one hanging provider costs only its own timeout."""
+        """Rich `HealthStatus` per provider, probed concurrently, each within `timeout` (bools: `health_check_all`)."""
         providers = list(self._providers.values())
-        results = await asyncio.gather(*(_probe(p, timeout) for p in providers))
+        results = await asyncio.gather(*(probe(p, timeout) for p in providers))
         return {p.name: status for p, status in zip(providers, results)}
 
     async def health_check_all(self) -> dict[str, bool]:
-        """The seed's form: provider name -> healthy."""
+        """The seed's form, provider name -> healthy: `check_health_all`'s statuses reduced to `status.ok`."""
         return {name: status.ok for name, status in (await self.check_health_all()).items()}
 
     def get_status(self) -> dict[str, Any]:
@@ -216,12 +215,6 @@ def _check_class(cls: Any) -> type[BaseProvider] | None:
     return cls
 
 
-def _default_base_url(config: ProviderConfig, cls: type[BaseProvider]) -> str | None:
-    if config.provider_type is ProviderType.OLLAMA and cls.default_base_url:
-        return ollama_host()
-    return cls.default_base_url
-
-
 def _build(cls: type[BaseProvider], config: ProviderConfig) -> BaseProvider:
     try:
         provider = cls(config)
@@ -237,7 +230,9 @@ def _build(cls: type[BaseProvider], config: ProviderConfig) -> BaseProvider:
     return provider
 
 
-async def _probe(provider: BaseProvider, timeout: float) -> HealthStatus:
+async def probe(provider: BaseProvider, timeout: float) -> HealthStatus:
+    """`provider.check_health()`, as a TIMEOUT status past `timeout` seconds and an ERROR
+    status if a custom provider's probe itself breaks (one probe never sinks a dashboard)."""
     try:
         return await asyncio.wait_for(provider.check_health(), timeout)
     except asyncio.TimeoutError:

@@ -36,12 +36,7 @@ __all__ = [
 ]
 
 SIM_PROVIDERS = ("openai", "anthropic", "google", "mistral", "ollama")
-ENV_KEYS = {
-    ProviderType.OPENAI: ("OPENAI_API_KEY",),
-    ProviderType.ANTHROPIC: ("ANTHROPIC_API_KEY",),
-    ProviderType.GOOGLE: ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-    ProviderType.MISTRAL: ("MISTRAL_API_KEY",),
-}
+CLOUD_PROVIDERS = (ProviderType.OPENAI, ProviderType.ANTHROPIC, ProviderType.GOOGLE, ProviderType.MISTRAL)
 _sim_server: Any = None
 
 
@@ -77,8 +72,8 @@ def register(
         cfg = ProviderConfig(provider_type, name=name or "", **config)
         names.append(_register_one(mgr, cfg, replace, provider_class))
     elif not simulator or config:
-        for ptype, env_vars in ENV_KEYS.items():
-            if any(os.environ.get(v) for v in env_vars) and ptype.value not in mgr:
+        for ptype in CLOUD_PROVIDERS:
+            if any(os.environ.get(v) for v in provider_class(ptype).env_api_key) and ptype.value not in mgr:
                 names.append(_register_one(mgr, ProviderConfig(ptype), replace, None))
     if simulator:
         names += _register_simulator(mgr, replace)
@@ -257,7 +252,7 @@ def _number(value: float) -> str:
 
 def _simulated(mgr: ProviderManager, targets: Any) -> tuple[str, ...]:
     names = dict.fromkeys(t.provider for t in targets)
-    return tuple(n for n in names if (p := mgr.get_provider(n)) and p.config.settings.get("simulated"))
+    return tuple(n for n in names if (p := mgr.get_provider(n)) and p.simulated)
 
 
 def compare(prompts: Any, targets: Any = None, *, system: str | None = None, stream: bool = True, **options: Any) -> CompareResult:

@@ -282,3 +282,25 @@ async def test_model_lists_follow_every_page(crowded_sim, provider_type, page_pa
     listed = [r for r in crowded_sim.simulator.requests
               if r.provider == provider_type and r.method == "GET" and r.path.endswith("/models")]
     assert len(listed) == 2 and page_param in listed[1].query
+
+
+@pytest.mark.parametrize("provider_type, header", [("openai", "authorization"), ("anthropic", "x-api-key"),
+                                                    ("google", "x-goog-api-key"), ("mistral", "authorization")])
+def test_each_provider_names_the_header_that_carries_its_key(sim, provider_type, header, build):
+    provider = build(provider_type)
+    assert header in provider.secret_headers
+    assert header in {h.lower() for h in provider.auth_headers()}
+
+
+def test_provider_facts_are_answered_by_the_provider(monkeypatch, build):
+    from closedpaw_nb.providers import provider_class
+    from closedpaw_nb.types import ProviderType
+
+    monkeypatch.setenv("OLLAMA_HOST", "10.1.2.3:4567")
+    assert provider_class(ProviderType.OLLAMA).official_base_url() == "http://10.1.2.3:4567"
+    assert provider_class(ProviderType.OPENAI).official_base_url() == "https://api.openai.com/v1"
+    assert provider_class(ProviderType.CUSTOM).official_base_url() is None
+    local = build("openai")
+    assert local.is_local and not local.simulated
+    simulated = build("anthropic", settings={"simulated": True})
+    assert simulated.simulated

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..errors import ConfigError, ProviderError
 from ..manager import ProviderManager
+from ..providers import BaseProvider
 from .store import RunStore
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 RowCallback = Callable[[dict[str, Any]], None]
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @dataclass(frozen=True)
@@ -223,6 +222,13 @@ async def run_matrix(
     return written
 
 
+def _provider(manager: ProviderManager, name: str) -> BaseProvider:
+    provider = manager.get_provider(name)
+    if provider is None:
+        raise ConfigError(f"no provider named {name!r} (registered: {', '.join(manager.names) or 'none'})")
+    return provider
+
+
 def manifest(
     manager: ProviderManager, run_id: str, targets: Sequence[Target], prompts: Sequence[tuple[str, str]],
     parameters: Mapping[str, Any], prices: Mapping[str, Any] | None,
@@ -231,13 +237,13 @@ def manifest(
     from .. import __version__
 
     providers = {t.provider for t in targets}
-    configs = {name: manager.get_provider(name).config.public_dict() for name in sorted(providers)}  # type: ignore[union-attr]
+    configs = {name: _provider(manager, name).config.public_dict() for name in sorted(providers)}
     return {
         "run_id": run_id,
         "library": {"closedpaw_nb": __version__, "python": sys.version.split()[0], "platform": platform.platform()},
         "providers": configs,
-        "local_providers": sorted(n for n, c in configs.items() if urlsplit(c["base_url"] or "").hostname in LOOPBACK),
-        "simulated_providers": sorted(n for n in providers if manager.get_provider(n).config.settings.get("simulated")),  # type: ignore[union-attr]
+        "local_providers": sorted(n for n in configs if _provider(manager, n).is_local),
+        "simulated_providers": sorted(n for n in configs if _provider(manager, n).simulated),
         "targets": [str(t) for t in targets],
         "prompts": dict(prompts),
         "parameters": dict(parameters),

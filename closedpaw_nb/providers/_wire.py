@@ -62,6 +62,7 @@ class HTTPProvider(BaseProvider):
 
     stream_format: ClassVar[str] = "sse"  # or "ndjson"
     accepts_idempotency_key = True
+    secret_headers: ClassVar[tuple[str, ...]] = ("authorization",)
 
     def __init__(self, config: ProviderConfig, *, transport: Any = None) -> None:
         super().__init__(config)
@@ -111,12 +112,13 @@ class HTTPProvider(BaseProvider):
         if self._http_client is None or self._http_client.is_closed or self._http_loop is not loop:
             self._http_loop = loop
             self._http_client = HTTPClient(
-                self.config.base_url or self.default_base_url or "",
+                self.config.base_url or self.official_base_url() or "",
                 {**self._extra_headers(), **self.auth_headers()},
                 self.config.timeout,
                 provider=self.name,
                 transport=self._transport,
                 follow_redirects=bool(self.config.settings.get("follow_redirects", False)),
+                secret_headers=self.secret_headers,
             )
         return self._http_client
 

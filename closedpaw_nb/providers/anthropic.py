@@ -54,6 +54,8 @@ class AnthropicProvider(HTTPProvider):
     env_api_key = ("ANTHROPIC_API_KEY",)
     needs_api_key = True
 
+    secret_headers = ("x-api-key",)
+
     def auth_headers(self) -> dict[str, str]:
         settings = self.config.settings
         headers = {"anthropic-version": str(settings.get("anthropic_version", API_VERSION))}

@@ -21,7 +21,9 @@ from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
 
+from ..transport.addresses import is_loopback_host
 from ..transport.redact import get_logger, redact
 from ..config import ProviderConfig
 from ..errors import (
@@ -123,6 +125,7 @@ class BaseProvider(ABC):
         env_api_key: Environment variables tried, in order, for the key.
         needs_api_key: Registration fails without a key when True.
         needs_base_url: Registration fails without a base_url when True.
+        secret_headers: The request headers that carry the key (never sent across origins).
         accepts_idempotency_key: When True, the manager passes `idempotency_key=` (one per
             logical call, the same on each retry) to `chat()` and `stream_chat()`.
         config: The provider's `ProviderConfig` (key and base_url already resolved).
@@ -135,6 +138,7 @@ class BaseProvider(ABC):
     needs_api_key: ClassVar[bool] = False
     needs_base_url: ClassVar[bool] = False
     accepts_idempotency_key: ClassVar[bool] = False
+    secret_headers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
         self.config = config
@@ -145,6 +149,21 @@ class BaseProvider(ABC):
     @property
     def name(self) -> str:
         return self.config.name
+
+    @classmethod
+    def official_base_url(cls) -> str | None:
+        """The endpoint a config without base_url uses (None: the config must give one)."""
+        return cls.default_base_url
+
+    @property
+    def simulated(self) -> bool:
+        """Whether answers come from closedpaw_nb's simulator (`settings["simulated"]`), not a model."""
+        return bool(self.config.settings.get("simulated"))
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the config points at this machine (a loopback address): its calls cost nothing."""
+        return is_loopback_host(urlsplit(self.config.base_url or "").hostname)
 
     @property
     def client(self) -> httpx.AsyncClient:

@@ -48,6 +48,8 @@ class GoogleProvider(HTTPProvider):
     def _version(self) -> str:
         return str(self.config.settings.get("api_version", API_VERSION))
 
+    secret_headers = ("x-goog-api-key",)
+
     def auth_headers(self) -> dict[str, str]:
         key = self.config.api_key
         return {"x-goog-api-key": key.reveal()} if key else {}  # type: ignore[union-attr]

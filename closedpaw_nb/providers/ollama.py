@@ -44,6 +44,11 @@ class OllamaProvider(HTTPProvider):
     needs_api_key = False
     stream_format = "ndjson"
 
+    @classmethod
+    def official_base_url(cls) -> str:
+        """OLLAMA_HOST, read when the provider is registered, else the local default."""
+        return ollama_host()
+
     def chat_request(
         self, messages: list[ChatMessage], model: str, options: ChatOptions, stream: bool
     ) -> tuple[str, dict[str, Any]]:

@@ -24,13 +24,12 @@ from pydantic import ValidationError
 from ..config import ProviderConfig, resolve_api_key
 from ..manager import ProviderManager
 from ..providers import BaseProvider, provider_class
-from ..providers.ollama import ollama_host
 from ..types import ProviderType
 from .errors import ApiError
 from .models import BaseURL, ModelName, ProviderInfo, ProviderName, RegisterRequest
 from .urlcheck import Resolver, check_base_url, origin, system_resolve
 
-__all__ = ["SeedQuery", "official_base_url", "register", "registration_request", "seed_query"]
+__all__ = ["SeedQuery", "register", "registration_request", "seed_query"]
 
 KEY_IN_BODY = ('send the key in the JSON body of POST /api/providers/register, e.g. '
                '{"provider_type": "openai", "api_key": "..."}; a key is never accepted in a query string')
@@ -122,13 +121,6 @@ def _from_query(seed: SeedQuery) -> RegisterRequest:
         raise ApiError(422, "validation_error", f"invalid query parameters: {summary}", fields=problems[:20]) from None
 
 
-def official_base_url(provider_type: ProviderType, cls: type[BaseProvider]) -> str | None:
-    """The endpoint a provider type uses when no base_url is given (None for custom)."""
-    if provider_type is ProviderType.OLLAMA:
-        return ollama_host()
-    return cls.default_base_url
-
-
 def _at_official_origin(base_url: str | None, official: str | None) -> bool:
     return base_url is None or (official is not None and origin(base_url) == origin(official))
 
@@ -192,7 +184,7 @@ async def register(
     name = body.name or body.provider_type.value
     _refuse_duplicate(manager, name)
     cls = provider_class(body.provider_type)
-    official = official_base_url(body.provider_type, cls)
+    official = cls.official_base_url()
     if body.base_url is not None:
         await check_base_url(body.base_url, body.provider_type, allow_local=allow_local, official=official,
                              resolve=resolve)

@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 import uvicorn
 from fastapi import FastAPI
 
+from ..transport.addresses import is_loopback_host
+
 __all__ = ["RunningServer", "bind", "is_loopback", "start_server", "url_of", "uvicorn_config"]
-
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
-
 
 def is_loopback(host: str) -> bool:
     """Whether binding `host` keeps the server reachable from this machine only."""
-    return host in LOOPBACK_NAMES or host.startswith("127.")
+    return is_loopback_host(host)
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:

@@ -25,7 +25,7 @@ import json as jsonlib
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -53,7 +53,6 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 # httpx keeps only 20 idle connections by default, which makes a 64-way benchmark
 # reconnect constantly; keep as many alive as we allow.
 POOL_LIMITS = dict(max_connections=256, max_keepalive_connections=256)
-AUTH_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key")
 
 install_log_filters()
 
@@ -131,6 +130,8 @@ class HTTPClient:
         provider: Provider name, attached to every error.
         transport: An httpx transport for tests (e.g. `httpx.MockTransport`).
         follow_redirects: Off by default; when on, auth headers never go to another origin.
+        secret_headers: The headers that carry a key (the provider says which); with
+            `follow_redirects` they are dropped on a redirect to another origin.
     """
 
     def __init__(
@@ -142,6 +143,7 @@ class HTTPClient:
         provider: str,
         transport: Any = None,
         follow_redirects: bool = False,
+        secret_headers: Iterable[str] = ("authorization",),
     ) -> None:
         import httpx  # here, not at the top: `import closedpaw_nb` stays quick
 
@@ -151,7 +153,7 @@ class HTTPClient:
         plain = transport is None and not follow_redirects and url.scheme in ("http", "https") and not _proxied(url)
         self._backend: _PoolBackend | _HttpxBackend = (
             _PoolBackend(url, headers) if plain
-            else _HttpxBackend(url, headers, self._timeouts, transport, follow_redirects))
+            else _HttpxBackend(url, headers, self._timeouts, transport, follow_redirects, secret_headers))
 
     async def request(
         self,
@@ -338,9 +340,10 @@ class _HttpxBackend:
     """httpx's client: custom transports, environment proxies and redirects."""
 
     def __init__(self, base_url: httpx.URL, headers: Mapping[str, str], timeouts: Mapping[str, float],
-                 transport: Any, follow_redirects: bool) -> None:
+                 transport: Any, follow_redirects: bool, secret_headers: Iterable[str]) -> None:
         import httpx
 
+        self._secret_headers = {"authorization", *(name.lower() for name in secret_headers)}
         self._client = httpx.AsyncClient(
             base_url=base_url, headers=dict(headers), timeout=httpx.Timeout(**timeouts),
             limits=httpx.Limits(**POOL_LIMITS), transport=transport, follow_redirects=follow_redirects,
@@ -371,10 +374,10 @@ class _HttpxBackend:
         return self._client.is_closed
 
     async def _strip_foreign_auth(self, request: httpx.Request) -> None:
-        # httpx strips only Authorization on a cross-origin redirect; x-api-key and
-        # x-goog-api-key would follow the redirect to whoever asked for them.
+        # httpx strips only Authorization on a cross-origin redirect; a provider's own key
+        # header (x-api-key, x-goog-api-key...) would follow it to whoever asked for it.
         if _origin(request.url) != self._origin:
-            for name in AUTH_HEADERS:
+            for name in self._secret_headers:
                 request.headers.pop(name, None)
 
 

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-from urllib.parse import urlsplit
-
-from ..bench.run import LOOPBACK
 from ..manager import ProviderManager
-from ..types import HealthState, HealthStatus
 
-__all__ = ["default_manager", "local_providers", "probe", "simulated_providers", "target_options"]
+__all__ = ["default_manager", "local_providers", "simulated_providers", "target_options"]
 
 
 def default_manager() -> ProviderManager:
@@ -36,23 +30,11 @@ def target_options(manager: ProviderManager, live: dict[str, list[str]] | None =
 
 def local_providers(manager: ProviderManager) -> list[str]:
     """Providers on a loopback address: their calls cost 0.0 unless priced (as in benchmarks)."""
-    names = []
-    for name in manager.names:
-        provider = manager.get_provider(name)
-        host = urlsplit(provider.config.base_url or "").hostname if provider else None
-        if host in LOOPBACK:
-            names.append(name)
-    return names
+    return [n for n in manager.names if (p := manager.get_provider(n)) and p.is_local]
 
 
 def simulated_providers(manager: ProviderManager) -> list[str]:
     """Providers registered as closedpaw_nb's simulator (`settings["simulated"]`)."""
-    return [n for n in manager.names if (p := manager.get_provider(n)) and p.config.settings.get("simulated")]
+    return [n for n in manager.names if (p := manager.get_provider(n)) and p.simulated]
 
 
-async def probe(provider: Any, timeout: float) -> HealthStatus:
-    """The provider's unbilled probe, as a TIMEOUT status if it takes longer than `timeout`."""
-    try:
-        return await asyncio.wait_for(provider.check_health(), timeout)
-    except TimeoutError:
-        return HealthStatus(provider.name, HealthState.TIMEOUT, detail=f"no answer within {timeout:g} s")

@@ -47,11 +47,9 @@ class FieldRules:
 def field_rules(provider_type: ProviderType | str) -> FieldRules:
     """The form rules for `provider_type`, read from the provider class's attributes."""
     from ..providers import provider_class
-    from ..providers.ollama import ollama_host
 
-    ptype = ProviderType(provider_type)
-    cls = provider_class(ptype)
-    default = ollama_host() if ptype is ProviderType.OLLAMA else (cls.default_base_url or "")
+    cls = provider_class(ProviderType(provider_type))
+    default = cls.official_base_url() or ""
     # Custom endpoints may sit behind a key even though none is required.
     return FieldRules(cls.needs_api_key or cls.needs_base_url, cls.needs_api_key, cls.needs_base_url,
                       default, tuple(cls.env_api_key if cls.needs_api_key else ()))

@@ -20,7 +20,8 @@ from ..manager import HEALTH_TIMEOUT, ProviderManager
 from ._jobs import Job
 from ._providers_table import ProvidersTable, health_text
 from ._registration_fields import RegistrationFields
-from ._shared import default_manager, probe
+from ..manager import probe
+from ._shared import default_manager
 from ._state import RegistrationForm, field_rules
 from ._validate import check_form, field_of
 from ._views import JobPanel, holding
