@@ -5,7 +5,7 @@ ceil(1024 / 64) x 50 ms = 800 ms. The arms run interleaved per round:
 
 - `raw`: a hand-written `asyncio.Semaphore` + `gather` over one raw httpx client.
 - `floor` (reported only): the same straight over closedpaw_nb's connection pool
-  (`_pool.py`, no httpx, no provider code), to show how close to the ideal the
+  (`transport/pool.py`, no httpx, no provider code), to show how close to the ideal the
   transport alone gets on this machine.
 - `await`: `await closedpaw_nb.abenchmark(...)`, the awaitable notebook path (rows go to
   a SQLite run store, as in real use).

@@ -24,7 +24,7 @@ from .manager import ProviderManager, get_provider_manager
 from .providers import BaseProvider, ChatOptions, ChatStream
 from .types import ChatMessage, ChatResponse, HealthState, HealthStatus, ModelInfo, ProviderType, Usage
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # Loaded on first access, so `import closedpaw_nb` stays light (no pandas, no cryptography).
 _LAZY = {

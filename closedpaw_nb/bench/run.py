@@ -234,7 +234,7 @@ def manifest(
     parameters: Mapping[str, Any], prices: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """Everything needed to understand (and resume) a run, with no key material."""
-    from .. import __version__
+    from .._version import __version__
 
     providers = {t.provider for t in targets}
     configs = {name: _provider(manager, name).config.public_dict() for name in sorted(providers)}

@@ -7,7 +7,7 @@ URL or headers (httpx puts the full URL, query included, into its exception text
 It has two backends behind one interface:
 
 - `_PoolBackend` (the default): HTTP/1.1 straight to the provider over our connection
-  pool (`_pool.py`, asyncio + httptools). A benchmark sweep is CPU-bound on one event loop,
+  pool (`pool.py`, asyncio + httptools). A benchmark sweep is CPU-bound on one event loop,
   and every microsecond of client work per call turns into queueing delay that would
   be charged to the provider; this path costs a fraction of httpx's (goal G3 in
   benchmarks/). It notes when each request left for the socket, where latency and
@@ -214,7 +214,7 @@ class _PoolBackend:
     """HTTP/1.1 straight to the provider over `_pool.ConnectionPool`."""
 
     def __init__(self, base_url: httpx.URL, headers: Mapping[str, str]) -> None:
-        from .. import __version__
+        from .._version import __version__
         from . import pool as _pool
 
         self._pool_errors = _pool.PoolError

@@ -42,7 +42,7 @@ _LINE_BREAKERS = re.compile(rb"[\x00\r\n]")
 
 
 class PoolError(Exception):
-    """Base of the pool's errors (`_http.py` maps each into closedpaw_nb's error tree)."""
+    """Base of the pool's errors (`client.py` maps each into closedpaw_nb's error tree)."""
 
 
 class ConnectFailed(PoolError):
