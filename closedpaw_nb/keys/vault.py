@@ -21,24 +21,23 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import fcntl
 import json
 import os
 import struct
 import tempfile
-import time
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
+import filelock
 import platformdirs
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from ..transport.redact import get_logger, register_secret
 from ..errors import ConfigError, VaultError, VaultFormatError, VaultLockedError, VaultPasswordError
+from ..transport.redact import get_logger, register_secret
 
 __all__ = ["PASSPHRASE_ENV", "DataVault", "KeyringVault", "ScryptParams", "default_vault_path"]
 
@@ -146,7 +145,7 @@ class DataVault:
             count = "?"
         return f"DataVault(path={str(self._path)!r}, entries={count})"
 
-    def __reduce__(self) -> None:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("DataVault cannot be pickled (that would copy its key); reopen it by path")
 
     def _read(self) -> bytes | None:
@@ -226,25 +225,30 @@ class DataVault:
 
     @contextlib.contextmanager
     def _locked(self, timeout: float | None = None) -> Iterator[None]:
-        """Hold an exclusive flock on the sidecar `<vault>.lock` (never deleted: that races)."""
+        """Hold an exclusive lock on the sidecar `<vault>.lock` through `filelock`.
+
+        `filelock.FileLock` is flock on Unix (the file stays, so every waiter locks the same
+        inode) and a byte-range lock on Windows (the file goes on release); either way the OS
+        drops the lock if its holder dies. A fresh lock object per call, like a fresh
+        descriptor: two threads or two vaults in one process exclude each other as processes do.
+        """
         self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(f"{self._path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        wait = self._lock_timeout if timeout is None else timeout
+        # mode: 0600 like the vault. Polled every 20 ms; max(0, ...) because filelock reads a
+        # negative timeout as "wait forever", where a past deadline means one attempt here.
+        lock = filelock.FileLock(f"{self._path}.lock", mode=0o600)
         try:
-            deadline = time.monotonic() + (self._lock_timeout if timeout is None else timeout)
-            while True:  # flock itself cannot time out, so poll a non-blocking attempt
-                with contextlib.suppress(BlockingIOError):
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                if time.monotonic() >= deadline:
-                    raise VaultLockedError(f"another process is writing {self._path}; try again")
-                time.sleep(0.02)
+            lock.acquire(timeout=max(0.0, wait), poll_interval=0.02)
+        except filelock.Timeout:
+            raise VaultLockedError(f"another process is writing {self._path}; try again") from None
+        try:
             # Writers keep this lock while their temp file exists, so a temp file seen now
             # was left by a writer that died before os.replace.
             for stale in self._path.parent.glob(f".{self._path.name}.*.tmp"):
                 stale.unlink(missing_ok=True)
             yield
         finally:
-            os.close(fd)  # closing the descriptor releases the flock
+            lock.release()
 
 
 def default_vault_path() -> Path:
@@ -273,6 +277,8 @@ def _atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    if not hasattr(os, "O_DIRECTORY"):
+        return  # Windows cannot open a directory to fsync it; NTFS journals the rename itself
     dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dir_fd)  # makes the rename itself survive a power cut

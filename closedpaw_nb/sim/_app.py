@@ -22,9 +22,9 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from ._asgi import Receive, Send
 from ._faults import Fault, FaultQueue, fault_reply
-from ._respond import ChatResponse, FaultResponse, ReplyResponse, finish
+from ._protocol import Call, ParsedChat, Reply, RouteSpec, WireProtocol
+from ._respond import FaultResponse, GenerationResponse, ReplyResponse, add_headers
 from ._text import Generation, LatencyProfile, Pacer, generate
-from ._wire import Call, ChatRequest, Protocol, Reply, RouteSpec
 from .anthropic import AnthropicProtocol
 from .google import GoogleProtocol
 from .mistral import MistralProtocol
@@ -130,7 +130,7 @@ class Simulator:
         """The latency profile of ``model`` (``name:tag`` falls back to ``name``)."""
         return self.profiles.get(model) or self.profiles.get(model.split(":")[0]) or self.default_profile
 
-    def generate(self, req: ChatRequest) -> Generation:
+    def generate(self, req: ParsedChat) -> Generation:
         """Deterministic answer for ``req``."""
         return generate(
             model=req.model,
@@ -157,7 +157,7 @@ class Simulator:
 # -- request flow ---------------------------------------------------------------------
 
 
-async def _make_call(request: Request, proto: Protocol, spec: RouteSpec, sim: Simulator) -> Call | Reply:
+async def _make_call(request: Request, proto: WireProtocol, spec: RouteSpec, sim: Simulator) -> Call | Reply:
     started = time.perf_counter()
     raw = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
@@ -186,7 +186,7 @@ async def _make_call(request: Request, proto: Protocol, spec: RouteSpec, sim: Si
     return proto.error(call, 400, "Could not parse the request body as JSON.") if bad_json else call
 
 
-def _endpoint(proto: Protocol, spec: RouteSpec, sim_of: Callable[[Request], Simulator]) -> Callable[..., Any]:
+def _endpoint(proto: WireProtocol, spec: RouteSpec, sim_of: Callable[[Request], Simulator]) -> Callable[..., Any]:
     async def handle(request: Request) -> Any:
         sim: Simulator = sim_of(request)
         made = await _make_call(request, proto, spec, sim)
@@ -196,20 +196,20 @@ def _endpoint(proto: Protocol, spec: RouteSpec, sim_of: Callable[[Request], Simu
         fault = sim.take_fault(call)
         if fault is not None and fault.replaces_response:
             silent = fault.kind in ("hang", "reset")
-            reply = None if silent else finish(fault_reply(fault, call, proto), call, proto, fault)
+            reply = None if silent else add_headers(fault_reply(fault, call, proto), call, proto, fault)
             return FaultResponse(fault, reply, sim._closing)
         outcome = _answer(call, proto, spec)
         if isinstance(outcome, Reply):
-            return ReplyResponse(finish(outcome, call, proto, fault), fault)
+            return ReplyResponse(add_headers(outcome, call, proto, fault), fault)
         profile = sim.profile_for(outcome.model)
         call.pace = (sim.time_scale * profile.ttft_ms / 1000.0, sim.time_scale / profile.tokens_per_s)
         pacer = Pacer(profile, sim.time_scale, call.started)
-        return ChatResponse(proto, call, outcome, sim.generate(outcome), pacer, fault)
+        return GenerationResponse(proto, call, outcome, sim.generate(outcome), pacer, fault)
 
     return handle
 
 
-def _answer(call: Call, proto: Protocol, spec: RouteSpec) -> Reply | ChatRequest:
+def _answer(call: Call, proto: WireProtocol, spec: RouteSpec) -> Reply | ParsedChat:
     if call.requires_key:
         denied = proto.authenticate(call)
         if denied is not None:
@@ -222,7 +222,7 @@ def _answer(call: Call, proto: Protocol, spec: RouteSpec) -> Reply | ChatRequest
 # -- app ------------------------------------------------------------------------------
 
 
-def _mount(prefix: str, proto: Protocol, sim_of: Callable[[Request], Simulator]) -> list[BaseRoute]:
+def _mount(prefix: str, proto: WireProtocol, sim_of: Callable[[Request], Simulator]) -> list[BaseRoute]:
     specs = proto.routes()
     routes: list[BaseRoute] = [Route(s.path, _endpoint(proto, s, sim_of), methods=list(s.methods)) for s in specs]
     # The mount root without its trailing slash (e.g. Ollama's "GET /" health probe).
@@ -263,7 +263,8 @@ def create_app(simulator: Simulator | None = None) -> Starlette:
     """
 
     def sim_of(request: Request) -> Simulator:
-        return request.app.state.simulator
+        simulator: Simulator = request.app.state.simulator
+        return simulator
 
     ollama_compat = OpenAIProtocol()
     ollama_compat.name = "ollama"  # type: ignore[misc]  # same wire, Ollama's mount and auth

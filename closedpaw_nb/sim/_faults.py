@@ -21,7 +21,7 @@ from ._asgi import (
     until_disconnect,
     wait_closing,
 )
-from ._wire import Call, Protocol, Reply
+from ._protocol import Call, Reply, WireProtocol
 
 __all__ = ["Fault", "FaultKind", "FaultQueue", "play_fault"]
 
@@ -144,7 +144,8 @@ class FaultQueue:
         """The first fault matching ``call``, counting one use of it."""
         with self._lock:
             for item in self._items:
-                fault, left = item
+                fault: Fault = item[0]
+                left = item[1]
                 if not fault.matches(call):
                     continue
                 if left is not None:
@@ -155,7 +156,7 @@ class FaultQueue:
         return None
 
 
-def fault_reply(fault: Fault, call: Call, proto: Protocol) -> Reply:
+def fault_reply(fault: Fault, call: Call, proto: WireProtocol) -> Reply:
     """The reply of a ``status``, ``redirect`` or non-truncating ``malformed`` fault."""
     if fault.kind == "status":
         return proto.fault_error(call, fault)

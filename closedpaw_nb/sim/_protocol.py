@@ -1,8 +1,10 @@
-"""Neutral request/reply types shared by the protocol modules, and the Protocol base class.
+"""What the simulator's five wire protocols share: the :class:`WireProtocol` base class and
+the neutral request/reply types it works in.
 
-A protocol module turns a provider's request into a :class:`ChatRequest`, and turns a
+A protocol module turns a provider's request into a :class:`ParsedChat`, and turns a
 :class:`~closedpaw_nb.sim._text.Generation` back into that provider's JSON or stream frames.
 HTTP plumbing, pacing and faults live in ``_app``, ``_respond``, ``_asgi`` and ``_faults``.
+(Not to be confused with ``closedpaw_nb.providers._wire``, the clients' request/response loop.)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ._text import Generation
 if TYPE_CHECKING:
     from ._faults import Fault
 
-__all__ = ["Call", "ChatRequest", "Frame", "Protocol", "Reply", "RouteSpec", "key_problem", "sse", "text_of"]
+__all__ = ["Call", "Frame", "ParsedChat", "Reply", "RouteSpec", "WireProtocol", "key_problem", "sse", "text_of"]
 
 #: Fixed creation time for listed models (2025-01-01T00:00:00Z), so lists are stable.
 MODEL_CREATED = 1735689600
@@ -56,7 +58,7 @@ class Call:
 
 
 @dataclass(frozen=True)
-class ChatRequest:
+class ParsedChat:
     """A chat request in neutral terms, after a protocol parsed its own field names."""
 
     model: str
@@ -136,7 +138,7 @@ def now() -> int:
     return int(time.time())
 
 
-class Protocol:
+class WireProtocol:
     """Base class of the five wire protocols; subclasses translate only at their edges."""
 
     name: ClassVar[str] = ""
@@ -173,11 +175,11 @@ class Protocol:
         """The error reply a ``status`` fault renders (extended by protocols with extra details)."""
         return self.error(call, fault.status or 500, fault.message, fault.code)
 
-    def render(self, call: Call, req: ChatRequest, gen: Generation) -> Reply:
+    def render(self, call: Call, req: ParsedChat, gen: Generation) -> Reply:
         """The non-streamed chat reply."""
         raise NotImplementedError
 
-    def frames(self, call: Call, req: ChatRequest, gen: Generation) -> Iterator[Frame]:
+    def frames(self, call: Call, req: ParsedChat, gen: Generation) -> Iterator[Frame]:
         """The streamed chat reply, one token frame per generated token."""
         raise NotImplementedError
 

@@ -8,13 +8,13 @@ from typing import Any
 from . import _asgi
 from ._asgi import Receive, Send
 from ._faults import Fault, drip, play_fault
+from ._protocol import Call, ParsedChat, Reply, WireProtocol
 from ._text import Generation, Pacer
-from ._wire import Call, ChatRequest, Protocol, Reply
 
-__all__ = ["ChatResponse", "FaultResponse", "ReplyResponse", "finish"]
+__all__ = ["FaultResponse", "GenerationResponse", "ReplyResponse", "add_headers"]
 
 
-def finish(reply: Reply, call: Call, proto: Protocol, fault: Fault | None = None) -> Reply:
+def add_headers(reply: Reply, call: Call, proto: WireProtocol, fault: Fault | None = None) -> Reply:
     """Add the protocol's per-response headers (request ids) and the fault's extra headers."""
     reply.headers = {**proto.headers(call), **reply.headers, **(fault.headers if fault else {})}
     return reply
@@ -52,11 +52,11 @@ class FaultResponse:
         await play_fault(self.fault, self.reply, send, receive, self.closing)
 
 
-class ChatResponse:
-    """A generated chat answer, paced by the model's latency profile."""
+class GenerationResponse:
+    """A chat answer (a :class:`Generation`) written in ``proto``'s format at the model's pace."""
 
     def __init__(
-        self, proto: Protocol, call: Call, req: ChatRequest, gen: Generation, pacer: Pacer, fault: Fault | None
+        self, proto: WireProtocol, call: Call, req: ParsedChat, gen: Generation, pacer: Pacer, fault: Fault | None
     ) -> None:
         self.proto, self.call, self.req, self.gen, self.pacer, self.fault = proto, call, req, gen, pacer, fault
         # Deltas to send before a cut_stream/stream_error fault breaks the stream.
@@ -73,17 +73,18 @@ class ChatResponse:
 
     def _whole(self) -> Reply:
         if not self.req.stream:
-            return finish(self.proto.render(self.call, self.req, self.gen), self.call, self.proto, self.fault)
+            return add_headers(self.proto.render(self.call, self.req, self.gen), self.call, self.proto, self.fault)
         data = b"".join(f.data for f in self.proto.frames(self.call, self.req, self.gen))
-        return finish(Reply(200, data, media_type=self.proto.media_type(self.call)), self.call, self.proto, self.fault)
+        reply = Reply(200, data, media_type=self.proto.media_type(self.call))
+        return add_headers(reply, self.call, self.proto, self.fault)
 
     async def _single(self, send: Send) -> None:
         await self.pacer.wait_total(self.gen.completion_tokens)
-        reply = finish(self.proto.render(self.call, self.req, self.gen), self.call, self.proto, self.fault)
+        reply = add_headers(self.proto.render(self.call, self.req, self.gen), self.call, self.proto, self.fault)
         await send_reply(send, reply, None)
 
     async def _stream(self, send: Send, receive: Receive) -> bool:
-        headers = finish(Reply(200, b""), self.call, self.proto, self.fault).headers
+        headers = add_headers(Reply(200, b""), self.call, self.proto, self.fault).headers
         await _asgi.start(send, 200, headers | {"cache-control": "no-cache"}, self.proto.media_type(self.call))
         index = 0
         for frame in self.proto.frames(self.call, self.req, self.gen):

@@ -10,18 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ._text import Generation, count_tokens
-from ._wire import (
+from ._protocol import (
     Call,
-    ChatRequest,
     Frame,
-    Protocol,
+    ParsedChat,
     Reply,
     RouteSpec,
+    WireProtocol,
     key_problem,
     sse,
     text_of,
 )
+from ._text import Generation, count_tokens
 
 _TYPES = {
     400: "invalid_request_error",
@@ -54,7 +54,7 @@ def error_body(status: int, message: str | None, kind: str | None, request_id: s
     return {"type": "error", "error": {"type": kind, "message": text}, "request_id": request_id}
 
 
-class AnthropicProtocol(Protocol):
+class AnthropicProtocol(WireProtocol):
     """Messages and models as api.anthropic.com speaks them."""
 
     name = "anthropic"
@@ -95,7 +95,7 @@ class AnthropicProtocol(Protocol):
 
     # -- requests ---------------------------------------------------------------------
 
-    def chat(self, call: Call) -> ChatRequest | Reply:
+    def chat(self, call: Call) -> ParsedChat | Reply:
         """Parse a Messages request; ``system`` is top level and ``max_tokens`` is required."""
         body = call.body if isinstance(call.body, dict) else {}
         for name in ("model", "messages", "max_tokens"):
@@ -104,7 +104,7 @@ class AnthropicProtocol(Protocol):
         system = text_of(body.get("system") or "")
         messages = [m for m in body["messages"] if isinstance(m, dict)]
         users = [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
-        return ChatRequest(
+        return ParsedChat(
             model=body["model"],
             prompt=users[-1] if users else "",
             prompt_tokens=count_tokens([system, *(text_of(m.get("content")) for m in messages)]),
@@ -152,14 +152,14 @@ class AnthropicProtocol(Protocol):
 
     # -- responses --------------------------------------------------------------------
 
-    def render(self, call: Call, req: ChatRequest, gen: Generation) -> Reply:
+    def render(self, call: Call, req: ParsedChat, gen: Generation) -> Reply:
         """A ``message`` object with one text block."""
         body = self._message(call, req, [{"type": "text", "text": gen.text}])
         body.update(stop_reason=_STOP[gen.finish], stop_sequence=gen.stop_sequence)
         body["usage"]["output_tokens"] = gen.completion_tokens
         return Reply(200, body)
 
-    def frames(self, call: Call, req: ChatRequest, gen: Generation) -> Iterator[Frame]:
+    def frames(self, call: Call, req: ParsedChat, gen: Generation) -> Iterator[Frame]:
         """The named-event sequence; ``message_delta.usage.output_tokens`` is cumulative."""
         start = self._message(call, req, [])
         start["usage"]["output_tokens"] = min(1, gen.completion_tokens)
@@ -180,7 +180,7 @@ class AnthropicProtocol(Protocol):
         """``event: error`` with the error envelope (``overloaded_error`` for 529)."""
         return sse(error_body(status, message, None, self._request_id(call)), "error")
 
-    def _message(self, call: Call, req: ChatRequest, content: list[Any]) -> dict[str, Any]:
+    def _message(self, call: Call, req: ParsedChat, content: list[Any]) -> dict[str, Any]:
         usage = {
             "input_tokens": req.prompt_tokens,
             "cache_creation_input_tokens": 0,

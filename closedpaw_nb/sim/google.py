@@ -13,18 +13,18 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._text import Generation, count_tokens
-from ._wire import (
+from ._protocol import (
     Call,
-    ChatRequest,
     Frame,
-    Protocol,
+    ParsedChat,
     Reply,
     RouteSpec,
+    WireProtocol,
     key_problem,
     sse,
     text_of,
 )
+from ._text import Generation, count_tokens
 
 if TYPE_CHECKING:
     from ._faults import Fault
@@ -93,7 +93,7 @@ def quota_details(model: str | None, retry_delay: str | None, per: str | None) -
     return details
 
 
-class GoogleProtocol(Protocol):
+class GoogleProtocol(WireProtocol):
     """generateContent, streamGenerateContent and models, as generativelanguage speaks them."""
 
     name = "google"
@@ -152,7 +152,7 @@ class GoogleProtocol(Protocol):
 
     # -- requests ---------------------------------------------------------------------
 
-    def chat(self, call: Call) -> ChatRequest | Reply:
+    def chat(self, call: Call) -> ParsedChat | Reply:
         """Parse ``contents``, ``systemInstruction`` and ``generationConfig`` (camelCase or snake_case)."""
         model, _, action = call.path_params["name"].partition(":")
         if action not in _ACTIONS:
@@ -165,7 +165,7 @@ class GoogleProtocol(Protocol):
         texts = [_parts_text(c) for c in contents if isinstance(c, dict)]
         users = [_parts_text(c) for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
         config = _field(body, "generationConfig") or {}
-        return ChatRequest(
+        return ParsedChat(
             model=model,
             prompt=users[-1] if users else "",
             prompt_tokens=count_tokens([system, *texts]),
@@ -212,7 +212,7 @@ class GoogleProtocol(Protocol):
 
     # -- responses --------------------------------------------------------------------
 
-    def render(self, call: Call, req: ChatRequest, gen: Generation) -> Reply:
+    def render(self, call: Call, req: ParsedChat, gen: Generation) -> Reply:
         """A ``GenerateContentResponse``."""
         return Reply(200, self._chunk(call, req, gen, gen.text, final=True))
 
@@ -220,7 +220,7 @@ class GoogleProtocol(Protocol):
         """SSE with ``alt=sse``, else a JSON array."""
         return "text/event-stream" if call.params.get("alt") == "sse" else "application/json"
 
-    def frames(self, call: Call, req: ChatRequest, gen: Generation) -> Iterator[Frame]:
+    def frames(self, call: Call, req: ParsedChat, gen: Generation) -> Iterator[Frame]:
         """One chunk per token; the last one carries ``finishReason`` and full usage."""
         pieces = list(gen.tokens) or [""]
         last = len(pieces) - 1
@@ -241,7 +241,7 @@ class GoogleProtocol(Protocol):
             return sse(body, end="\r\n\r\n")
         return b",\r\n" + json.dumps(body).encode() + b"]"
 
-    def _chunk(self, call: Call, req: ChatRequest, gen: Generation, text: str, *, final: bool) -> dict[str, Any]:
+    def _chunk(self, call: Call, req: ParsedChat, gen: Generation, text: str, *, final: bool) -> dict[str, Any]:
         candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
         usage: dict[str, Any] = {"promptTokenCount": gen.prompt_tokens, "totalTokenCount": gen.prompt_tokens}
         if final:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+from ._protocol import MODEL_CREATED, Call, Frame, ParsedChat, Reply, key_problem, now, sse
 from ._text import Generation
-from ._wire import MODEL_CREATED, Call, ChatRequest, Frame, Reply, key_problem, now, sse
 from .openai import OpenAIProtocol
 
 # The fields of the SDK's ChatCompletionRequest/ChatCompletionStreamRequest.
@@ -82,7 +82,7 @@ class MistralProtocol(OpenAIProtocol):
         """404 ``invalid_model``."""
         return self.error(call, 404, f"Invalid model: {model}")
 
-    def chat(self, call: Call) -> ChatRequest | Reply:
+    def chat(self, call: Call) -> ParsedChat | Reply:
         """Reject unknown fields (422), then parse like OpenAI but with ``random_seed``."""
         body = call.body if isinstance(call.body, dict) else {}
         forbidden = extra_forbidden(body)
@@ -110,13 +110,13 @@ class MistralProtocol(OpenAIProtocol):
             "type": "base",
         }
 
-    def render(self, call: Call, req: ChatRequest, gen: Generation) -> Reply:
+    def render(self, call: Call, req: ParsedChat, gen: Generation) -> Reply:
         """A ``chat.completion`` with ``usage``."""
         message = {"role": "assistant", "tool_calls": None, "content": gen.text}
         choice = {"index": 0, "message": message, "finish_reason": _FINISH[gen.finish]}
         return Reply(200, self._base(call, req, "chat.completion") | {"usage": _usage(gen), "choices": [choice]})
 
-    def frames(self, call: Call, req: ChatRequest, gen: Generation) -> Iterator[Frame]:
+    def frames(self, call: Call, req: ParsedChat, gen: Generation) -> Iterator[Frame]:
         """Role chunk, token chunks, a finish chunk carrying ``usage``, ``[DONE]``."""
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -133,7 +133,7 @@ class MistralProtocol(OpenAIProtocol):
         """An application error object as a data event."""
         return sse(error_body(status, message))
 
-    def _base(self, call: Call, req: ChatRequest, kind: str) -> dict[str, Any]:
+    def _base(self, call: Call, req: ParsedChat, kind: str) -> dict[str, Any]:
         return {"id": call.request_id, "object": kind, "created": now(), "model": req.model}
 
 

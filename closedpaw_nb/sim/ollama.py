@@ -16,17 +16,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from ._text import Generation, count_tokens
-from ._wire import (
+from ._protocol import (
     Call,
-    ChatRequest,
     Frame,
-    Protocol,
+    ParsedChat,
     Reply,
     RouteSpec,
+    WireProtocol,
     key_problem,
     text_of,
 )
+from ._text import Generation, count_tokens
 
 VERSION = "0.12.6"
 _MODIFIED = "2025-01-01T00:00:00Z"
@@ -41,7 +41,7 @@ def _timestamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
 
 
-class OllamaProtocol(Protocol):
+class OllamaProtocol(WireProtocol):
     """The native Ollama API: chat, generate, tags, show, version and the root health text."""
 
     name = "ollama"
@@ -117,7 +117,7 @@ class OllamaProtocol(Protocol):
             },
         )
 
-    def chat(self, call: Call) -> ChatRequest | Reply:
+    def chat(self, call: Call) -> ParsedChat | Reply:
         """Parse ``/api/chat`` (messages) or ``/api/generate`` (prompt + top-level system)."""
         body = call.body if isinstance(call.body, dict) else {}
         if not isinstance(body.get("model"), str):
@@ -133,7 +133,7 @@ class OllamaProtocol(Protocol):
         options = body.get("options") or {}
         stop = options.get("stop") or ()
         limit = options.get("num_predict")
-        return ChatRequest(
+        return ParsedChat(
             model=body["model"],
             prompt=prompt,
             prompt_tokens=count_tokens(texts),
@@ -147,11 +147,11 @@ class OllamaProtocol(Protocol):
 
     # -- responses --------------------------------------------------------------------
 
-    def render(self, call: Call, req: ChatRequest, gen: Generation) -> Reply:
+    def render(self, call: Call, req: ParsedChat, gen: Generation) -> Reply:
         """One object with ``done: true``, the text and the metrics."""
         return Reply(200, self._piece(call, req, gen.text) | self._done(call, gen))
 
-    def frames(self, call: Call, req: ChatRequest, gen: Generation) -> Iterator[Frame]:
+    def frames(self, call: Call, req: ParsedChat, gen: Generation) -> Iterator[Frame]:
         """One ``done: false`` line per token, then the ``done: true`` line with metrics."""
         for token in gen.tokens:
             yield Frame(_line(self._piece(call, req, token) | {"done": False}))
@@ -161,7 +161,7 @@ class OllamaProtocol(Protocol):
         """A ``{"error": ...}`` line (the HTTP status stays 200)."""
         return _line(self.error(call, status, message).body)
 
-    def _piece(self, call: Call, req: ChatRequest, text: str) -> dict[str, Any]:
+    def _piece(self, call: Call, req: ParsedChat, text: str) -> dict[str, Any]:
         if call.path.endswith("/api/generate"):
             return {"model": req.model, "created_at": _timestamp(), "response": text}
         return {"model": req.model, "created_at": _timestamp(), "message": {"role": "assistant", "content": text}}

@@ -10,20 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ._text import Generation, count_tokens
-from ._wire import (
+from ._protocol import (
     MODEL_CREATED,
     Call,
-    ChatRequest,
     Frame,
-    Protocol,
+    ParsedChat,
     Reply,
     RouteSpec,
+    WireProtocol,
     key_problem,
     now,
     sse,
     text_of,
 )
+from ._text import Generation, count_tokens
 
 _MISSING_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header "
@@ -58,7 +58,7 @@ def error_body(status: int, message: str | None = None, code: str | None = None)
     return {"error": {"message": message or default_message, "type": kind, "param": None, "code": code or default_code}}
 
 
-class OpenAIProtocol(Protocol):
+class OpenAIProtocol(WireProtocol):
     """Chat completions and models, as api.openai.com and vLLM/llama.cpp/Ollama ``/v1`` speak them."""
 
     name = "openai"
@@ -96,7 +96,7 @@ class OpenAIProtocol(Protocol):
 
     # -- requests ---------------------------------------------------------------------
 
-    def chat(self, call: Call) -> ChatRequest | Reply:
+    def chat(self, call: Call) -> ParsedChat | Reply:
         """Parse a chat completion request (system/developer messages are the system prompt)."""
         body = call.body if isinstance(call.body, dict) else {}
         invalid = self._validate(call, body)
@@ -106,7 +106,7 @@ class OpenAIProtocol(Protocol):
         texts = [text_of(m.get("content")) for m in messages if isinstance(m, dict)]
         users = [text_of(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
         stop = body.get("stop") or ()
-        return ChatRequest(
+        return ParsedChat(
             model=body["model"],
             prompt=users[-1] if users else "",
             prompt_tokens=count_tokens(texts),
@@ -140,13 +140,13 @@ class OpenAIProtocol(Protocol):
 
     # -- responses --------------------------------------------------------------------
 
-    def render(self, call: Call, req: ChatRequest, gen: Generation) -> Reply:
+    def render(self, call: Call, req: ParsedChat, gen: Generation) -> Reply:
         """A ``chat.completion`` object."""
-        message = {"role": "assistant", "content": gen.text, "refusal": None, "annotations": []}
+        message: dict[str, Any] = {"role": "assistant", "content": gen.text, "refusal": None, "annotations": []}
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": _FINISH[gen.finish]}
         return Reply(200, self._envelope(call, req, "chat.completion", [choice]) | {"usage": _usage(gen)})
 
-    def frames(self, call: Call, req: ChatRequest, gen: Generation) -> Iterator[Frame]:
+    def frames(self, call: Call, req: ParsedChat, gen: Generation) -> Iterator[Frame]:
         """Role chunk, token chunks, finish chunk, optional usage chunk, ``[DONE]``."""
         include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
         extra = {"usage": None} if include_usage else {}
@@ -168,7 +168,7 @@ class OpenAIProtocol(Protocol):
         """``data: {"error": {...}}``, which the SDK raises as ``APIError``."""
         return sse(error_body(status, message))
 
-    def _envelope(self, call: Call, req: ChatRequest, kind: str, choices: list[Any]) -> dict[str, Any]:
+    def _envelope(self, call: Call, req: ParsedChat, kind: str, choices: list[Any]) -> dict[str, Any]:
         return {
             "id": f"chatcmpl-{call.request_id[:24]}",
             "object": kind,

@@ -7,6 +7,7 @@ fixture lowers that floor. `test_real_default_kdf_parameters` runs the real OWAS
 
 from __future__ import annotations
 
+import ast
 import fcntl
 import logging
 import multiprocessing
@@ -28,9 +29,9 @@ from hypothesis import strategies as st
 
 import closedpaw_nb
 from closedpaw_nb import ConfigError, ProviderConfig, ProviderManager
-from closedpaw_nb.transport.redact import redact
 from closedpaw_nb.errors import VaultError, VaultFormatError, VaultLockedError, VaultPasswordError
 from closedpaw_nb.keys.vault import _HEADER, PASSPHRASE_ENV, DataVault, KeyringVault, ScryptParams
+from closedpaw_nb.transport.redact import redact
 
 PASS = "correct horse battery staple CANARY-PASS-7f3a9"
 CANARY = "sk-test-CANARY-vault-5b8c2e0d91aa"
@@ -424,6 +425,67 @@ def test_a_held_lock_times_out_as_vault_locked_error(path):
     vault.store("b", "sk-b-0123456789")
     assert vault.list() == ["a", "b"]
 
+
+HOLDER = textwrap.dedent("""
+    import sys, time, filelock
+    lock = filelock.FileLock(sys.argv[1])
+    lock.acquire()
+    open(sys.argv[2], "w").close()
+    time.sleep(120)  # killed by the test, still holding the lock
+""")
+
+
+def test_a_lock_held_by_another_process_times_out_and_dies_with_it(path):
+    make(path).store("a", "sk-a-0123456789")
+    marker = path.parent.parent / "holding"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, f"{path}.lock", str(marker)])
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert holder.poll() is None and time.monotonic() < deadline, "the holder never took the lock"
+            time.sleep(0.02)
+        for timeout in (0.2, -1):  # a negative timeout is one attempt, not "wait forever"
+            started = time.perf_counter()
+            with pytest.raises(VaultLockedError, match="another process is writing"):
+                make(path, lock_timeout=timeout).store("b", "sk-b-0123456789")
+            assert time.perf_counter() - started < 2
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    make(path, lock_timeout=5).store("b", "sk-b-0123456789")  # the OS dropped the dead holder's lock
+    assert make(path).list() == ["a", "b"]
+
+
+NO_FCNTL = textwrap.dedent("""
+    import sys, warnings
+    sys.modules["fcntl"] = None  # as on Windows: `import fcntl` fails
+    warnings.simplefilter("ignore")  # filelock says only its soft lock is left on this Unix
+    from closedpaw_nb.keys.vault import DataVault, ScryptParams
+    DataVault.KDF_FLOOR = ScryptParams(2, 1, 1)
+    DataVault(sys.argv[1], "pw", kdf_params=ScryptParams(16, 8, 1)).store("a", "sk-a-0123456789")
+    assert DataVault(sys.argv[1], "pw").retrieve("a") == "sk-a-0123456789"
+""")
+
+
+def test_the_vault_does_not_need_fcntl(path):
+    """Windows has no fcntl: the module must not import it, and the vault must work without it."""
+    source = Path(sys.modules[DataVault.__module__].__file__).read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.partition(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            imported.add(node.module.partition(".")[0])
+    assert "filelock" in imported and not imported & {"fcntl", "msvcrt"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")])}
+    subprocess.run([sys.executable, "-c", NO_FCNTL, str(path)], env=env, check=True, timeout=60)
+
+
+def test_import_closedpaw_nb_does_not_load_the_vault_or_filelock():
+    code = ("import sys, closedpaw_nb; "
+            "assert not {'filelock', 'closedpaw_nb.keys.vault'} & set(sys.modules), sorted(sys.modules)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")])}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
 
 # -- secret hygiene and integration ---------------------------------------------------------
 
