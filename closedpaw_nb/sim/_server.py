@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import uvicorn
 
+from .._background_server import BackgroundServer, bind, serve_in_background, url_of
+from ..transport.addresses import is_loopback_host
 from ._app import Simulator, create_app
 
 __all__ = ["PROVIDER_PATHS", "SimServer", "main", "serve_in_thread", "start_server"]
@@ -39,9 +38,7 @@ class SimServer:
 
     url: str
     simulator: Simulator
-    _server: uvicorn.Server = field(repr=False)
-    _thread: threading.Thread = field(repr=False)
-    _socket: socket.socket = field(repr=False)
+    _served: BackgroundServer = field(repr=False)
 
     def base_url(self, provider: str) -> str:
         """The base URL a closedpaw_nb client of ``provider`` should use.
@@ -59,26 +56,7 @@ class SimServer:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving: hanging requests end, open streams get ``timeout`` seconds to finish."""
-        self.simulator._closing.set()
-        self._server.should_exit = True
-        self._thread.join(timeout)
-        self._socket.close()
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on sockets that say so, and
-    # without it Nagle + delayed ACKs hold small stream deltas back by ~40 ms.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    return sock
-
-
-def _url(sock: socket.socket, host: str) -> str:
-    port = sock.getsockname()[1]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        self._served.stop(timeout)
 
 
 def _config(simulator: Simulator, host: str) -> uvicorn.Config:
@@ -112,17 +90,9 @@ def start_server(host: str = "127.0.0.1", port: int = 0, simulator: Simulator | 
     """
     simulator = simulator or Simulator()
     simulator._closing.clear()
-    sock = _bind(host, port)
-    server = uvicorn.Server(_config(simulator, host))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="closedpaw-sim", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("the closedpaw_nb simulator did not start")
-        time.sleep(0.01)
-    return SimServer(_url(sock, host), simulator, server, thread, sock)
+    served = serve_in_background(_config(simulator, host), host=host, port=port, name="closedpaw-sim",
+                                 before_stop=simulator._closing.set)
+    return SimServer(served.url, simulator, served)
 
 
 @contextmanager
@@ -171,14 +141,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     simulator = Simulator(time_scale=args.time_scale, ollama_requires_key=args.ollama_requires_key, max_recorded=1000)
-    sock = _bind(args.host, args.port)
-    url = _url(sock, args.host)
+    sock = bind(args.host, args.port)
+    url = url_of(sock)
     print(f"closedpaw_nb simulator listening on {url}")
     for provider, path in PROVIDER_PATHS.items():
         print(f"  {provider:<9} base_url = {url}{path}")
     print("All output is SIMULATED: deterministic filler text, not from any real model.")
     print("Any API key works except ones starting with 'invalid'. Press Ctrl-C to stop.")
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback_host(args.host):
         print(f"warning: listening on {args.host}, reachable from other machines", file=sys.stderr)
     sys.stdout.flush()
     try:
