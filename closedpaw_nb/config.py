@@ -148,7 +148,7 @@ class ProviderConfig:
         """The config without the key: safe to show, log, export or send over HTTP."""
         key = self.api_key if isinstance(self.api_key, Secret) else None
         return {
-            "provider_type": self.provider_type.value,  # type: ignore[union-attr]
+            "provider_type": ProviderType(self.provider_type).value,  # a ProviderType since __post_init__
             "name": self.name,
             "base_url": self.base_url,
             "models": list(self.models),
@@ -168,8 +168,8 @@ def resolve_api_key(
     environ: Mapping[str, str] | None = None,
 ) -> Secret | None:
     """The key for `config`: explicit, then the vault entry named like the provider, then env."""
-    if config.api_key:
-        return config.api_key  # type: ignore[return-value]
+    if config.api_key:  # a Secret since __post_init__
+        return config.api_key if isinstance(config.api_key, Secret) else Secret(config.api_key)
     if vault_lookup is not None:
         stored = vault_lookup(config.name)
         if stored:

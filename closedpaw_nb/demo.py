@@ -11,6 +11,7 @@ import argparse
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypedDict
 
 from .config import ProviderConfig
 from .manager import ProviderManager
@@ -19,8 +20,18 @@ PROMPT = "In one sentence, why compare LLM providers on your own prompts?"
 DEMO_PROVIDERS = ("openai", "anthropic", "google", "mistral", "ollama", "custom")
 
 
-async def _compare(manager: ProviderManager, prompt: str) -> list[dict[str, object]]:
-    async def one(name: str) -> dict[str, object]:
+class DemoRow(TypedDict):
+    """One provider's answer and timings."""
+
+    target: str
+    ttft_ms: float
+    latency_ms: float
+    completion_tokens: int | None
+    answer: str
+
+
+async def _compare(manager: ProviderManager, prompt: str) -> list[DemoRow]:
+    async def one(name: str) -> DemoRow:
         stream = manager.stream(prompt, provider=name)
         response = await stream.get_response()
         return {
@@ -36,7 +47,7 @@ async def _compare(manager: ProviderManager, prompt: str) -> list[dict[str, obje
     return list(rows)
 
 
-def run_demo(prompt: str = PROMPT, chart: str | Path | None = "closedpaw-demo.png") -> list[dict[str, object]]:
+def run_demo(prompt: str = PROMPT, chart: str | Path | None = "closedpaw-demo.png") -> list[DemoRow]:
     """Run the demo comparison, print it and (unless `chart` is None) save it as a PNG; returns the rows."""
     import pandas as pd
 
@@ -57,7 +68,7 @@ def run_demo(prompt: str = PROMPT, chart: str | Path | None = "closedpaw-demo.pn
     return rows
 
 
-def write_chart(rows: Sequence[dict[str, object]], path: str | Path) -> Path:
+def write_chart(rows: Sequence[DemoRow], path: str | Path) -> Path:
     """TTFT and total latency per target as horizontal bars, saved as a PNG."""
     import numpy as np
     from matplotlib.figure import Figure

@@ -75,8 +75,9 @@ class ProviderManager:
         """
         if not isinstance(config, ProviderConfig):
             raise ConfigError(f"register_provider needs a ProviderConfig, got {type(config).__name__}")
-        cls = _check_class(provider_class or self._classes.get(config.provider_type))  # type: ignore[arg-type]
-        cls = cls or provider_class_for(config.provider_type)  # type: ignore[arg-type]
+        ptype = parse_provider_type(config.provider_type)  # already parsed; this narrows the field's type
+        chosen = provider_class or self._classes.get(ptype)
+        cls = _check_class(chosen) if chosen is not None else provider_class_for(ptype)
         provider = _build(cls, self._complete(config, cls))
         policy = retry_policy or RetryPolicy.from_settings(provider.config.settings)
         with self._lock:
@@ -109,8 +110,11 @@ class ProviderManager:
 
     def register_provider_class(self, provider_type: ProviderType | str, cls: type[BaseProvider]) -> None:
         """Use `cls` for every later registration of `provider_type` in this manager."""
-        checked = _check_class(cls)
-        self._classes[parse_provider_type(provider_type)] = checked  # type: ignore[assignment]
+        ptype = parse_provider_type(provider_type)
+        if cls is None:  # untyped callers: None has always meant the built-in class again
+            self._classes.pop(ptype, None)
+        else:
+            self._classes[ptype] = _check_class(cls)
 
     async def unregister(self, name: str) -> None:
         """Remove a provider and close its connections."""
@@ -209,8 +213,8 @@ class ProviderManager:
         return f"ProviderManager(providers={self.names!r}, default={self._default!r})"
 
 
-def _check_class(cls: Any) -> type[BaseProvider] | None:
-    if cls is not None and not (isinstance(cls, type) and issubclass(cls, BaseProvider)):
+def _check_class(cls: object) -> type[BaseProvider]:
+    if not (isinstance(cls, type) and issubclass(cls, BaseProvider)):
         raise ConfigError(f"provider_class must be a BaseProvider subclass, got {cls!r}")
     return cls
 

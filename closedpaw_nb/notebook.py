@@ -18,17 +18,26 @@ from __future__ import annotations
 import asyncio
 import html
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _runner
-from .bench.run import BenchmarkResult, normalize_prompts, resolve_targets, resume_benchmark, run_benchmark, run_matrix
+from .bench.run import (
+    BenchmarkResult, PromptsLike, Target, TargetsLike, normalize_prompts, resolve_targets, resume_benchmark,
+    run_benchmark, run_matrix,
+)
 from .config import ProviderConfig
 from .manager import ProviderManager, get_provider_manager
-from .providers.base import BaseProvider
+from .providers import provider_class as provider_class_for
+from .providers.base import BaseProvider, MessagesLike
 from .bench.store import RunStore
 from .types import ChatResponse, ProviderType
+
+if TYPE_CHECKING:  # pandas is imported when a table is made, not with the module
+    import pandas as pd
+
+    from .sim import SimServer
 
 __all__ = [
     "CompareResult", "abenchmark", "achat", "acompare", "ahealth", "amodels", "aresume",
@@ -37,7 +46,7 @@ __all__ = [
 
 SIM_PROVIDERS = ("openai", "anthropic", "google", "mistral", "ollama")
 CLOUD_PROVIDERS = (ProviderType.OPENAI, ProviderType.ANTHROPIC, ProviderType.GOOGLE, ProviderType.MISTRAL)
-_sim_server: Any = None
+_sim_server: SimServer | None = None
 
 
 def manager() -> ProviderManager:
@@ -73,7 +82,7 @@ def register(
         names.append(_register_one(mgr, cfg, replace, provider_class))
     elif not simulator or config:
         for ptype in CLOUD_PROVIDERS:
-            if any(os.environ.get(v) for v in provider_class(ptype).env_api_key) and ptype.value not in mgr:
+            if any(os.environ.get(v) for v in provider_class_for(ptype).env_api_key) and ptype.value not in mgr:
                 names.append(_register_one(mgr, ProviderConfig(ptype), replace, None))
     if simulator:
         names += _register_simulator(mgr, replace)
@@ -94,12 +103,13 @@ def _register_simulator(mgr: ProviderManager, replace: bool) -> list[str]:
         from .sim import start_server
 
         _sim_server = start_server()
+    server = _sim_server
     names = []
     for ptype in SIM_PROVIDERS:
         name = f"sim-{ptype}"
         if name in mgr and not replace:
             continue
-        cfg = ProviderConfig(ptype, name=name, api_key="sim-key", base_url=_sim_server.base_url(ptype),
+        cfg = ProviderConfig(ptype, name=name, api_key="sim-key", base_url=server.base_url(ptype),
                              models=["sim-small", "sim-large"], default_model="sim-small",
                              settings={"simulated": True})
         names.append(_register_one(mgr, cfg, replace, None))
@@ -109,29 +119,39 @@ def _register_simulator(mgr: ProviderManager, replace: bool) -> list[str]:
 # -- single calls ---------------------------------------------------------------------
 
 
-def _messages(prompt: Any, system: str | None) -> Any:
+def _messages(prompt: MessagesLike, system: str | None) -> MessagesLike:
     if system is None:
         return prompt
-    return [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+    # With a system prompt, `prompt` must be a string: normalize_messages rejects other content.
+    turns: list[Mapping[str, Any]] = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+    return turns
 
 
-async def _chat(prompt: Any, target: Any, system: str | None, options: dict[str, Any]) -> ChatResponse:
+async def _chat(
+    prompt: MessagesLike, target: str | tuple[str, str] | None, system: str | None, options: dict[str, Any],
+) -> ChatResponse:
     mgr = manager()
     (t,) = resolve_targets(mgr, target if target is not None else [mgr.default or ""])
     return await mgr.chat(_messages(prompt, system), t.provider, t.model, **options)
 
 
-def chat(prompt: Any, target: Any = None, *, system: str | None = None, **options: Any) -> ChatResponse:
+def chat(
+    prompt: MessagesLike, target: str | tuple[str, str] | None = None, *, system: str | None = None, **options: Any,
+) -> ChatResponse:
     """Send one prompt (or a list of messages) to a target ("provider:model"; default provider if None)."""
     return _runner.run(_chat(prompt, target, system, options))
 
 
-async def achat(prompt: Any, target: Any = None, *, system: str | None = None, **options: Any) -> ChatResponse:
+async def achat(
+    prompt: MessagesLike, target: str | tuple[str, str] | None = None, *, system: str | None = None, **options: Any,
+) -> ChatResponse:
     """Awaitable `chat`."""
     return await _runner.wrap(_chat(prompt, target, system, options))
 
 
-def stream(prompt: Any, target: Any = None, *, system: str | None = None, **options: Any) -> Iterator[str]:
+def stream(
+    prompt: MessagesLike, target: str | tuple[str, str] | None = None, *, system: str | None = None, **options: Any,
+) -> Iterator[str]:
     """Yield text deltas as they arrive (a plain iterator; breaking out closes the stream)."""
     mgr = manager()
     (t,) = resolve_targets(mgr, target if target is not None else [mgr.default or ""])
@@ -141,13 +161,13 @@ def stream(prompt: Any, target: Any = None, *, system: str | None = None, **opti
 # -- tables ---------------------------------------------------------------------------
 
 
-async def _models() -> Any:
+async def _models() -> pd.DataFrame:
     import pandas as pd
 
     mgr = manager()
-    providers = [mgr.get_provider(n) for n in mgr.names]
-    found = await asyncio.gather(*(p.list_model_info() for p in providers if p), return_exceptions=True)
-    rows = []
+    providers = [p for n in mgr.names if (p := mgr.get_provider(n)) is not None]
+    found = await asyncio.gather(*(p.list_model_info() for p in providers), return_exceptions=True)
+    rows: list[dict[str, Any]] = []
     for provider, models_or_error in zip(providers, found):
         if isinstance(models_or_error, BaseException):
             rows.append({"provider": provider.name, "model": None, "error": f"{type(models_or_error).__name__}: {models_or_error}"})
@@ -157,17 +177,17 @@ async def _models() -> Any:
     return pd.DataFrame(rows, columns=["provider", "model", "display_name", "context_length", "error"])
 
 
-def models() -> Any:
+def models() -> pd.DataFrame:
     """Every registered provider's models as a DataFrame (live lists; errors as rows)."""
     return _runner.run(_models())
 
 
-async def amodels() -> Any:
+async def amodels() -> pd.DataFrame:
     """Awaitable `models`."""
     return await _runner.wrap(_models())
 
 
-async def _health() -> Any:
+async def _health() -> pd.DataFrame:
     import pandas as pd
 
     statuses = await manager().check_health_all()
@@ -175,12 +195,12 @@ async def _health() -> Any:
     return pd.DataFrame(rows, columns=["provider", "status", "ok", "latency_ms", "model_count", "detail", "checked_at"])
 
 
-def health() -> Any:
+def health() -> pd.DataFrame:
     """Probe every provider concurrently (no billing) and return a DataFrame."""
     return _runner.run(_health())
 
 
-async def ahealth() -> Any:
+async def ahealth() -> pd.DataFrame:
     """Awaitable `health`."""
     return await _runner.wrap(_health())
 
@@ -197,18 +217,18 @@ class CompareResult:
         simulated: Providers whose answers came from the simulator, not a real model.
     """
 
-    df: Any
+    df: pd.DataFrame
     simulated: tuple[str, ...] = ()
 
     @property
-    def answers(self) -> Any:
+    def answers(self) -> pd.DataFrame:
         """One column per target, one row per prompt."""
         from .bench.frames import wide_answers
 
         return wide_answers(self.df)
 
     @property
-    def metrics(self) -> Any:
+    def metrics(self) -> pd.DataFrame:
         """Latency, TTFT, tokens, tokens/s and cost per target."""
         from .bench.frames import metrics_table
 
@@ -223,13 +243,16 @@ class CompareResult:
             note = f"<p><i>Simulated output ({names}): closedpaw_nb's simulator, not a real model.</i></p>"
         # One table: the answers, then each target's numbers under its own column.
         metrics = self.metrics.map(lambda v: "—" if pd.isna(v) else _number(float(v)))
-        return note + pd.concat([self.answers, metrics]).to_html(escape=True, na_rep="—")
+        table: str = pd.concat([self.answers, metrics]).to_html(escape=True, na_rep="—")
+        return note + table
 
     def __repr__(self) -> str:
         return f"CompareResult({len(self.df)} calls)\n{self.answers.to_string()}"
 
 
-async def _compare(prompts: Any, targets: Any, system: str | None, stream: bool, options: dict[str, Any]) -> CompareResult:
+async def _compare(
+    prompts: PromptsLike, targets: TargetsLike, system: str | None, stream: bool, options: dict[str, Any],
+) -> CompareResult:
     from .bench.run import new_run_id, plan
     from .bench.frames import rows_to_frame
 
@@ -250,17 +273,23 @@ def _number(value: float) -> str:
     return f"{value:.6f}" if 0 < abs(value) < 0.01 else f"{value:,.1f}"
 
 
-def _simulated(mgr: ProviderManager, targets: Any) -> tuple[str, ...]:
+def _simulated(mgr: ProviderManager, targets: Iterable[Target]) -> tuple[str, ...]:
     names = dict.fromkeys(t.provider for t in targets)
     return tuple(n for n in names if (p := mgr.get_provider(n)) and p.simulated)
 
 
-def compare(prompts: Any, targets: Any = None, *, system: str | None = None, stream: bool = True, **options: Any) -> CompareResult:
+def compare(
+    prompts: PromptsLike, targets: TargetsLike = None, *, system: str | None = None, stream: bool = True,
+    **options: Any,
+) -> CompareResult:
     """Send the same prompt(s) to several targets at once and show the answers side by side."""
     return _runner.run(_compare(prompts, targets, system, stream, options))
 
 
-async def acompare(prompts: Any, targets: Any = None, *, system: str | None = None, stream: bool = True, **options: Any) -> CompareResult:
+async def acompare(
+    prompts: PromptsLike, targets: TargetsLike = None, *, system: str | None = None, stream: bool = True,
+    **options: Any,
+) -> CompareResult:
     """Awaitable `compare`."""
     return await _runner.wrap(_compare(prompts, targets, system, stream, options))
 
@@ -272,7 +301,8 @@ class _Progress:
     """A tqdm bar (notebook widget or text) with live ok/error counts."""
 
     def __init__(self, enabled: bool) -> None:
-        self.enabled, self.bar, self.ok, self.errors = enabled, None, 0, 0
+        self.enabled, self.ok, self.errors = enabled, 0, 0
+        self.bar: Any = None  # a tqdm bar (tqdm ships no types)
 
     def start(self, total: int) -> None:
         if self.enabled:
@@ -296,8 +326,8 @@ def _store(store: RunStore | str | None) -> RunStore:
 
 
 def benchmark(
-    prompts: Any, targets: Any = None, *, trials: int = 3, concurrency: int = 4, warmup: int = 1,
-    stream: bool = True, system: str | None = None, prices: dict[str, Any] | None = None,
+    prompts: PromptsLike, targets: TargetsLike = None, *, trials: int = 3, concurrency: int = 4, warmup: int = 1,
+    stream: bool = True, system: str | None = None, prices: Mapping[str, Any] | None = None,
     store: RunStore | str | None = None, run_id: str | None = None, progress: bool = True, **options: Any,
 ) -> BenchmarkResult:
     """Run prompts x targets x trials concurrently and record every call.
@@ -325,13 +355,20 @@ def benchmark(
                                        run_id=run_id, progress=progress, **options))
 
 
-async def abenchmark(prompts: Any, targets: Any = None, **kwargs: Any) -> BenchmarkResult:
+async def abenchmark(
+    prompts: PromptsLike, targets: TargetsLike = None, *, trials: int = 3, concurrency: int = 4, warmup: int = 1,
+    stream: bool = True, system: str | None = None, prices: Mapping[str, Any] | None = None,
+    store: RunStore | str | None = None, run_id: str | None = None, progress: bool = True, **options: Any,
+) -> BenchmarkResult:
     """Awaitable `benchmark` (same arguments)."""
-    kwargs["store"] = _store(kwargs.get("store"))
-    return await _runner.wrap(abenchmark_core(prompts, targets, **kwargs))
+    return await _runner.wrap(abenchmark_core(prompts, targets, trials=trials, concurrency=concurrency, warmup=warmup,
+                                              stream=stream, system=system, prices=prices, store=_store(store),
+                                              run_id=run_id, progress=progress, **options))
 
 
-async def abenchmark_core(prompts: Any, targets: Any, *, progress: bool = True, **kwargs: Any) -> BenchmarkResult:
+async def abenchmark_core(
+    prompts: PromptsLike, targets: TargetsLike, *, progress: bool = True, **kwargs: Any,
+) -> BenchmarkResult:
     bar = _Progress(progress)
     try:
         return await run_benchmark(manager(), prompts, targets, on_start=bar.start, on_row=bar.row, **kwargs)

@@ -10,13 +10,14 @@ Figure that says "no data" rather than an exception.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib import dates as mdates
 from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
@@ -87,7 +88,8 @@ def _violins(ax: Axes, values: list[np.ndarray], pos: np.ndarray) -> None:
     if spread:
         parts = ax.violinplot([values[i] for i in spread], positions=pos[spread], widths=0.7,
                               showmedians=True, **_horizontal())
-        for body, i in zip(parts["bodies"], spread):
+        bodies = cast(list[PolyCollection], parts["bodies"])  # typed as one Collection; it is a list
+        for body, i in zip(bodies, spread):
             body.set(facecolor=colours[i], alpha=0.6)
         for key in ("cbars", "cmins", "cmaxes", "cmedians"):
             parts[key].set(color="#333333", linewidth=1.2 if key == "cmedians" else 0.8)
@@ -216,9 +218,10 @@ def _status_row(strip: Axes, probes: pd.DataFrame, row: int) -> None:
 def _format_strip(strip: Axes, providers: list[str]) -> None:
     strip.set_yticks(range(len(providers)), providers)
     strip.set_ylim(len(providers) - 0.5, -0.5)
-    locator = mdates.AutoDateLocator()
+    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]  # matplotlib.dates is unannotated
+    formatter = mdates.ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]  # unannotated too
     strip.xaxis.set_major_locator(locator)
-    strip.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    strip.xaxis.set_major_formatter(formatter)
     strip.set_xlabel("checked at (UTC)")
     handles = dict(zip(*reversed(strip.get_legend_handles_labels())))  # one entry per status
     strip.legend(handles.values(), handles.keys(), title="status", fontsize="small",
@@ -251,10 +254,10 @@ def _new_figure(size: tuple[float, float]) -> Figure:
 def _render_inline_in_ipython() -> None:
     """Register a PNG formatter for Figure with a running IPython, unless one exists."""
     try:
-        from IPython import get_ipython
+        from IPython.core.getipython import get_ipython
     except ImportError:
         return
-    shell = get_ipython()
+    shell = get_ipython()  # type: ignore[no-untyped-call]  # IPython leaves it unannotated
     if shell is None:
         return
     png = shell.display_formatter.formatters["image/png"]
@@ -276,8 +279,8 @@ def _canvas(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
     if ax is None:
         fig = _new_figure(size)
         return fig, fig.add_subplot()
-    fig = ax.figure
-    return getattr(fig, "figure", fig), ax  # an Axes in a SubFigure: return the whole Figure
+    # `.figure` is the whole Figure for an Axes in a SubFigure, and the Figure itself otherwise.
+    return ax.figure.figure, ax
 
 
 def _no_data(fig: Figure, ax: Axes, text: str = "no data") -> Figure:

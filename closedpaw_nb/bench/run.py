@@ -17,19 +17,28 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from ..errors import ConfigError, ProviderError
 from ..manager import ProviderManager
 from ..providers import BaseProvider
+from ..providers.base import MessagesLike
+from ..types import ChatResponse
 from .store import RunStore
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
 __all__ = [
-    "BenchmarkResult", "Target", "WorkItem", "new_run_id", "normalize_prompts", "plan", "resolve_targets",
-    "resume_benchmark", "run_benchmark", "run_matrix",
+    "BenchmarkResult", "ChatCaller", "PromptsLike", "Target", "TargetLike", "TargetsLike", "WorkItem", "new_run_id",
+    "normalize_prompts", "plan", "resolve_targets", "resume_benchmark", "run_benchmark", "run_matrix",
 ]
 
 RowCallback = Callable[[dict[str, Any]], None]
+
+PromptsLike: TypeAlias = "str | Sequence[str] | Mapping[Any, str] | pd.Series"
+"""One prompt, a list of them, {prompt_id: prompt} or a pandas Series (its index gives the ids)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,26 @@ class Target:
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.model}"
+
+
+TargetLike: TypeAlias = "str | tuple[str, str] | Target"
+"""One target: "provider:model", "provider" (its default model), ("provider", "model") or a Target."""
+TargetsLike: TypeAlias = "str | tuple[str, str] | Iterable[TargetLike] | None"
+"""One target (a tuple is always one) or several; None: every registered provider."""
+
+
+class _Answer(Protocol):
+    async def get_response(self) -> ChatResponse: ...
+
+
+class ChatCaller(Protocol):
+    """What `call_once` calls: a ProviderManager, or a stand-in that also watches the stream."""
+
+    async def chat(self, messages: MessagesLike, provider: str | None = ..., model: str | None = ...,
+                   **options: Any) -> ChatResponse: ...
+
+    def stream(self, messages: MessagesLike, provider: str | None = ..., model: str | None = ...,
+               **options: Any) -> _Answer: ...
 
 
 @dataclass(frozen=True)
@@ -57,7 +86,7 @@ class WorkItem:
         return (str(self.target), self.prompt_id, self.trial, self.warmup)
 
 
-def resolve_targets(manager: ProviderManager, targets: Iterable[Any] | str | None) -> list[Target]:
+def resolve_targets(manager: ProviderManager, targets: TargetsLike) -> list[Target]:
     """Turn "provider:model", ("provider", "model") or "provider" into Targets.
 
     Raises:
@@ -93,7 +122,7 @@ def _split_target(spec: Any) -> tuple[str, str | None]:
     raise ConfigError(f"a target is 'provider:model' or ('provider', 'model'), got {spec!r}")
 
 
-def normalize_prompts(prompts: Any) -> list[tuple[str, str]]:
+def normalize_prompts(prompts: PromptsLike) -> list[tuple[str, str]]:
     """(prompt_id, text) pairs from a string, a list, a dict or a pandas Series/column.
 
     Ids are stable across runs (positions, or the dict keys / Series index), which is
@@ -127,7 +156,7 @@ def plan(targets: Sequence[Target], prompts: Sequence[tuple[str, str]], trials: 
 
 
 async def call_once(
-    manager: ProviderManager, item: WorkItem, prompt: str, system: str | None,
+    manager: ChatCaller, item: WorkItem, prompt: str, system: str | None,
     options: Mapping[str, Any], stream: bool, run_id: str,
 ) -> dict[str, Any]:
     """Make one call and describe it as a row, whether it succeeded or failed."""
@@ -271,32 +300,32 @@ class BenchmarkResult:
     manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def df(self) -> Any:
+    def df(self) -> pd.DataFrame:
         """All rows (warm-up included) as a DataFrame, with cost from the price table."""
         from .frames import add_costs, rows_to_frame
 
         frame = rows_to_frame(self.store.rows(self.run_id))
         return add_costs(frame, self.manifest.get("prices") or {}, self.manifest.get("local_providers", ()))
 
-    def summary(self, by: str = "target") -> Any:
+    def summary(self, by: str = "target") -> pd.DataFrame:
         """Per-target statistics with warm-up rows excluded (see `frames.summarize`)."""
         from .frames import summarize
 
         return summarize(self.df, by=by)
 
-    def latency_chart(self, kind: str = "box") -> Any:
+    def latency_chart(self, kind: str = "box") -> Figure:
         """Latency distribution per target (a matplotlib Figure)."""
         from .charts import latency_distribution
 
         return latency_distribution(self.df, kind=kind)
 
-    def throughput_chart(self) -> Any:
+    def throughput_chart(self) -> Figure:
         """TTFT against tokens/s, one point per call."""
         from .charts import ttft_vs_throughput
 
         return ttft_vs_throughput(self.df)
 
-    def error_chart(self) -> Any:
+    def error_chart(self) -> Figure:
         """Error rate per target."""
         from .charts import error_rate_bars
 
@@ -318,7 +347,7 @@ class BenchmarkResult:
             raise ConfigError('Parquet export needs pyarrow: pip install "closedpaw_nb[parquet]" (or use to_csv)') from None
         return self._export(path, lambda df, p: df.to_parquet(p, index=False))
 
-    def _export(self, path: str | Path, write: Callable[[Any, Path], Any]) -> Path:
+    def _export(self, path: str | Path, write: Callable[[pd.DataFrame, Path], object]) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         write(self.df, path)
@@ -333,11 +362,12 @@ class BenchmarkResult:
         if self.manifest.get("simulated_providers"):
             names = ", ".join(self.manifest["simulated_providers"])
             head += f"<p><i>Simulated output ({names}): closedpaw_nb's simulator, not a real model.</i></p>"
-        return head + style_summary(self.summary()).to_html()
+        table: str = style_summary(self.summary()).to_html()
+        return head + table
 
 
 async def run_benchmark(
-    manager: ProviderManager, prompts: Any, targets: Any = None, *, trials: int = 3, warmup: int = 1,
+    manager: ProviderManager, prompts: PromptsLike, targets: TargetsLike = None, *, trials: int = 3, warmup: int = 1,
     concurrency: int = 4, stream: bool = True, system: str | None = None, prices: Mapping[str, Any] | None = None,
     store: RunStore | None = None, run_id: str | None = None, on_row: RowCallback | None = None,
     on_start: Callable[[int], Awaitable[None] | None] | None = None, **options: Any,

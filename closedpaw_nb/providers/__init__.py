@@ -26,4 +26,5 @@ def provider_class(provider_type: ProviderType) -> type[BaseProvider]:
         module, name = _BUILTIN[ProviderType(provider_type)]
     except (KeyError, ValueError):
         raise ConfigError(f"no built-in provider for type {provider_type!r}") from None
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)  # type: ignore[no-any-return]
+    cls: type[BaseProvider] = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return cls

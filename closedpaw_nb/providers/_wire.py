@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from ..transport.client import PROBE_TIMEOUT, HTTPClient, HTTPResponse
 from ..transport.streams import NDJSONDecoder, SSEDecoder, SSEEvent
-from ..config import ProviderConfig
+from ..config import ProviderConfig, Secret
 from ..errors import ProviderError, ResponseParseError, StreamInterruptedError, error_for_status
 from ..transport.headers import parse_retry_after
 from ..types import ChatMessage, ChatResponse
@@ -74,8 +74,13 @@ class HTTPProvider(BaseProvider):
 
     def auth_headers(self) -> dict[str, str]:
         """Headers that carry the key (and any version header); Bearer by default."""
+        key = self._revealed_key()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _revealed_key(self) -> str:
+        """The key for an auth header, '' when there is none (the config holds it as a Secret)."""
         key = self.config.api_key
-        return {"Authorization": f"Bearer {key.reveal()}"} if key else {}  # type: ignore[union-attr]
+        return key.reveal() if isinstance(key, Secret) else key or ""
 
     def chat_request(
         self, messages: list[ChatMessage], model: str, options: ChatOptions, stream: bool

@@ -61,8 +61,8 @@ class AnthropicProvider(HTTPProvider):
         headers = {"anthropic-version": str(settings.get("anthropic_version", API_VERSION))}
         if settings.get("anthropic_beta"):
             headers["anthropic-beta"] = str(settings["anthropic_beta"])
-        if self.config.api_key:
-            headers["x-api-key"] = self.config.api_key.reveal()  # type: ignore[union-attr]
+        if key := self._revealed_key():
+            headers["x-api-key"] = key
         return headers
 
     def request_id_header(self) -> str:

@@ -57,9 +57,9 @@ def normalize_messages(messages: MessagesLike) -> list[ChatMessage]:
     if isinstance(messages, str):
         return [ChatMessage("user", messages)]
     if isinstance(messages, (ChatMessage, Mapping)):
-        messages = [messages]  # type: ignore[list-item]
+        messages = [messages]
     result = []
-    for message in messages:  # type: ignore[union-attr]
+    for message in messages:
         if isinstance(message, ChatMessage):
             result.append(message)
         elif isinstance(message, Mapping) and "role" in message and "content" in message:

@@ -51,8 +51,8 @@ class GoogleProvider(HTTPProvider):
     secret_headers = ("x-goog-api-key",)
 
     def auth_headers(self) -> dict[str, str]:
-        key = self.config.api_key
-        return {"x-goog-api-key": key.reveal()} if key else {}  # type: ignore[union-attr]
+        key = self._revealed_key()
+        return {"x-goog-api-key": key} if key else {}
 
     def chat_request(
         self, messages: list[ChatMessage], model: str, options: ChatOptions, stream: bool

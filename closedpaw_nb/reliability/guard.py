@@ -119,7 +119,7 @@ class GuardedProvider(BaseProvider):
                 raise self._deadline_error(deadline, model, "".join(parts)) from None
             finally:
                 if source is not None:
-                    await source.aclose()  # type: ignore[attr-defined]
+                    await source.aclose()  # type: ignore[attr-defined]  # stream_chat is an async generator
 
     async def fetch_models(self) -> list[ModelInfo]:
         return await call_provider(self.inner.fetch_models(), self.name, "fetch_models")

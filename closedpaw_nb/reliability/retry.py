@@ -70,7 +70,7 @@ class RetryPolicy:
 
     def backoff(self, retries_done: int, rng: random.Random | None = None) -> float:
         """The jittered exponential delay for retry number `retries_done` (0-based)."""
-        base = min(self.initial_delay * 2**retries_done, self.max_delay)
+        base: float = min(self.initial_delay * 2**retries_done, self.max_delay)  # int ** int is typed Any
         jitter = 1 - 0.25 * (rng or random).random()
         return base * jitter
 

@@ -99,7 +99,8 @@ API_DEPENDENCIES = [Security(bearer_scheme), Depends(no_keys_in_query), Depends(
 
 def get_manager(request: Request) -> ProviderManager:
     """The ProviderManager this app serves."""
-    return request.app.state.manager  # type: ignore[no-any-return]
+    manager: ProviderManager = request.app.state.manager  # Starlette's app state is untyped
+    return manager
 
 
 Manager = Annotated[ProviderManager, Depends(get_manager)]

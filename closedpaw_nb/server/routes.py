@@ -90,7 +90,7 @@ async def register_provider(
     # body; the None default makes the body optional (the seed's form has none).
     body: Annotated[RegisterRequest, Body(
         description="The registration (the current form). Leave the body out only to use the "
-                    "seed's query parameters.")] = None,  # type: ignore[assignment]
+                    "seed's query parameters.")] = None,  # type: ignore[assignment]  # optional body: see above
 ) -> ProviderInfo:
     """Register a provider, described by a JSON body or by the seed's query parameters.
 

@@ -113,7 +113,8 @@ def classify_ip(ip: IPAddress) -> Reach:
         return _reach(inner)
     # Tunnels (6to4, Teredo) lead to the IPv4 host they embed: the stricter reach wins.
     tunnelled = [a for a in (ip.sixtofour, ip.teredo[1] if ip.teredo else None) if a is not None]
-    return max(_reach(a) for a in (ip, *tunnelled))
+    candidates: list[IPAddress] = [ip, *tunnelled]
+    return max(_reach(a) for a in candidates)
 
 
 def _reach(ip: IPAddress) -> Reach:

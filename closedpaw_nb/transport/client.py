@@ -78,9 +78,15 @@ class HTTPResponse:
 class _Exchange(Protocol):
     """A response whose headers are in, as either backend hands it over."""
 
-    status_code: int
-    headers: Mapping[str, str]
-    sent_at: float | None
+    # Read-only, so that each backend's own (narrower) types fit.
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def sent_at(self) -> float | None: ...
 
     def aiter_raw(self) -> AsyncIterator[bytes]: ...
 

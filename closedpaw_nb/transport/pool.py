@@ -125,7 +125,7 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol callbacks ----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # create_connection() gives a Transport
 
     def data_received(self, data: bytes) -> None:
         if not self.in_use or self._parser is None:
@@ -140,7 +140,7 @@ class _Connection(asyncio.Protocol):
             self.close()
         if self._unread > READ_BUFFER_LIMIT and not self._reading_paused:
             self._reading_paused = True
-            self.transport.pause_reading()  # type: ignore[union-attr]
+            self.transport.pause_reading()  # type: ignore[union-attr]  # connected: connection_made set it
         self._wake_reader()
 
     def eof_received(self) -> bool:
@@ -208,7 +208,7 @@ class _Connection(asyncio.Protocol):
         self._reset_response()
         self._expect_body = expect_body
         self._parser = httptools.HttpResponseParser(self)
-        self.transport.write(message)  # type: ignore[union-attr]
+        self.transport.write(message)  # type: ignore[union-attr]  # connected: connection_made set it
         waiter = self._drain_waiter
         if waiter is not None:
             try:
@@ -233,7 +233,7 @@ class _Connection(asyncio.Protocol):
         chunks, self._chunks, self._unread = self._chunks, deque(), 0
         if self._reading_paused:
             self._reading_paused = False
-            self.transport.resume_reading()  # type: ignore[union-attr]
+            self.transport.resume_reading()  # type: ignore[union-attr]  # connected: connection_made set it
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def reusable(self) -> bool:
@@ -306,7 +306,7 @@ class ResponseBody:
         self.abandon()
 
 
-class _Waiter(asyncio.Future):  # type: ignore[type-arg]
+class _Waiter(asyncio.Future["_Connection | None"]):
     """A queued request: resolves to a connection to its origin, or None for a free slot."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, origin: Origin) -> None:

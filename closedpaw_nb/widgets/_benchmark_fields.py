@@ -24,7 +24,7 @@ def summary_html(table_html: str) -> str:
     return f"{SUMMARY_CSS}<div class='cpnb-scroll'>{table_html}</div>"
 
 
-class BenchmarkFields(w.VBox):
+class BenchmarkFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no types
     """Every widget of the benchmark panel, rendering the form's counts, status and exports.
 
     Args:

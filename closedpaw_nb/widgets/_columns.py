@@ -46,7 +46,7 @@ def metrics_text(col: TargetColumn, local: bool = False) -> str:
     return " · ".join(parts)
 
 
-class ColumnView(w.VBox):
+class ColumnView(w.VBox):  # type: ignore[misc]  # ipywidgets ships no types
     """Header, numbers and answer of one target, re-rendered when its state changes.
 
     Args:

@@ -7,7 +7,7 @@ show one: only "yes"/"no" for whether a key is set.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as w
@@ -33,7 +33,7 @@ def provider_rows(manager: ProviderManager, health: Mapping[str, str]) -> pd.Dat
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-class ProvidersTable(w.GridBox):
+class ProvidersTable(w.GridBox):  # type: ignore[misc]  # ipywidgets ships no types
     """A grid of the registered providers with "set default" and "remove" buttons per row.
 
     Args:
@@ -41,7 +41,9 @@ class ProvidersTable(w.GridBox):
         on_remove: Called with a provider name when its "remove" button is clicked.
     """
 
-    def __init__(self, on_default: Callable[[str], None], on_remove: Callable[[str], None]) -> None:
+    children: Sequence[w.Widget]  # the ipywidgets trait (a tuple; a list is accepted)
+
+    def __init__(self, on_default: Callable[[str], object], on_remove: Callable[[str], object]) -> None:
         super().__init__(layout=w.Layout(
             grid_template_columns=GRID_COLUMNS,
             grid_gap="4px 10px", align_items="center", width="100%"))

@@ -22,7 +22,7 @@ FIELDS = ("name", "base_url", "api_key", "default_model", "limits", "form")
 INDENT = "0 0 0 138px"  # lines notes up with the inputs, past the 130px labels
 
 
-class RegistrationFields(w.VBox):
+class RegistrationFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no types
     """Inputs, per-field error hints, the key note, the buttons and the status line.
 
     Args:

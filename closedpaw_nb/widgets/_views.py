@@ -15,6 +15,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from ._jobs import Job
+
 __all__ = [
     "LABEL_STYLE", "STATUS_COLOURS", "button", "chip", "figure_output", "holding", "message",
     "close_children", "close_tree", "note", "row", "set_figure",
@@ -98,10 +100,10 @@ def set_figure(out: w.Output, fig: Any, alt: str = "chart") -> None:
     out.outputs = (figure_output(fig, alt),)
 
 
-class JobPanel(w.VBox):
+class JobPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no types
     """A panel that runs its background work through one `Job` (`self.job`)."""
 
-    job: Any
+    job: Job
 
     def cancel(self) -> None:
         """Stop the running work; what already finished is kept."""

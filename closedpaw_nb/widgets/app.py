@@ -19,7 +19,7 @@ __all__ = ["ClosedPawApp", "app"]
 TITLES = ("Providers", "Compare", "Health", "Benchmark")
 
 
-class ClosedPawApp(w.Tab):
+class ClosedPawApp(w.Tab):  # type: ignore[misc]  # ipywidgets ships no types
     """Providers, Compare, Health and Benchmark tabs on one manager.
 
     Registering or removing a provider refreshes the other tabs' target lists, and each

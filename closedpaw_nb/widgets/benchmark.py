@@ -47,11 +47,12 @@ class BenchmarkPanel(JobPanel):
     def __init__(self, manager: ProviderManager | None = None, prompts: Any = None, store: RunStore | str | None = None,
                  prices: dict[str, Any] | None = None, export_dir: str = "closedpaw-exports") -> None:
         self.manager = manager if manager is not None else default_manager()
-        self.prices, self._store_arg, self._source = prices, store, prompts
+        self.prices, self._source = prices, prompts
         self.form = BenchmarkForm(export_dir=export_dir, use_source=prompts is not None)
         self.job = Job(self._set_busy, lambda exc: setattr(self.form, "error", f"{type(exc).__name__}: {exc}"))
         self.run: BenchmarkResult | None = None
         self._store: RunStore | None = store if isinstance(store, RunStore) else None
+        self._store_path = None if isinstance(store, RunStore) else store  # opened on first use
         count = len(normalize_prompts(prompts)) if prompts is not None else 0
         self.fields = f = BenchmarkFields(self.form, count)
         # The inputs and outputs, as attributes of the panel: what a test (or a user) touches.
@@ -76,7 +77,7 @@ class BenchmarkPanel(JobPanel):
     def store(self) -> RunStore:
         """The run store (opened on first use)."""
         if self._store is None:
-            self._store = RunStore(self._store_arg)
+            self._store = RunStore(self._store_path)
         return self._store
 
     def refresh_targets(self) -> None:
