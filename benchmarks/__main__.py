@@ -15,7 +15,7 @@ import platform
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -40,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     _write(out, results, args, time.perf_counter() - started)
     print(render(results))
     loads = [r.details["loadavg_1min"]["start"] for r in results if r.details.get("loadavg_1min")]
-    print(f"\n{len(results)} goal(s) in {time.perf_counter() - started:.0f} s on {os.cpu_count()} cores "
-          f"(1-min load average at each goal's start: {', '.join(map(str, loads))}); results in {out}")
+    print(
+        f"\n{len(results)} goal(s) in {time.perf_counter() - started:.0f} s on {os.cpu_count()} cores "
+        f"(1-min load average at each goal's start: {', '.join(map(str, loads))}); results in {out}"
+    )
     return 1 if any(r.details.get("error") for r in results) else 0
 
 
@@ -90,7 +92,7 @@ def render(results: list[GoalResult]) -> str:
             verdict = {True: "pass", False: "FAIL", None: "-"}[check.ok]
             rows.append((result.goal, check.name, check.cell(), check.target, verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |" for row in rows]
+    lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + " |" for row in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 
@@ -99,8 +101,10 @@ def _write(path: Path, results: list[GoalResult], args: argparse.Namespace, seco
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "command": "python -m benchmarks" + "".join(f" {a}" for a in sys.argv[1:]),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "seconds": round(seconds, 1), "quick": args.quick, "machine": _machine(),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 1),
+        "quick": args.quick,
+        "machine": _machine(),
         "goals": [r.to_dict() for r in results],
     }
     path.write_text(json.dumps(_rounded(document), indent=1, default=str) + "\n")
@@ -129,8 +133,13 @@ def _machine() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "loadavg_at_end": load, "versions": versions}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "loadavg_at_end": load,
+        "versions": versions,
+    }
 
 
 if __name__ == "__main__":

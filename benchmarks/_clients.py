@@ -20,8 +20,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 __all__ = [
-    "MESSAGES", "MODEL", "has_litellm", "litellm_arm", "litellm_env", "openai_arm", "ours_arm", "ours_manager",
-    "raw_arm", "raw_client", "register_global",
+    "MESSAGES",
+    "MODEL",
+    "has_litellm",
+    "litellm_arm",
+    "litellm_env",
+    "openai_arm",
+    "ours_arm",
+    "ours_manager",
+    "raw_arm",
+    "raw_client",
+    "register_global",
 ]
 
 MODEL = "stub-model"
@@ -36,8 +45,11 @@ def raw_client() -> Any:
 
     from closedpaw_nb.transport.client import CONNECT_TIMEOUT, POOL_LIMITS
 
-    return httpx.AsyncClient(limits=httpx.Limits(**POOL_LIMITS), timeout=httpx.Timeout(60.0, connect=CONNECT_TIMEOUT),
-                             headers={"Authorization": f"Bearer {API_KEY}"})
+    return httpx.AsyncClient(
+        limits=httpx.Limits(**POOL_LIMITS),
+        timeout=httpx.Timeout(60.0, connect=CONNECT_TIMEOUT),
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
 
 
 def raw_arm(client: Any, base_url: str) -> Arm:
@@ -58,8 +70,9 @@ def ours_manager(endpoints: dict[str, str], manager: Any = None) -> Any:
 
     manager = manager if manager is not None else ProviderManager()
     for name, base_url in endpoints.items():
-        manager.register_provider(ProviderConfig(ProviderType.OPENAI, name=name, api_key=API_KEY,
-                                                 base_url=base_url, default_model=MODEL))
+        manager.register_provider(
+            ProviderConfig(ProviderType.OPENAI, name=name, api_key=API_KEY, base_url=base_url, default_model=MODEL)
+        )
     return manager
 
 
@@ -109,8 +122,9 @@ def litellm_arm(base_url: str) -> Arm:
     litellm.suppress_debug_info = True
 
     async def call() -> str:
-        response = await litellm.acompletion(model=f"openai/{MODEL}", messages=MESSAGES, api_base=base_url,
-                                             api_key=API_KEY)
+        response = await litellm.acompletion(
+            model=f"openai/{MODEL}", messages=MESSAGES, api_base=base_url, api_key=API_KEY
+        )
         return response.choices[0].message.content or ""
 
     return call

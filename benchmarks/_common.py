@@ -21,8 +21,21 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "Check", "GoalResult", "StubServer", "at_least", "at_most", "between", "info", "median", "median_ratio",
-    "open_fds", "open_sockets", "percentile", "rss_kib", "stub_server", "thread_count",
+    "Check",
+    "GoalResult",
+    "StubServer",
+    "at_least",
+    "at_most",
+    "between",
+    "info",
+    "median",
+    "median_ratio",
+    "open_fds",
+    "open_sockets",
+    "percentile",
+    "rss_kib",
+    "stub_server",
+    "thread_count",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -126,8 +139,9 @@ class StubServer:
 def stub_server() -> Iterator[StubServer]:
     """Start the stub in its own process (its own GIL) and stop it afterwards."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen([sys.executable, "-m", "benchmarks.stub"], stdout=subprocess.PIPE,
-                               text=True, cwd=REPO, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.stub"], stdout=subprocess.PIPE, text=True, cwd=REPO, env=env
+    )
     try:
         line = process.stdout.readline() if process.stdout else ""
         if not line.startswith("PORT "):

@@ -88,7 +88,11 @@ def _result(stats: list[dict[str, float]], calls: int) -> GoalResult:
     if "litellm_p50" in stats[0]:
         result.checks += [
             info("p50 litellm / raw httpx", median_ratio(stats, "litellm_p50", "raw_p50")),
-            at_most("added time ours / added litellm", median([_added(s, "ours") / _added(s, "litellm") for s in stats]), 0.2),
+            at_most(
+                "added time ours / added litellm",
+                median([_added(s, "ours") / _added(s, "litellm") for s in stats]),
+                0.2,
+            ),
         ]
     else:
         result.checks.append(info("litellm", "not installed", "skipped"))

@@ -62,7 +62,7 @@ async def _measure(server: StubServer, calls: int, segments: int, concurrency: i
 
 
 async def _round(arms: dict[str, Any], calls: int, concurrency: int, index: int) -> dict[str, float]:
-    names = list(arms)[index % 2:] + list(arms)[:index % 2]
+    names = list(arms)[index % 2 :] + list(arms)[: index % 2]
     stats: dict[str, float] = {}
     for name in names:
         cpu, wall = time.process_time(), time.perf_counter()
@@ -86,17 +86,25 @@ async def _drive(arm: Any, calls: int, concurrency: int) -> None:
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-def _result(rounds: list[dict[str, float]], before: dict[str, float], after: dict[str, float],
-            calls: int, concurrency: int) -> GoalResult:
+def _result(
+    rounds: list[dict[str, float]], before: dict[str, float], after: dict[str, float], calls: int, concurrency: int
+) -> GoalResult:
     served = after["requests"] - before["requests"]
     capacity = served / max(after["cpu_s"] - before["cpu_s"], 1e-9)
     peak_raw = max(r["raw_rps"] for r in rounds)
     peak_ours = max(r["ours_rps"] for r in rounds)
-    result = GoalResult("G2", TITLE, details={
-        "rounds": rounds, "calls_per_arm": calls, "concurrency": concurrency,
-        "server_requests_per_cpu_s": capacity, "server_connections": after.get("connections"),
-        "server_loop": after.get("loop"),
-    })
+    result = GoalResult(
+        "G2",
+        TITLE,
+        details={
+            "rounds": rounds,
+            "calls_per_arm": calls,
+            "concurrency": concurrency,
+            "server_requests_per_cpu_s": capacity,
+            "server_connections": after.get("connections"),
+            "server_loop": after.get("loop"),
+        },
+    )
     result.checks += [
         at_least("req/s ours / raw httpx", median_ratio(rounds, "ours_rps", "raw_rps"), 0.8),
         at_most("client CPU per call ours / raw", median_ratio(rounds, "ours_cpu_us", "raw_cpu_us"), 1.5),

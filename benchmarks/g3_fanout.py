@@ -34,8 +34,11 @@ NAMES = ("g3-a", "g3-b", "g3-c", "g3-d")
 
 def run(server: StubServer, quick: bool = False) -> GoalResult:
     """Measure G3; `quick` runs 4 prompts x 4 targets x 2 trials at concurrency 8 on 5 ms endpoints."""
-    shape = {"prompts": 4, "trials": 2, "concurrency": 8, "delay_ms": 5, "rounds": 2} if quick else \
-        {"prompts": 32, "trials": 8, "concurrency": 64, "delay_ms": 50, "rounds": 5}
+    shape = (
+        {"prompts": 4, "trials": 2, "concurrency": 8, "delay_ms": 5, "rounds": 2}
+        if quick
+        else {"prompts": 32, "trials": 8, "concurrency": 64, "delay_ms": 50, "rounds": 5}
+    )
     import closedpaw_nb as cp
 
     endpoints = {name: server.base_url(f"d{shape['delay_ms']}-{name}") for name in NAMES}
@@ -47,9 +50,16 @@ def run(server: StubServer, quick: bool = False) -> GoalResult:
 def _measure(cp: Any, endpoints: dict[str, str], shape: dict[str, int], tmp: Path) -> GoalResult:
     prompts = {f"q{i:02d}": f"Question {i}: say hello." for i in range(shape["prompts"])}
     targets = [f"{name}:{_clients.MODEL}" for name in endpoints]
-    urls = [f"{endpoints[name]}/chat/completions" for _ in range(shape["trials"]) for _ in prompts for name in endpoints]
-    kwargs = {"trials": shape["trials"], "warmup": 0, "concurrency": shape["concurrency"], "stream": False,
-              "progress": False}
+    urls = [
+        f"{endpoints[name]}/chat/completions" for _ in range(shape["trials"]) for _ in prompts for name in endpoints
+    ]
+    kwargs = {
+        "trials": shape["trials"],
+        "warmup": 0,
+        "concurrency": shape["concurrency"],
+        "stream": False,
+        "progress": False,
+    }
     stores = {"await": cp.RunStore(tmp / "await.sqlite"), "sync": cp.RunStore(tmp / "sync.sqlite")}
     loop = asyncio.new_event_loop()
     client = _clients.raw_client()
@@ -87,8 +97,10 @@ def _handoff_ms(cp: Any, loop: asyncio.AbstractEventLoop, calls: int = 200) -> d
         return None
 
     costs = {}
-    for name, call in (("sync", lambda: _runner.run(noop())),
-                       ("await", lambda: loop.run_until_complete(_runner.wrap(noop())))):
+    for name, call in (
+        ("sync", lambda: _runner.run(noop())),
+        ("await", lambda: loop.run_until_complete(_runner.wrap(noop()))),
+    ):
         samples = []
         for _ in range(calls):
             started = time.perf_counter()
@@ -103,7 +115,7 @@ def _round(arms: dict[str, Any], calls: int, index: int) -> dict[str, float]:
     ratio is the tightest target, and drift over the round cancels out of it)."""
     pair = ["await", "sync"] if index % 2 == 0 else ["sync", "await"]
     blocks = [["raw"], ["floor"], pair + pair[::-1]]
-    order = [name for block in blocks[index % 3:] + blocks[:index % 3] for name in block]
+    order = [name for block in blocks[index % 3 :] + blocks[: index % 3] for name in block]
     walls: dict[str, float] = {}
     for name in order:
         cpu, started = time.process_time(), time.perf_counter()
@@ -139,12 +151,21 @@ async def _floor_fanout(pool: Any, urls: list[str], concurrency: int) -> int:
 
     async def one(url: str) -> bool:
         parts = urlsplit(url)
-        headers = [(b"host", parts.netloc.encode()), (b"content-type", b"application/json"),
-                   (b"content-length", str(len(body)).encode()),
-                   (b"authorization", f"Bearer {_clients.API_KEY}".encode())]
+        headers = [
+            (b"host", parts.netloc.encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"authorization", f"Bearer {_clients.API_KEY}".encode()),
+        ]
         async with gate:
-            head = await pool.request(b"POST", ("http", parts.hostname, parts.port), parts.path.encode(), headers,
-                                      body, {"read": 60.0, "connect": 5.0})
+            head = await pool.request(
+                b"POST",
+                ("http", parts.hostname, parts.port),
+                parts.path.encode(),
+                headers,
+                body,
+                {"read": 60.0, "connect": 5.0},
+            )
             json.loads(b"".join([chunk async for chunk in head.body]))
             return head.status_code == 200
 
@@ -158,18 +179,21 @@ def _check_rows(outcome: Any, calls: int) -> None:
         raise RuntimeError(f"only {ok} of {calls} calls succeeded")
 
 
-def _result(rounds: list[dict[str, float]], ideal: float, calls: int, shape: dict[str, int],
-            handoff: dict[str, float]) -> GoalResult:
+def _result(
+    rounds: list[dict[str, float]], ideal: float, calls: int, shape: dict[str, int], handoff: dict[str, float]
+) -> GoalResult:
     for r in rounds:
         r["ideal"] = ideal
-    result = GoalResult("G3", TITLE, details={**shape, "rounds": rounds, "calls": calls, "ideal_s": ideal,
-                                              "entry_point_ms": handoff})
+    result = GoalResult(
+        "G3", TITLE, details={**shape, "rounds": rounds, "calls": calls, "ideal_s": ideal, "entry_point_ms": handoff}
+    )
     result.checks += [
         at_most("wall abenchmark / ideal", median_ratio(rounds, "await", "ideal"), 1.10),
         at_most("wall abenchmark / semaphore+gather raw", median_ratio(rounds, "await", "raw"), 1.05),
         at_most("wall benchmark (sync) / abenchmark", median_ratio(rounds, "sync", "await"), 1.03),
-        info("entry point's own cost, sync / await (ms)", f"{handoff['sync']:.3f} / {handoff['await']:.3f}",
-             "absolute"),
+        info(
+            "entry point's own cost, sync / await (ms)", f"{handoff['sync']:.3f} / {handoff['await']:.3f}", "absolute"
+        ),
         info("wall raw / ideal", median_ratio(rounds, "raw", "ideal")),
         info("wall floor (our pool alone) / ideal", median_ratio(rounds, "floor", "ideal")),
         info("wall abenchmark (ms)", median([r["await"] for r in rounds]) * 1000, "absolute"),
@@ -177,7 +201,6 @@ def _result(rounds: list[dict[str, float]], ideal: float, calls: int, shape: dic
         # 0.78 ms of CPU per call; above that the run is CPU-bound, whatever the fan-out.
         info("client CPU per call, abenchmark (ms)", median([r["await_cpu_ms_per_call"] for r in rounds]), "absolute"),
         info("client CPU per call, raw (ms)", median([r["raw_cpu_ms_per_call"] for r in rounds]), "absolute"),
-        info("client CPU per call, floor (ms)", median([r["floor_cpu_ms_per_call"] for r in rounds]),
-             "absolute"),
+        info("client CPU per call, floor (ms)", median([r["floor_cpu_ms_per_call"] for r in rounds]), "absolute"),
     ]
     return result

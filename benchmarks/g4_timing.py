@@ -32,8 +32,11 @@ TITLE = "timing fidelity (TTFT 200 ms, 64 deltas every 20 ms)"
 
 def run(server: StubServer, quick: bool = False) -> GoalResult:
     """Measure G4; `quick` uses a 20 ms / 2 ms / 8-delta stream at concurrency 4."""
-    shape = {"ttft": 20, "itl": 2, "deltas": 8, "concurrency": 4, "rounds": 1} if quick else \
-        {"ttft": 200, "itl": 20, "deltas": 64, "concurrency": 32, "rounds": 6}
+    shape = (
+        {"ttft": 20, "itl": 2, "deltas": 8, "concurrency": 4, "rounds": 1}
+        if quick
+        else {"ttft": 200, "itl": 20, "deltas": 64, "concurrency": 32, "rounds": 6}
+    )
     return asyncio.run(_measure(server, shape))
 
 
@@ -47,11 +50,16 @@ async def _measure(server: StubServer, shape: dict[str, int]) -> GoalResult:
             alone = await _stream(manager)
             alone["true_ttft_ms"] = server.stats()["paced"][-1][0]
             loaded = list(await asyncio.gather(*(_stream(manager) for _ in range(shape["concurrency"]))))
-            sent = server.stats()["paced"][-len(loaded):]
-            rounds.append({"alone": alone, "loaded": loaded, "loaded_true_ttft_ms": median([p[0] for p in sent]),
-                           # how long after the calls began their requests reached the server
-                           "loaded_arrival_ms": median([(p[2] - min(s["began"] for s in loaded)) * 1000
-                                                        for p in sent])})
+            sent = server.stats()["paced"][-len(loaded) :]
+            rounds.append(
+                {
+                    "alone": alone,
+                    "loaded": loaded,
+                    "loaded_true_ttft_ms": median([p[0] for p in sent]),
+                    # how long after the calls began their requests reached the server
+                    "loaded_arrival_ms": median([(p[2] - min(s["began"] for s in loaded)) * 1000 for p in sent]),
+                }
+            )
     finally:
         await manager.close_all()
     return _result(rounds, shape, server.stats())
@@ -69,9 +77,15 @@ async def _stream(manager: Any) -> dict[str, float]:
     response = stream.response
     timing = derive_timing(response.ttft_ms, response.latency_ms, response.completion_tokens)
     gaps = [(b - a) * 1000 for a, b in itertools.pairwise(seen)]
-    return {"ttft_ms": response.ttft_ms, "latency_ms": response.latency_ms, "itl_ms": timing["itl_ms"],
-            "deltas": len(seen), "completion_tokens": response.completion_tokens,
-            "seen_gap_ms": median(gaps) if gaps else float("nan"), "began": began}
+    return {
+        "ttft_ms": response.ttft_ms,
+        "latency_ms": response.latency_ms,
+        "itl_ms": timing["itl_ms"],
+        "deltas": len(seen),
+        "completion_tokens": response.completion_tokens,
+        "seen_gap_ms": median(gaps) if gaps else float("nan"),
+        "began": began,
+    }
 
 
 def _result(rounds: list[dict[str, Any]], shape: dict[str, int], stats: dict[str, float]) -> GoalResult:
@@ -79,21 +93,33 @@ def _result(rounds: list[dict[str, Any]], shape: dict[str, int], stats: dict[str
     every = alone + [s for r in rounds for s in r["loaded"]]
     full = sum(s["deltas"] == shape["deltas"] for s in every)
     loaded_ttft = [median([s["ttft_ms"] for s in r["loaded"]]) for r in rounds]
-    result = GoalResult("G4", TITLE, details={"shape": shape, "rounds": [_summary(r) for r in rounds],
-                                              "stub_late_max_ms": stats["late_max_ms"]})
+    result = GoalResult(
+        "G4",
+        TITLE,
+        details={"shape": shape, "rounds": [_summary(r) for r in rounds], "stub_late_max_ms": stats["late_max_ms"]},
+    )
     result.checks += [
         between("TTFT measured / true (alone)", median([s["ttft_ms"] / s["true_ttft_ms"] for s in alone]), 1.00, 1.02),
-        info("TTFT measured / true (under load)",
-             median([m / r["loaded_true_ttft_ms"] for m, r in zip(loaded_ttft, rounds)])),
+        info(
+            "TTFT measured / true (under load)",
+            median([m / r["loaded_true_ttft_ms"] for m, r in zip(loaded_ttft, rounds, strict=False)]),
+        ),
         between("ITL (from usage) / true", median([s["itl_ms"] / shape["itl"] for s in every]), 0.97, 1.05),
         info("gap between deltas as seen / true", median([s["seen_gap_ms"] / shape["itl"] for s in every])),
-        Check("streams with exactly the sent deltas", f"{full}/{len(every)}", f"all {shape['deltas']}",
-              full == len(every)),
-        at_most(f"TTFT at concurrency {shape['concurrency']} / alone",
-                median([m / r["alone"]["ttft_ms"] for m, r in zip(loaded_ttft, rounds)]), 1.05),
+        Check(
+            "streams with exactly the sent deltas", f"{full}/{len(every)}", f"all {shape['deltas']}", full == len(every)
+        ),
+        at_most(
+            f"TTFT at concurrency {shape['concurrency']} / alone",
+            median([m / r["alone"]["ttft_ms"] for m, r in zip(loaded_ttft, rounds, strict=False)]),
+            1.05,
+        ),
         info("stub: true TTFT / scheduled (alone)", median([s["true_ttft_ms"] for s in alone]) / shape["ttft"]),
-        info(f"requests reach the stub, median after start (ms, c={shape['concurrency']})",
-             median([r["loaded_arrival_ms"] for r in rounds]), "absolute"),
+        info(
+            f"requests reach the stub, median after start (ms, c={shape['concurrency']})",
+            median([r["loaded_arrival_ms"] for r in rounds]),
+            "absolute",
+        ),
     ]
     return result
 
@@ -102,7 +128,10 @@ def _summary(round_: dict[str, Any]) -> dict[str, Any]:
     """A round for the results file: the lone stream, and medians of the loaded ones."""
     loaded = round_["loaded"]
     keys = ("ttft_ms", "latency_ms", "itl_ms", "seen_gap_ms")
-    return {"alone": {k: v for k, v in round_["alone"].items() if k != "began"},
-            "loaded_median": {k: median([s[k] for s in loaded]) for k in keys},
-            "loaded_deltas": sorted({s["deltas"] for s in loaded}),
-            "loaded_true_ttft_ms": round_["loaded_true_ttft_ms"], "loaded_arrival_ms": round_["loaded_arrival_ms"]}
+    return {
+        "alone": {k: v for k, v in round_["alone"].items() if k != "began"},
+        "loaded_median": {k: median([s[k] for s in loaded]) for k in keys},
+        "loaded_deltas": sorted({s["deltas"] for s in loaded}),
+        "loaded_true_ttft_ms": round_["loaded_true_ttft_ms"],
+        "loaded_arrival_ms": round_["loaded_arrival_ms"],
+    }

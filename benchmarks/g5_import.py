@@ -30,8 +30,16 @@ from ._common import REPO, Check, GoalResult, at_most, info, median, median_rati
 __all__ = ["run"]
 
 TITLE = "import time and footprint (fresh process per import)"
-LAZY = ("pandas", "ipywidgets", "matplotlib", "closedpaw_nb.sim", "closedpaw_nb.server", "uvicorn", "starlette",
-        "httpx")
+LAZY = (
+    "pandas",
+    "ipywidgets",
+    "matplotlib",
+    "closedpaw_nb.sim",
+    "closedpaw_nb.server",
+    "uvicorn",
+    "starlette",
+    "httpx",
+)
 
 CHILD = """
 import json, sys, time
@@ -75,15 +83,16 @@ def _env(cache: str) -> dict[str, str]:
 
 
 def _child(code: str, env: dict[str, str]) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=300,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
     if done.returncode != 0:
         raise RuntimeError(f"child failed: {done.stderr.strip()[-500:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _round(modules: list[str], env: dict[str, str], index: int) -> dict[str, float]:
-    order = modules[index % len(modules):] + modules[:index % len(modules)]
+    order = modules[index % len(modules) :] + modules[: index % len(modules)]
     stats: dict[str, float] = {}
     for module in order:
         measured = _child(CHILD.format(module=module), env)
@@ -102,13 +111,19 @@ def _result(rounds: list[dict[str, float]], audit: dict[str, Any], modules: list
     if "litellm" in modules:
         result.checks += [
             at_most("import closedpaw_nb / import litellm", median_ratio(rounds, "closedpaw_nb_ms", "litellm_ms"), 0.2),
-            at_most("RSS closedpaw_nb / litellm", median_ratio(rounds, "closedpaw_nb_rss_mib", "litellm_rss_mib"), 0.33),
+            at_most(
+                "RSS closedpaw_nb / litellm", median_ratio(rounds, "closedpaw_nb_rss_mib", "litellm_rss_mib"), 0.33
+            ),
         ]
     else:
         result.checks.append(info("litellm", "not installed", "skipped"))
     result.checks += [
-        Check("socket events during import", ", ".join(audit["socket_events"]) or "none", "none",
-              not audit["socket_events"]),
+        Check(
+            "socket events during import",
+            ", ".join(audit["socket_events"]) or "none",
+            "none",
+            not audit["socket_events"],
+        ),
         Check("heavy modules loaded by import", ", ".join(audit["loaded"]) or "none", "none", not audit["loaded"]),
     ]
     return result

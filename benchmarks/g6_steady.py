@@ -37,8 +37,11 @@ NAMES = ("g6-a", "g6-b", "g6-c", "g6-d")
 
 def run(server: StubServer, quick: bool = False) -> GoalResult:
     """Measure G6; `quick` runs 3 benchmarks of 40 calls."""
-    shape = {"runs": 3, "prompts": 5, "trials": 2, "concurrency": 4} if quick else \
-        {"runs": 10, "prompts": 25, "trials": 10, "concurrency": 16}
+    shape = (
+        {"runs": 3, "prompts": 5, "trials": 2, "concurrency": 4}
+        if quick
+        else {"runs": 10, "prompts": 25, "trials": 10, "concurrency": 16}
+    )
     import closedpaw_nb as cp
     from closedpaw_nb import _runner
 
@@ -57,8 +60,15 @@ def run(server: StubServer, quick: bool = False) -> GoalResult:
 def _one_run(cp: Any, shape: dict[str, int], path: Path) -> dict[str, Any]:
     prompts = [f"Prompt {i}: say hello." for i in range(shape["prompts"])]
     targets = [f"{name}:{_clients.MODEL}" for name in NAMES]
-    result = cp.benchmark(prompts, targets, trials=shape["trials"], warmup=0, concurrency=shape["concurrency"],
-                          store=str(path), progress=False)
+    result = cp.benchmark(
+        prompts,
+        targets,
+        trials=shape["trials"],
+        warmup=0,
+        concurrency=shape["concurrency"],
+        store=str(path),
+        progress=False,
+    )
     rows = result.store.rows(result.run_id)
     del result
     return {**_probe(), "rows": len(rows), "ok": sum(r["ok"] for r in rows)}
@@ -69,8 +79,9 @@ def _probe() -> dict[str, int]:
     return {"rss_kib": rss_kib(), "sockets": open_sockets(), "fds": open_fds(), "threads": thread_count()}
 
 
-def _result(before: dict[str, int], samples: list[dict[str, Any]], closed: dict[str, int],
-            shape: dict[str, int]) -> GoalResult:
+def _result(
+    before: dict[str, int], samples: list[dict[str, Any]], closed: dict[str, int], shape: dict[str, int]
+) -> GoalResult:
     first, last = samples[0], samples[-1]
     calls = shape["prompts"] * len(NAMES) * shape["trials"]
     ok = sum(s["ok"] for s in samples)
@@ -83,17 +94,26 @@ def _result(before: dict[str, int], samples: list[dict[str, Any]], closed: dict[
         info("RSS after the last run (MiB)", last["rss_kib"] / 1024, "absolute"),
         # A pool may add connections up to the calls in flight (4 providers x concurrency),
         # so socket counts may rise to that bound; a leak would pass it and keep rising.
-        Check("sockets after each run", " ".join(str(s["sockets"]) for s in samples), f"<= {bound} (pool bound)",
-              max(s["sockets"] for s in samples) <= bound),
+        Check(
+            "sockets after each run",
+            " ".join(str(s["sockets"]) for s in samples),
+            f"<= {bound} (pool bound)",
+            max(s["sockets"] for s in samples) <= bound,
+        ),
         _steady("threads", [s["threads"] for s in samples]),
         _steady("other fds (files)", [s["fds"] - s["sockets"] for s in samples]),
-        Check("sockets after close_all vs before", f"{closed['sockets']} vs {before['sockets']}", "<= before",
-              closed["sockets"] <= before["sockets"]),
+        Check(
+            "sockets after close_all vs before",
+            f"{closed['sockets']} vs {before['sockets']}",
+            "<= before",
+            closed["sockets"] <= before["sockets"],
+        ),
     ]
     return result
 
 
 def _steady(name: str, values: list[int]) -> Check:
     """A count that must not grow after the first run."""
-    return Check(f"{name} after each run", " ".join(map(str, values)), "no growth",
-                 max(values[1:] or values) <= values[0])
+    return Check(
+        f"{name} after each run", " ".join(map(str, values)), "no growth", max(values[1:] or values) <= values[0]
+    )

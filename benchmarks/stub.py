@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -73,8 +74,13 @@ def _chunk(payload: dict) -> bytes:
 
 
 def _frame(delta: dict, finish: str | None = None) -> dict:
-    return {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 1700000000, "model": MODEL,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": MODEL,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
 
 
 ROLE_FRAME = _chunk(_frame({"role": "assistant", "content": ""}))
@@ -95,8 +101,9 @@ def stream_tail(deltas: int) -> bytes:
 
 def _head(status: str, content_type: str, length: int | None) -> bytes:
     framing = f"content-length: {length}" if length is not None else "transfer-encoding: chunked"
-    return (f"HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\n{framing}\r\n"
-            f"x-request-id: req-stub\r\n\r\n").encode()
+    return (
+        f"HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\n{framing}\r\nx-request-id: req-stub\r\n\r\n"
+    ).encode()
 
 
 def _whole(status: str, content_type: str, body: bytes) -> bytes:
@@ -107,15 +114,30 @@ def _chunked(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-CHAT_BODY = json.dumps({
-    "id": "chatcmpl-stub", "object": "chat.completion", "created": 1700000000, "model": MODEL,
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": CONTENT}, "finish_reason": "stop",
-                 "logprobs": None}],
-    "usage": USAGE,
-}, separators=(",", ":")).encode()
+CHAT_BODY = json.dumps(
+    {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": CONTENT},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": USAGE,
+    },
+    separators=(",", ":"),
+).encode()
 CHAT_RESPONSE = _whole("200 OK", "application/json", CHAT_BODY)
-MODELS_RESPONSE = _whole("200 OK", "application/json", json.dumps(
-    {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "stub"}]}).encode())
+MODELS_RESPONSE = _whole(
+    "200 OK",
+    "application/json",
+    json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "stub"}]}).encode(),
+)
 NOT_FOUND = _whole("404 Not Found", "application/json", b'{"error":{"message":"not found"}}')
 
 
@@ -150,12 +172,21 @@ class Stats:
 
     @classmethod
     def encode(cls) -> bytes:
-        return _whole("200 OK", "application/json", json.dumps({
-            "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
-            "requests": cls.requests, "connections": cls.connections, "cpu_s": time.process_time(),
-            "late_max_ms": cls.late_max * 1000, "late_mean_ms": cls.late_sum * 1000 / max(cls.late_n, 1),
-            "paced": list(cls.paced),
-        }).encode())
+        return _whole(
+            "200 OK",
+            "application/json",
+            json.dumps(
+                {
+                    "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
+                    "requests": cls.requests,
+                    "connections": cls.connections,
+                    "cpu_s": time.process_time(),
+                    "late_max_ms": cls.late_max * 1000,
+                    "late_mean_ms": cls.late_sum * 1000 / max(cls.late_n, 1),
+                    "paced": list(cls.paced),
+                }
+            ).encode(),
+        )
 
 
 class StubProtocol(asyncio.Protocol):
@@ -203,8 +234,8 @@ class StubProtocol(asyncio.Protocol):
         length = _content_length(head)
         if len(self.buffer) < end + 4 + length:
             return None
-        body = bytes(self.buffer[end + 4:end + 4 + length])
-        del self.buffer[:end + 4 + length]
+        body = bytes(self.buffer[end + 4 : end + 4 + length])
+        del self.buffer[: end + 4 + length]
         method, path, _ = head.split(b"\r\n", 1)[0].split(b" ", 2)
         return method, path, body
 
@@ -271,7 +302,7 @@ def _content_length(head: bytes) -> int:
     if at < 0:
         return 0
     end = lower.find(b"\r\n", at + 2)
-    return int(lower[at + 17:end if end > 0 else None].strip())
+    return int(lower[at + 17 : end if end > 0 else None].strip())
 
 
 async def serve(port: int, max_seconds: float) -> None:
@@ -294,10 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=1800.0)
     parser.add_argument("--asyncio", action="store_true", help="use asyncio's loop even if uvloop is installed")
     args = parser.parse_args(argv)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         _runner(args.asyncio)(serve(args.port, args.max_seconds))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -18,22 +18,41 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ._version import __version__
 from .config import ProviderConfig, Secret
 from .errors import ClosedPawError, ConfigError, ProviderError
 from .manager import ProviderManager, get_provider_manager
 from .providers import BaseProvider, ChatOptions, ChatStream
 from .types import ChatMessage, ChatResponse, HealthState, HealthStatus, ModelInfo, ProviderType, Usage
 
-from ._version import __version__
-
 # Loaded on first access, so `import closedpaw_nb` stays light (no pandas, no cryptography).
 _LAZY = {
-    "DataVault": "keys.vault", "KeyringVault": "keys.vault", "RateLimiter": "reliability.ratelimit",
-    "RetryPolicy": "reliability.retry", "BenchmarkResult": "bench.run", "RunStore": "bench.store",
+    "DataVault": "keys.vault",
+    "KeyringVault": "keys.vault",
+    "RateLimiter": "reliability.ratelimit",
+    "RetryPolicy": "reliability.retry",
+    "BenchmarkResult": "bench.run",
+    "RunStore": "bench.store",
     "CompareResult": "notebook",
-    **{name: "notebook" for name in (
-        "register", "chat", "achat", "stream", "compare", "acompare", "benchmark", "abenchmark",
-        "resume", "aresume", "models", "amodels", "health", "ahealth")},
+    **{
+        name: "notebook"
+        for name in (
+            "register",
+            "chat",
+            "achat",
+            "stream",
+            "compare",
+            "acompare",
+            "benchmark",
+            "abenchmark",
+            "resume",
+            "aresume",
+            "models",
+            "amodels",
+            "health",
+            "ahealth",
+        )
+    },
 }
 
 
@@ -47,6 +66,7 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
 
 __all__ = [
     "BaseProvider",

@@ -70,7 +70,11 @@ class BackgroundServer:
 
 
 def serve_in_background(
-    config: uvicorn.Config, *, host: str = "127.0.0.1", port: int = 0, name: str = "closedpaw-server",
+    config: uvicorn.Config,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    name: str = "closedpaw-server",
     before_stop: Callable[[], None] | None = None,
 ) -> BackgroundServer:
     """Serve `config`'s app in a daemon thread and return once it accepts connections.

@@ -21,8 +21,11 @@ def forward(old: str, new: str) -> Callable[[str], Any]:
     def __getattr__(name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        warnings.warn(f"{old} moved to {new}; import {name} from there (the old path goes in the next release)",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"{old} moved to {new}; import {name} from there (the old path goes in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(importlib.import_module(new), name)
 
     return __getattr__

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from .transport.redact import register_secret
 from .errors import ConfigError
+from .transport.redact import register_secret
 from .types import ProviderType
 
 __all__ = ["ProviderConfig", "Secret", "resolve_api_key"]
@@ -80,10 +80,7 @@ def parse_provider_type(value: ProviderType | str) -> ProviderType:
 def _check_base_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"base_url {url!r} is not an http(s) URL with a host, "
-            "e.g. 'http://127.0.0.1:8080/v1'"
-        )
+        raise ConfigError(f"base_url {url!r} is not an http(s) URL with a host, e.g. 'http://127.0.0.1:8080/v1'")
     if parts.username or parts.password:
         raise ConfigError("base_url must not contain credentials; pass api_key instead")
     if parts.query or parts.fragment:
@@ -130,7 +127,9 @@ class ProviderConfig:
         if self.base_url is not None:
             self.base_url = _check_base_url(self.base_url)
         if self.rate_limit is not None and (not isinstance(self.rate_limit, int) or self.rate_limit <= 0):
-            raise ConfigError(f"rate_limit must be a positive whole number of requests per minute, got {self.rate_limit!r}")
+            raise ConfigError(
+                f"rate_limit must be a positive whole number of requests per minute, got {self.rate_limit!r}"
+            )
         if not isinstance(self.timeout, (int, float)) or self.timeout <= 0:
             raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
         self.models = list(self.models or [])

@@ -57,9 +57,15 @@ def run_demo(prompt: str = PROMPT, chart: str | Path | None = "closedpaw-demo.pn
     with serve_in_thread() as sim:
         manager = ProviderManager()
         for name in DEMO_PROVIDERS:
-            manager.register_provider(ProviderConfig(
-                name, name=name, api_key="sim-demo-key", base_url=sim.base_url(name),
-                default_model="sim-large" if name in ("anthropic", "google") else "sim-small"))
+            manager.register_provider(
+                ProviderConfig(
+                    name,
+                    name=name,
+                    api_key="sim-demo-key",
+                    base_url=sim.base_url(name),
+                    default_model="sim-large" if name in ("anthropic", "google") else "sim-small",
+                )
+            )
         rows = run(_compare(manager, prompt))
     print(f"Prompt: {prompt}\n(simulated providers: the closedpaw_nb simulator on {sim.url})\n")
     print(pd.DataFrame(rows).to_string(index=False))

@@ -138,11 +138,13 @@ class ProviderError(ClosedPawError):
         super().__init__(self.message)
 
     def __str__(self) -> str:
-        facts = [f"status {self.status_code}" if self.status_code is not None else None,
-                 f"model {self.model}" if self.model else None,
-                 f"request id {self.request_id}" if self.request_id else None,
-                 f"after {self.attempts} attempts" if self.attempts > 1 else None,
-                 f"retry after {self.retry_after:g}s" if self.retry_after is not None else None]
+        facts = [
+            f"status {self.status_code}" if self.status_code is not None else None,
+            f"model {self.model}" if self.model else None,
+            f"request id {self.request_id}" if self.request_id else None,
+            f"after {self.attempts} attempts" if self.attempts > 1 else None,
+            f"retry after {self.retry_after:g}s" if self.retry_after is not None else None,
+        ]
         tail = ", ".join(f for f in facts if f)
         head = f"{self.provider}: {self.message}" if self.provider else self.message
         return f"{head} ({tail})" if tail else head
@@ -155,9 +157,10 @@ class ProviderError(ClosedPawError):
         return (_rebuild, (type(self), self.message, self._fields()))
 
     def _fields(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in (
-            "provider", "model", "status_code", "request_id", "attempts",
-            "retry_after", "partial_text")}
+        return {
+            k: getattr(self, k)
+            for k in ("provider", "model", "status_code", "request_id", "attempts", "retry_after", "partial_text")
+        }
 
 
 def _rebuild(cls: type[ProviderError], message: str, fields: dict[str, Any]) -> ProviderError:

@@ -11,16 +11,16 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .transport.redact import get_logger
 from .config import ProviderConfig, parse_provider_type, resolve_api_key
 from .errors import ConfigError
 from .providers import BaseProvider, ChatStream
 from .providers import provider_class as provider_class_for
 from .providers.base import MessagesLike
+from .reliability.guard import GuardedProvider
 from .reliability.ratelimit import RateLimiter
 from .reliability.retry import RetryPolicy
+from .transport.redact import get_logger
 from .types import ChatResponse, HealthState, HealthStatus, ProviderType
-from .reliability.guard import GuardedProvider
 
 __all__ = ["ProviderManager", "get_provider_manager", "probe"]
 
@@ -55,7 +55,9 @@ class ProviderManager:
     # -- registry ---------------------------------------------------------------------
 
     def register_provider(
-        self, config: ProviderConfig, provider_class: type[BaseProvider] | None = None,
+        self,
+        config: ProviderConfig,
+        provider_class: type[BaseProvider] | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> BaseProvider:
         """Validate `config`, resolve its key and base URL, build and store the provider.
@@ -83,8 +85,7 @@ class ProviderManager:
         with self._lock:
             if config.name in self._providers:
                 raise ConfigError(
-                    f"a provider named {config.name!r} is already registered; "
-                    "pick another name or unregister it first"
+                    f"a provider named {config.name!r} is already registered; pick another name or unregister it first"
                 )
             self._providers[config.name] = GuardedProvider(provider, policy, self.limiter)
             self._default = self._default or config.name
@@ -179,7 +180,7 @@ class ProviderManager:
         enabled = [p for p in self._providers.values() if p.config.enabled]
         results = await asyncio.gather(*(p.list_model_info() for p in enabled), return_exceptions=True)
         out = {}
-        for provider, result in zip(enabled, results):
+        for provider, result in zip(enabled, results, strict=True):
             if isinstance(result, Exception):
                 log.warning("%s: listing models failed: %s", provider.name, result)
                 result = []
@@ -192,7 +193,7 @@ class ProviderManager:
         """Rich `HealthStatus` per provider, probed concurrently, each within `timeout` (bools: `health_check_all`)."""
         providers = list(self._providers.values())
         results = await asyncio.gather(*(probe(p, timeout) for p in providers))
-        return {p.name: status for p, status in zip(providers, results)}
+        return {p.name: status for p, status in zip(providers, results, strict=True)}
 
     async def health_check_all(self) -> dict[str, bool]:
         """The seed's form, provider name -> healthy: `check_health_all`'s statuses reduced to `status.ok`."""
@@ -239,7 +240,7 @@ async def probe(provider: BaseProvider, timeout: float) -> HealthStatus:
     status if a custom provider's probe itself breaks (one probe never sinks a dashboard)."""
     try:
         return await asyncio.wait_for(provider.check_health(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return HealthStatus(provider.name, HealthState.TIMEOUT, detail=f"no answer within {timeout:g}s")
     except Exception as exc:  # a custom provider's bug must not sink the whole check
         return HealthStatus(provider.name, HealthState.ERROR, detail=f"{type(exc).__name__}: {exc}"[:300])

@@ -24,14 +24,21 @@ from typing import TYPE_CHECKING, Any
 
 from . import _runner
 from .bench.run import (
-    BenchmarkResult, PromptsLike, Target, TargetsLike, normalize_prompts, resolve_targets, resume_benchmark,
-    run_benchmark, run_matrix,
+    BenchmarkResult,
+    PromptsLike,
+    Target,
+    TargetsLike,
+    normalize_prompts,
+    resolve_targets,
+    resume_benchmark,
+    run_benchmark,
+    run_matrix,
 )
+from .bench.store import RunStore
 from .config import ProviderConfig
 from .manager import ProviderManager, get_provider_manager
 from .providers import provider_class as provider_class_for
 from .providers.base import BaseProvider, MessagesLike
-from .bench.store import RunStore
 from .types import ChatResponse, ProviderType
 
 if TYPE_CHECKING:  # pandas is imported when a table is made, not with the module
@@ -40,8 +47,22 @@ if TYPE_CHECKING:  # pandas is imported when a table is made, not with the modul
     from .sim import SimServer
 
 __all__ = [
-    "CompareResult", "abenchmark", "achat", "acompare", "ahealth", "amodels", "aresume",
-    "benchmark", "chat", "compare", "health", "manager", "models", "register", "resume", "stream",
+    "CompareResult",
+    "abenchmark",
+    "achat",
+    "acompare",
+    "ahealth",
+    "amodels",
+    "aresume",
+    "benchmark",
+    "chat",
+    "compare",
+    "health",
+    "manager",
+    "models",
+    "register",
+    "resume",
+    "stream",
 ]
 
 SIM_PROVIDERS = ("openai", "anthropic", "google", "mistral", "ollama")
@@ -58,8 +79,13 @@ def manager() -> ProviderManager:
 
 
 def register(
-    provider_type: ProviderType | str | None = None, *, name: str | None = None, simulator: bool = False,
-    replace: bool = False, provider_class: type[BaseProvider] | None = None, **config: Any,
+    provider_type: ProviderType | str | None = None,
+    *,
+    name: str | None = None,
+    simulator: bool = False,
+    replace: bool = False,
+    provider_class: type[BaseProvider] | None = None,
+    **config: Any,
 ) -> list[str]:
     """Register a provider, or every provider the environment has keys for.
 
@@ -109,9 +135,15 @@ def _register_simulator(mgr: ProviderManager, replace: bool) -> list[str]:
         name = f"sim-{ptype}"
         if name in mgr and not replace:
             continue
-        cfg = ProviderConfig(ptype, name=name, api_key="sim-key", base_url=server.base_url(ptype),
-                             models=["sim-small", "sim-large"], default_model="sim-small",
-                             settings={"simulated": True})
+        cfg = ProviderConfig(
+            ptype,
+            name=name,
+            api_key="sim-key",
+            base_url=server.base_url(ptype),
+            models=["sim-small", "sim-large"],
+            default_model="sim-small",
+            settings={"simulated": True},
+        )
         names.append(_register_one(mgr, cfg, replace, None))
     return names
 
@@ -128,7 +160,10 @@ def _messages(prompt: MessagesLike, system: str | None) -> MessagesLike:
 
 
 async def _chat(
-    prompt: MessagesLike, target: str | tuple[str, str] | None, system: str | None, options: dict[str, Any],
+    prompt: MessagesLike,
+    target: str | tuple[str, str] | None,
+    system: str | None,
+    options: dict[str, Any],
 ) -> ChatResponse:
     mgr = manager()
     (t,) = resolve_targets(mgr, target if target is not None else [mgr.default or ""])
@@ -136,21 +171,33 @@ async def _chat(
 
 
 def chat(
-    prompt: MessagesLike, target: str | tuple[str, str] | None = None, *, system: str | None = None, **options: Any,
+    prompt: MessagesLike,
+    target: str | tuple[str, str] | None = None,
+    *,
+    system: str | None = None,
+    **options: Any,
 ) -> ChatResponse:
     """Send one prompt (or a list of messages) to a target ("provider:model"; default provider if None)."""
     return _runner.run(_chat(prompt, target, system, options))
 
 
 async def achat(
-    prompt: MessagesLike, target: str | tuple[str, str] | None = None, *, system: str | None = None, **options: Any,
+    prompt: MessagesLike,
+    target: str | tuple[str, str] | None = None,
+    *,
+    system: str | None = None,
+    **options: Any,
 ) -> ChatResponse:
     """Awaitable `chat`."""
     return await _runner.wrap(_chat(prompt, target, system, options))
 
 
 def stream(
-    prompt: MessagesLike, target: str | tuple[str, str] | None = None, *, system: str | None = None, **options: Any,
+    prompt: MessagesLike,
+    target: str | tuple[str, str] | None = None,
+    *,
+    system: str | None = None,
+    **options: Any,
 ) -> Iterator[str]:
     """Yield text deltas as they arrive (a plain iterator; breaking out closes the stream)."""
     mgr = manager()
@@ -168,12 +215,26 @@ async def _models() -> pd.DataFrame:
     providers = [p for n in mgr.names if (p := mgr.get_provider(n)) is not None]
     found = await asyncio.gather(*(p.list_model_info() for p in providers), return_exceptions=True)
     rows: list[dict[str, Any]] = []
-    for provider, models_or_error in zip(providers, found):
+    for provider, models_or_error in zip(providers, found, strict=True):
         if isinstance(models_or_error, BaseException):
-            rows.append({"provider": provider.name, "model": None, "error": f"{type(models_or_error).__name__}: {models_or_error}"})
+            rows.append(
+                {
+                    "provider": provider.name,
+                    "model": None,
+                    "error": f"{type(models_or_error).__name__}: {models_or_error}",
+                }
+            )
             continue
-        rows += [{"provider": m.provider, "model": m.id, "display_name": m.display_name,
-                  "context_length": m.context_length, "error": None} for m in models_or_error]
+        rows += [
+            {
+                "provider": m.provider,
+                "model": m.id,
+                "display_name": m.display_name,
+                "context_length": m.context_length,
+                "error": None,
+            }
+            for m in models_or_error
+        ]
     return pd.DataFrame(rows, columns=["provider", "model", "display_name", "context_length", "error"])
 
 
@@ -251,16 +312,29 @@ class CompareResult:
 
 
 async def _compare(
-    prompts: PromptsLike, targets: TargetsLike, system: str | None, stream: bool, options: dict[str, Any],
+    prompts: PromptsLike,
+    targets: TargetsLike,
+    system: str | None,
+    stream: bool,
+    options: dict[str, Any],
 ) -> CompareResult:
-    from .bench.run import new_run_id, plan
     from .bench.frames import rows_to_frame
+    from .bench.run import new_run_id, plan
 
     mgr = manager()
     resolved, pairs = resolve_targets(mgr, targets), normalize_prompts(prompts)
     store, run_id = RunStore(":memory:"), new_run_id()
-    await run_matrix(mgr, plan(resolved, pairs, 1, 0), dict(pairs), run_id=run_id, store=store,
-                     system=system, options=options, stream=stream, concurrency=len(resolved) * len(pairs))
+    await run_matrix(
+        mgr,
+        plan(resolved, pairs, 1, 0),
+        dict(pairs),
+        run_id=run_id,
+        store=store,
+        system=system,
+        options=options,
+        stream=stream,
+        concurrency=len(resolved) * len(pairs),
+    )
     # Rows arrive in finishing order; show prompts and targets in the order they were given.
     rank = {key: i for i, key in enumerate((pid, str(t)) for pid, _ in pairs for t in resolved)}
     rows = sorted(store.rows(run_id), key=lambda r: rank[(r["prompt_id"], r["target"])])
@@ -279,7 +353,11 @@ def _simulated(mgr: ProviderManager, targets: Iterable[Target]) -> tuple[str, ..
 
 
 def compare(
-    prompts: PromptsLike, targets: TargetsLike = None, *, system: str | None = None, stream: bool = True,
+    prompts: PromptsLike,
+    targets: TargetsLike = None,
+    *,
+    system: str | None = None,
+    stream: bool = True,
     **options: Any,
 ) -> CompareResult:
     """Send the same prompt(s) to several targets at once and show the answers side by side."""
@@ -287,7 +365,11 @@ def compare(
 
 
 async def acompare(
-    prompts: PromptsLike, targets: TargetsLike = None, *, system: str | None = None, stream: bool = True,
+    prompts: PromptsLike,
+    targets: TargetsLike = None,
+    *,
+    system: str | None = None,
+    stream: bool = True,
     **options: Any,
 ) -> CompareResult:
     """Awaitable `compare`."""
@@ -326,9 +408,19 @@ def _store(store: RunStore | str | None) -> RunStore:
 
 
 def benchmark(
-    prompts: PromptsLike, targets: TargetsLike = None, *, trials: int = 3, concurrency: int = 4, warmup: int = 1,
-    stream: bool = True, system: str | None = None, prices: Mapping[str, Any] | None = None,
-    store: RunStore | str | None = None, run_id: str | None = None, progress: bool = True, **options: Any,
+    prompts: PromptsLike,
+    targets: TargetsLike = None,
+    *,
+    trials: int = 3,
+    concurrency: int = 4,
+    warmup: int = 1,
+    stream: bool = True,
+    system: str | None = None,
+    prices: Mapping[str, Any] | None = None,
+    store: RunStore | str | None = None,
+    run_id: str | None = None,
+    progress: bool = True,
+    **options: Any,
 ) -> BenchmarkResult:
     """Run prompts x targets x trials concurrently and record every call.
 
@@ -350,24 +442,64 @@ def benchmark(
         A BenchmarkResult (`.df`, `.summary()`, `.to_csv()`, ...). Interrupted runs keep
         their rows; `resume(run_id)` runs only the missing calls.
     """
-    return _runner.run(abenchmark_core(prompts, targets, trials=trials, concurrency=concurrency, warmup=warmup,
-                                       stream=stream, system=system, prices=prices, store=_store(store),
-                                       run_id=run_id, progress=progress, **options))
+    return _runner.run(
+        abenchmark_core(
+            prompts,
+            targets,
+            trials=trials,
+            concurrency=concurrency,
+            warmup=warmup,
+            stream=stream,
+            system=system,
+            prices=prices,
+            store=_store(store),
+            run_id=run_id,
+            progress=progress,
+            **options,
+        )
+    )
 
 
 async def abenchmark(
-    prompts: PromptsLike, targets: TargetsLike = None, *, trials: int = 3, concurrency: int = 4, warmup: int = 1,
-    stream: bool = True, system: str | None = None, prices: Mapping[str, Any] | None = None,
-    store: RunStore | str | None = None, run_id: str | None = None, progress: bool = True, **options: Any,
+    prompts: PromptsLike,
+    targets: TargetsLike = None,
+    *,
+    trials: int = 3,
+    concurrency: int = 4,
+    warmup: int = 1,
+    stream: bool = True,
+    system: str | None = None,
+    prices: Mapping[str, Any] | None = None,
+    store: RunStore | str | None = None,
+    run_id: str | None = None,
+    progress: bool = True,
+    **options: Any,
 ) -> BenchmarkResult:
     """Awaitable `benchmark` (same arguments)."""
-    return await _runner.wrap(abenchmark_core(prompts, targets, trials=trials, concurrency=concurrency, warmup=warmup,
-                                              stream=stream, system=system, prices=prices, store=_store(store),
-                                              run_id=run_id, progress=progress, **options))
+    return await _runner.wrap(
+        abenchmark_core(
+            prompts,
+            targets,
+            trials=trials,
+            concurrency=concurrency,
+            warmup=warmup,
+            stream=stream,
+            system=system,
+            prices=prices,
+            store=_store(store),
+            run_id=run_id,
+            progress=progress,
+            **options,
+        )
+    )
 
 
 async def abenchmark_core(
-    prompts: PromptsLike, targets: TargetsLike, *, progress: bool = True, **kwargs: Any,
+    prompts: PromptsLike,
+    targets: TargetsLike,
+    *,
+    progress: bool = True,
+    **kwargs: Any,
 ) -> BenchmarkResult:
     bar = _Progress(progress)
     try:

@@ -23,10 +23,10 @@ from typing import Any
 
 from .errors import AuthenticationError, ProviderError, ProviderImplementationError
 from .providers.base import BaseProvider, describe_value
+from .reliability.guard import GuardedProvider
 from .reliability.ratelimit import RateLimiter
 from .reliability.retry import RetryPolicy
 from .types import ChatMessage, ChatResponse, HealthStatus
-from .reliability.guard import GuardedProvider
 
 __all__ = ["Check", "ContractReport", "ProviderContractError", "acheck_provider", "check_provider"]
 
@@ -82,7 +82,8 @@ class ContractReport:
 
         rows = "".join(
             f"<tr><td>{'✅' if c.passed else '❌'}</td><td>{html.escape(c.name)}</td>"
-            f"<td>{html.escape(c.detail)}</td></tr>" for c in self.checks
+            f"<td>{html.escape(c.detail)}</td></tr>"
+            for c in self.checks
         )
         return f"<b>{html.escape(str(self.provider))}</b><table>{rows}</table>"
 
@@ -130,8 +131,9 @@ async def acheck_provider(
     report = ContractReport(_name_of(provider))
     constructed = await _step(report, "constructed with super().__init__(config)", lambda: _constructed(provider))
     if constructed:
-        run = _Run(_as_called(provider), model, prompt, {"temperature": 0.0, "seed": 7, "max_tokens": 64},
-                   deterministic)
+        run = _Run(
+            _as_called(provider), model, prompt, {"temperature": 0.0, "seed": 7, "max_tokens": 64}, deterministic
+        )
         await _step(report, "chat returns a ChatResponse", lambda: _chat(run))
         await _step(report, "stream equals chat", lambda: _stream(run))
         await _step(report, "list_models returns model ids", lambda: _models(run))
@@ -139,8 +141,7 @@ async def acheck_provider(
         if missing_model:
             await _step(report, "errors are ProviderErrors (unknown model)", lambda: _not_found(run, missing_model))
         if bad_key_provider is not None:
-            await _step(report, "error mapping: invalid key",
-                        lambda: _bad_key(_as_called(bad_key_provider), run))
+            await _step(report, "error mapping: invalid key", lambda: _bad_key(_as_called(bad_key_provider), run))
     if raise_on_failure and not report.passed:
         raise ProviderContractError(str(report))
     return report
@@ -169,11 +170,14 @@ async def _step(report: ContractReport, name: str, check: Callable[[], Awaitable
 
 
 async def _constructed(provider: BaseProvider) -> str:
-    _require(isinstance(provider, BaseProvider),
-             f"expected a BaseProvider subclass instance, got {describe_value(provider)}")
-    _require("config" in provider.__dict__,
-             f"{type(provider).__name__}.__init__ must call super().__init__(config): the provider has no "
-             "config (and no self.client)")
+    _require(
+        isinstance(provider, BaseProvider), f"expected a BaseProvider subclass instance, got {describe_value(provider)}"
+    )
+    _require(
+        "config" in provider.__dict__,
+        f"{type(provider).__name__}.__init__ must call super().__init__(config): the provider has no "
+        "config (and no self.client)",
+    )
     return f"{type(provider).__name__} with config {provider.name!r}"
 
 
@@ -191,8 +195,7 @@ async def _stream(run: _Run) -> str:
     _require(response is not None, "the stream ended without a ChatResponse: yield one last")
     assert response is not None  # for the type checker; _require has raised otherwise
     _require(all(isinstance(d, str) and d for d in deltas), "deltas must be non-empty str")
-    _require("".join(deltas) == response.content,
-             "the joined deltas differ from the final ChatResponse's content")
+    _require("".join(deltas) == response.content, "the joined deltas differ from the final ChatResponse's content")
     _check_response(response, run.provider.name)
     _require(response.ttft_ms is not None and response.latency_ms is not None, "the stream must be timed")
     _require((response.ttft_ms or 0) <= (response.latency_ms or 0), "ttft_ms must not exceed latency_ms")
@@ -203,8 +206,10 @@ async def _stream(run: _Run) -> str:
 
 async def _models(run: _Run) -> str:
     found = await run.provider.list_models()
-    _require(isinstance(found, list) and all(isinstance(m, str) and m for m in found),
-             f"list_models() must return a list of model ids (List[str]), got {describe_value(found)}")
+    _require(
+        isinstance(found, list) and all(isinstance(m, str) and m for m in found),
+        f"list_models() must return a list of model ids (List[str]), got {describe_value(found)}",
+    )
     _require(bool(found), "list_models() returned no models: return the ids you serve, or set config.models")
     return f"{len(found)} models"
 
@@ -224,8 +229,10 @@ async def _not_found(run: _Run, missing_model: str) -> str:
         raise _Failed(exc.message) from None
     except ProviderError as exc:
         return type(exc).__name__
-    raise _Failed(f"chat with model {missing_model!r} did not raise: raise NotFoundError (or let "
-                  "response.raise_for_status() raise) for a model the provider does not have")
+    raise _Failed(
+        f"chat with model {missing_model!r} did not raise: raise NotFoundError (or let "
+        "response.raise_for_status() raise) for a model the provider does not have"
+    )
 
 
 async def _bad_key(bad: GuardedProvider, run: _Run) -> str:
@@ -257,11 +264,15 @@ def _as_called(provider: BaseProvider) -> GuardedProvider:
 
 def _check_response(response: ChatResponse, provider: str) -> None:
     _require(isinstance(response.content, str) and bool(response.content), "content must be a non-empty str")
-    _require(response.provider == provider,
-             f"response.provider is {response.provider!r}, not {provider!r}: set provider=self.name")
+    _require(
+        response.provider == provider,
+        f"response.provider is {response.provider!r}, not {provider!r}: set provider=self.name",
+    )
     _require(isinstance(response.model, str) and bool(response.model), "response.model must name the model")
-    _require(response.latency_ms is not None and response.latency_ms > 0,
-             "latency_ms must be set: time the request with time.perf_counter()")
+    _require(
+        response.latency_ms is not None and response.latency_ms > 0,
+        "latency_ms must be set: time the request with time.perf_counter()",
+    )
     for name in ("prompt_tokens", "completion_tokens", "tokens_used"):
         value = getattr(response, name)
         _require(value is None or (isinstance(value, int) and value >= 0), f"{name} must be a count or None")

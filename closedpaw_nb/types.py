@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 
-class ProviderType(str, enum.Enum):
+class ProviderType(str, enum.Enum):  # noqa: UP042 - the seed's (str, Enum): equal to its value, same pickles
     """The kinds of provider the gateway knows how to speak to."""
 
     OLLAMA = "ollama"
@@ -145,8 +145,12 @@ class ModelInfo(str):
     details: dict[str, Any]
 
     def __new__(
-        cls, id: str, provider: str = "", display_name: str | None = None,  # noqa: A002 - the seed's field name
-        context_length: int | None = None, details: dict[str, Any] | None = None,
+        cls,
+        id: str,
+        provider: str = "",
+        display_name: str | None = None,  # noqa: A002 - the seed's field name
+        context_length: int | None = None,
+        details: dict[str, Any] | None = None,
     ) -> ModelInfo:
         if not isinstance(id, str) or not id:
             raise ValueError(f"a model id must be a non-empty str, got {id!r}")
@@ -170,14 +174,19 @@ class ModelInfo(str):
 
     def to_dict(self) -> dict[str, Any]:
         """The model's fields as a plain dict."""
-        return {"id": self.id, "provider": self.provider, "display_name": self.display_name,
-                "context_length": self.context_length, "details": dict(self.details)}
+        return {
+            "id": self.id,
+            "provider": self.provider,
+            "display_name": self.display_name,
+            "context_length": self.context_length,
+            "details": dict(self.details),
+        }
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (ModelInfo, (self.id, self.provider, self.display_name, self.context_length, self.details))
 
 
-class HealthState(str, enum.Enum):
+class HealthState(str, enum.Enum):  # noqa: UP042 - a str equal to its value, like ProviderType
     """Outcome of an unbilled health probe."""
 
     OK = "ok"
@@ -193,7 +202,7 @@ class HealthState(str, enum.Enum):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,15 @@ from .run import (
 from .store import RunStore
 
 __all__ = [
-    "BenchmarkResult", "RunStore", "Target", "WorkItem", "new_run_id", "normalize_prompts", "plan",
-    "resolve_targets", "resume_benchmark", "run_benchmark", "run_matrix",
+    "BenchmarkResult",
+    "RunStore",
+    "Target",
+    "WorkItem",
+    "new_run_id",
+    "normalize_prompts",
+    "plan",
+    "resolve_targets",
+    "resume_benchmark",
+    "run_benchmark",
+    "run_matrix",
 ]

@@ -3,8 +3,8 @@
 Uses `matplotlib.figure.Figure` directly (never pyplot), so charts are safe in threads
 and under Agg, and nothing is registered with a global figure manager. So that a returned
 Figure renders inline in Jupyter even without `%matplotlib inline`, the first chart made
-inside IPython registers a PNG formatter for Figure (the one piece of shared state). Call rows are filtered here: warm-up
-rows never enter a chart, and timing charts use ok rows only. Empty input gives a
+inside IPython registers a PNG formatter for Figure (the one piece of shared state).
+Call rows are filtered here: warm-up rows never enter a chart, and timing charts use ok rows only. Empty input gives a
 Figure that says "no data" rather than an exception.
 """
 
@@ -24,19 +24,26 @@ from matplotlib.ticker import PercentFormatter
 from .frames import add_derived
 
 _LABELS = {
-    "latency_ms": "latency (ms)", "ttft_ms": "time to first token (ms)",
-    "tokens_per_s": "decode rate (tokens/s)", "itl_ms": "inter-token latency (ms)",
+    "latency_ms": "latency (ms)",
+    "ttft_ms": "time to first token (ms)",
+    "tokens_per_s": "decode rate (tokens/s)",
+    "itl_ms": "inter-token latency (ms)",
 }
 _MARKERS = "osD^vP*Xh<>"
 _STATUS_STYLE = {  # status -> (colour, marker) in the health strip
-    "ok": ("#8fd1c6", "|"), "auth_failed": ("#7b2cbf", "s"), "unreachable": ("#d62828", "X"),
-    "timeout": ("#f77f00", "v"), "rate_limited": ("#e9b949", "D"), "error": ("#6a040f", "P"),
+    "ok": ("#8fd1c6", "|"),
+    "auth_failed": ("#7b2cbf", "s"),
+    "unreachable": ("#d62828", "X"),
+    "timeout": ("#f77f00", "v"),
+    "rate_limited": ("#e9b949", "D"),
+    "error": ("#6a040f", "P"),
     "disabled": ("#8d99ae", "_"),
 }
 
 
-def latency_distribution(df: pd.DataFrame, kind: str = "box", metric: str = "latency_ms", *,
-                         title: str | None = None, ax: Axes | None = None) -> Figure:
+def latency_distribution(
+    df: pd.DataFrame, kind: str = "box", metric: str = "latency_ms", *, title: str | None = None, ax: Axes | None = None
+) -> Figure:
     """Distribution of a timing metric per target, sorted by median (lowest on top).
 
     Args:
@@ -56,8 +63,9 @@ def latency_distribution(df: pd.DataFrame, kind: str = "box", metric: str = "lat
         calls = add_derived(calls)
     if metric not in calls.columns and not calls.empty:
         raise ValueError(f"no column {metric!r} in the results")
-    groups = {t: pd.to_numeric(g[metric]).dropna().to_numpy(dtype=float)
-              for t, g in calls.groupby("target", sort=False)}
+    groups = {
+        t: pd.to_numeric(g[metric]).dropna().to_numpy(dtype=float) for t, g in calls.groupby("target", sort=False)
+    }
     groups = dict(sorted(((t, v) for t, v in groups.items() if v.size), key=lambda tv: np.median(tv[1])))
     label = _LABELS.get(metric, metric)
     fig, ax = _canvas(ax, (7.5, 1.4 + 0.6 * max(len(groups), 2)))
@@ -75,7 +83,7 @@ def latency_distribution(df: pd.DataFrame, kind: str = "box", metric: str = "lat
 
 def _boxes(ax: Axes, values: list[np.ndarray], pos: np.ndarray) -> None:
     parts = ax.boxplot(values, positions=pos, widths=0.55, patch_artist=True, **_horizontal())
-    for box, colour in zip(parts["boxes"], _colours(len(values))):
+    for box, colour in zip(parts["boxes"], _colours(len(values)), strict=False):
         box.set(facecolor=colour, alpha=0.6)
     for median in parts["medians"]:
         median.set(color="black", linewidth=1.5)
@@ -86,10 +94,11 @@ def _violins(ax: Axes, values: list[np.ndarray], pos: np.ndarray) -> None:
     spread = [i for i, v in enumerate(values) if np.unique(v).size > 1]
     colours = _colours(len(values))
     if spread:
-        parts = ax.violinplot([values[i] for i in spread], positions=pos[spread], widths=0.7,
-                              showmedians=True, **_horizontal())
+        parts = ax.violinplot(
+            [values[i] for i in spread], positions=pos[spread], widths=0.7, showmedians=True, **_horizontal()
+        )
         bodies = cast(list[PolyCollection], parts["bodies"])  # typed as one Collection; it is a list
-        for body, i in zip(bodies, spread):
+        for body, i in zip(bodies, spread, strict=False):
             body.set(facecolor=colours[i], alpha=0.6)
         for key in ("cbars", "cmins", "cmaxes", "cmedians"):
             parts[key].set(color="#333333", linewidth=1.2 if key == "cmedians" else 0.8)
@@ -119,9 +128,10 @@ def ttft_vs_throughput(df: pd.DataFrame, *, title: str | None = None, ax: Axes |
     if calls.empty:
         return _no_data(fig, ax, "no data (needs streamed calls with token usage)")
     groups = list(calls.groupby("target", sort=False))
-    for (target, g), colour, marker in zip(groups, _colours(len(groups)), _MARKERS * len(groups)):
-        ax.scatter(g["ttft_ms"], g["tokens_per_s"], color=colour, marker=marker, alpha=0.75,
-                   label=f"{target} (n={len(g)})")
+    for (target, g), colour, marker in zip(groups, _colours(len(groups)), _MARKERS * len(groups), strict=False):
+        ax.scatter(
+            g["ttft_ms"], g["tokens_per_s"], color=colour, marker=marker, alpha=0.75, label=f"{target} (n={len(g)})"
+        )
     ax.set_xlabel(f"{_LABELS['ttft_ms']}, lower is better")
     ax.set_ylabel(f"{_LABELS['tokens_per_s']}, higher is better")
     ax.set_xlim(left=0)
@@ -152,10 +162,19 @@ def error_rate_bars(df: pd.DataFrame, *, title: str | None = None, ax: Axes | No
     rates = counts["sum"] / counts["size"]
     colours = ["#d62828" if r > 0 else "#2a9d8f" for r in rates]
     bars = ax.bar(np.arange(len(rates)), rates.to_numpy(), color=colours, alpha=0.8, width=0.6)
-    ax.bar_label(bars, [f"{f}/{n} failed" for f, n in zip(counts["sum"], counts["size"])], padding=3, fontsize="small")
+    ax.bar_label(
+        bars,
+        [f"{f}/{n} failed" for f, n in zip(counts["sum"], counts["size"], strict=False)],
+        padding=3,
+        fontsize="small",
+    )
     long_names = max(len(str(t)) for t in rates.index) > 12
-    ax.set_xticks(np.arange(len(rates)), [str(t) for t in rates.index],
-                  rotation=25 if long_names else 0, ha="right" if long_names else "center")
+    ax.set_xticks(
+        np.arange(len(rates)),
+        [str(t) for t in rates.index],
+        rotation=25 if long_names else 0,
+        ha="right" if long_names else "center",
+    )
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     ax.set_ylim(0, min(1.15, max(0.1, 1.25 * rates.max())))
     ax.set_ylabel("error rate (warm-up excluded)")
@@ -183,16 +202,23 @@ def health_over_time(history: pd.DataFrame, *, title: str | None = None) -> Figu
         fig, ax = _canvas(None, (8.0, 4.0))
         ax.set_title(title)
         return _no_data(fig, ax)
-    h = history.assign(checked_at=pd.to_datetime(history["checked_at"], utc=True).dt.tz_convert(None),
-                       status=history["status"].astype(str)).sort_values("checked_at", kind="stable")
+    h = history.assign(
+        checked_at=pd.to_datetime(history["checked_at"], utc=True).dt.tz_convert(None),
+        status=history["status"].astype(str),
+    ).sort_values("checked_at", kind="stable")
     providers = list(dict.fromkeys(h["provider"]))
     fig = _new_figure((9.0, 4.2 + 0.3 * len(providers)))
     lat_ax, strip = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 0.5 + 0.35 * len(providers)]})
-    for row, (provider, colour) in enumerate(zip(providers, _colours(len(providers)))):
+    for row, (provider, colour) in enumerate(zip(providers, _colours(len(providers)), strict=False)):
         g = h[h["provider"] == provider]
         latency = g["latency_ms"].where(g["status"] == "ok")
-        lat_ax.plot(g["checked_at"].to_numpy(), latency.to_numpy(dtype=float, na_value=np.nan), marker=".",
-                    color=colour, label=f"{provider} (uptime {_uptime(g['status'])})")
+        lat_ax.plot(
+            g["checked_at"].to_numpy(),
+            latency.to_numpy(dtype=float, na_value=np.nan),
+            marker=".",
+            color=colour,
+            label=f"{provider} (uptime {_uptime(g['status'])})",
+        )
         _status_row(strip, g, row)
     lat_ax.set_title(title)
     lat_ax.set_ylabel("probe latency (ms)")
@@ -211,8 +237,15 @@ def _status_row(strip: Axes, probes: pd.DataFrame, row: int) -> None:
     for status, g in probes.groupby("status", sort=False):
         colour, marker = _STATUS_STYLE.get(status, ("#444444", "o"))
         size = 60 if status != "ok" else 120
-        strip.scatter(g["checked_at"].to_numpy(), np.full(len(g), row), color=colour, marker=marker, s=size,
-                      label=status, zorder=3 if status != "ok" else 2)
+        strip.scatter(
+            g["checked_at"].to_numpy(),
+            np.full(len(g), row),
+            color=colour,
+            marker=marker,
+            s=size,
+            label=status,
+            zorder=3 if status != "ok" else 2,
+        )
 
 
 def _format_strip(strip: Axes, providers: list[str]) -> None:
@@ -223,9 +256,10 @@ def _format_strip(strip: Axes, providers: list[str]) -> None:
     strip.xaxis.set_major_locator(locator)
     strip.xaxis.set_major_formatter(formatter)
     strip.set_xlabel("checked at (UTC)")
-    handles = dict(zip(*reversed(strip.get_legend_handles_labels())))  # one entry per status
-    strip.legend(handles.values(), handles.keys(), title="status", fontsize="small",
-                 loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    handles = dict(zip(*reversed(strip.get_legend_handles_labels()), strict=False))  # one entry per status
+    strip.legend(
+        handles.values(), handles.keys(), title="status", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0)
+    )
 
 
 def _uptime(status: pd.Series) -> str:

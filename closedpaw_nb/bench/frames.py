@@ -16,29 +16,67 @@ import numpy as np
 import pandas as pd
 
 ROW_COLUMNS: dict[str, str] = {
-    "run_id": "object", "target": "object", "provider": "object", "model": "object",
-    "prompt_id": "object", "prompt": "object", "trial": "int64", "warmup": "bool",
-    "ok": "bool", "error_type": "object", "error": "object", "status_code": "Int64",
-    "attempts": "int64", "started_at": "datetime64[ns, UTC]", "ttft_ms": "float64",
-    "latency_ms": "float64", "prompt_tokens": "Int64", "completion_tokens": "Int64",
-    "tokens_per_s": "float64", "finish_reason": "object", "response": "object",
+    "run_id": "object",
+    "target": "object",
+    "provider": "object",
+    "model": "object",
+    "prompt_id": "object",
+    "prompt": "object",
+    "trial": "int64",
+    "warmup": "bool",
+    "ok": "bool",
+    "error_type": "object",
+    "error": "object",
+    "status_code": "Int64",
+    "attempts": "int64",
+    "started_at": "datetime64[ns, UTC]",
+    "ttft_ms": "float64",
+    "latency_ms": "float64",
+    "prompt_tokens": "Int64",
+    "completion_tokens": "Int64",
+    "tokens_per_s": "float64",
+    "finish_reason": "object",
+    "response": "object",
     "cost_usd": "float64",
 }
 """Column -> dtype of a results row, in order. String columns hold str or None (object
 dtype on every pandas version); NaN in a float column means unknown."""
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "n", "n_ok", "error_rate", "latency_mean_ms", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
-    "ttft_mean_ms", "ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms", "tokens_per_s_mean", "tokens_per_s_p50",
-    "itl_p50_ms", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "prompt_tokens", "completion_tokens",
-    "cost_usd", "cost_per_call_usd")
+    "n",
+    "n_ok",
+    "error_rate",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "ttft_mean_ms",
+    "ttft_p50_ms",
+    "ttft_p90_ms",
+    "ttft_p99_ms",
+    "tokens_per_s_mean",
+    "tokens_per_s_p50",
+    "itl_p50_ms",
+    "latency_p50_ci_low_ms",
+    "latency_p50_ci_high_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "cost_per_call_usd",
+)
 # token sums stay float64 (NaN = unknown): a nullable Int64 column would turn a whole
 # `summary.loc[target]` row into Float64 with pd.NA
 _SUMMARY_DTYPES = {c: "float64" for c in SUMMARY_COLUMNS} | {"n": "int64", "n_ok": "int64"}
 _METRIC_ROWS = {  # metrics_table row label -> summary column
-    "calls": "n", "errors": "n_errors", "latency_ms": "latency_mean_ms", "ttft_ms": "ttft_mean_ms",
-    "prompt_tokens": "prompt_tokens", "completion_tokens": "completion_tokens",
-    "tokens_per_s": "tokens_per_s_mean", "cost_usd": "cost_usd"}
+    "calls": "n",
+    "errors": "n_errors",
+    "latency_ms": "latency_mean_ms",
+    "ttft_ms": "ttft_mean_ms",
+    "prompt_tokens": "prompt_tokens",
+    "completion_tokens": "completion_tokens",
+    "tokens_per_s": "tokens_per_s_mean",
+    "cost_usd": "cost_usd",
+}
 
 
 def empty_frame() -> pd.DataFrame:
@@ -58,8 +96,9 @@ def rows_to_frame(rows: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFr
         ValueError: If a row lacks `trial`, `ok` or `attempts`, which have no NA value.
     """
     records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else list(rows)
-    return pd.DataFrame({name: _column(name, dtype, [r.get(name) for r in records])
-                         for name, dtype in ROW_COLUMNS.items()})
+    return pd.DataFrame(
+        {name: _column(name, dtype, [r.get(name) for r in records]) for name, dtype in ROW_COLUMNS.items()}
+    )
 
 
 def _column(name: str, dtype: str, values: list[Any]) -> pd.Series:
@@ -79,8 +118,11 @@ def _missing(value: Any) -> bool:
 
 def _floats(df: pd.DataFrame, col: str) -> np.ndarray:
     """A column as float64 with NaN for NA; an absent column reads as all-NaN."""
-    return (pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan) if col in df
-            else np.full(len(df), np.nan))
+    return (
+        pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if col in df
+        else np.full(len(df), np.nan)
+    )
 
 
 def _flag(df: pd.DataFrame, col: str, default: bool) -> np.ndarray:
@@ -93,14 +135,14 @@ def _rates(ttft: np.ndarray, latency: np.ndarray, tokens: np.ndarray) -> tuple[n
     with np.errstate(divide="ignore", invalid="ignore"):
         streamed = ~np.isnan(ttft) & (tokens > 1) & (decode_ms > 0)
         plain = np.isnan(ttft) & (latency > 0) & (tokens >= 0)
-        tps = np.where(streamed, (tokens - 1) / (decode_ms / 1000.0),
-                       np.where(plain, tokens / (latency / 1000.0), np.nan))
+        tps = np.where(
+            streamed, (tokens - 1) / (decode_ms / 1000.0), np.where(plain, tokens / (latency / 1000.0), np.nan)
+        )
         itl = np.where(streamed, decode_ms / (tokens - 1), np.nan)
     return tps, itl
 
 
-def derive_timing(ttft_ms: float | None, latency_ms: float | None,
-                  completion_tokens: int | None) -> dict[str, float]:
+def derive_timing(ttft_ms: float | None, latency_ms: float | None, completion_tokens: int | None) -> dict[str, float]:
     """Decode rate and inter-token latency of one call, from usage token counts.
 
     N is the provider's usage `completion_tokens`, never a count of stream chunks (one
@@ -118,8 +160,10 @@ def derive_timing(ttft_ms: float | None, latency_ms: float | None,
     """
     # Plain floats, not `_rates`: this runs once per benchmark row, where numpy's
     # per-call overhead is most of the cost; tests hold the two to the same answers.
-    ttft, latency, tokens = (math.nan if x is None or _missing(x) else float(x)  # `is None` narrows for mypy
-                             for x in (ttft_ms, latency_ms, completion_tokens))
+    ttft, latency, tokens = (
+        math.nan if x is None or _missing(x) else float(x)  # `is None` narrows for mypy
+        for x in (ttft_ms, latency_ms, completion_tokens)
+    )
     decode_ms = latency - ttft
     if math.isnan(ttft):
         if latency > 0 and tokens >= 0:
@@ -140,8 +184,9 @@ def add_derived(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def add_costs(df: pd.DataFrame, prices: Mapping[str, Any] | pd.DataFrame | None,
-              local_providers: Iterable[str] = ()) -> pd.DataFrame:
+def add_costs(
+    df: pd.DataFrame, prices: Mapping[str, Any] | pd.DataFrame | None, local_providers: Iterable[str] = ()
+) -> pd.DataFrame:
     """Return a copy with cost_usd = prompt_tokens * input / 1e6 + completion_tokens * output / 1e6.
 
     An unknown price or token count gives NaN, never 0.
@@ -158,7 +203,7 @@ def add_costs(df: pd.DataFrame, prices: Mapping[str, Any] | pd.DataFrame | None,
         ValueError: If a price entry is malformed, negative, non-finite or non-numeric.
     """
     table = _price_table(prices)
-    keys = zip(df.get("target", [None] * len(df)), df.get("model", [None] * len(df)))
+    keys = zip(df.get("target", [None] * len(df)), df.get("model", [None] * len(df)), strict=False)
     per_m = np.array([table.get(t, table.get(m, (np.nan, np.nan))) for t, m in keys], dtype=float).reshape(-1, 2)
     cost = (_floats(df, "prompt_tokens") * per_m[:, 0] + _floats(df, "completion_tokens") * per_m[:, 1]) / 1e6
     local = df["provider"].isin(list(local_providers)).to_numpy() if "provider" in df else False
@@ -191,17 +236,21 @@ def _prices_from_frame(frame: pd.DataFrame) -> dict[Any, dict[str, Any]]:
 def _price(key: Any, value: Any) -> tuple[float, float]:
     pair = (value.get("input"), value.get("output")) if isinstance(value, Mapping) else value
     if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2:
-        raise ValueError(f"price for {key!r}: expected (input_usd_per_million, output_usd_per_million) "
-                         f"or {{'input': ..., 'output': ...}}, got {value!r}")
-    for side, p in zip(("input", "output"), pair):
+        raise ValueError(
+            f"price for {key!r}: expected (input_usd_per_million, output_usd_per_million) "
+            f"or {{'input': ..., 'output': ...}}, got {value!r}"
+        )
+    for side, p in zip(("input", "output"), pair, strict=False):
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not math.isfinite(p) or p < 0:
-            raise ValueError(f"price for {key!r}: {side} must be a finite number >= 0 "
-                             f"(USD per million tokens), got {p!r}")
+            raise ValueError(
+                f"price for {key!r}: {side} must be a finite number >= 0 (USD per million tokens), got {p!r}"
+            )
     return float(pair[0]), float(pair[1])
 
 
-def summarize(df: pd.DataFrame, by: str | list[str] = "target", ci: float | None = 0.95,
-              n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def summarize(
+    df: pd.DataFrame, by: str | list[str] = "target", ci: float | None = 0.95, n_boot: int = 2000, seed: int = 0
+) -> pd.DataFrame:
     """One row per group (first-seen order): call counts, timing, tokens and cost.
 
     - Warm-up rows are always excluded, ok or failed.
@@ -243,8 +292,11 @@ def _group_stats(g: pd.DataFrame, ci: float | None, n_boot: int, seed: int) -> d
     for name, x in (("latency", lat), ("ttft", ttft)):
         row[f"{name}_mean_ms"] = _stat(np.mean, x)
         row |= {f"{name}_p{q}_ms": _stat(np.percentile, x, q) for q in (50, 90, 99)}
-    row |= {"tokens_per_s_mean": _stat(np.mean, tps), "tokens_per_s_p50": _stat(np.percentile, tps, 50),
-            "itl_p50_ms": _stat(np.percentile, itl, 50)}
+    row |= {
+        "tokens_per_s_mean": _stat(np.mean, tps),
+        "tokens_per_s_p50": _stat(np.percentile, tps, 50),
+        "itl_p50_ms": _stat(np.percentile, itl, 50),
+    }
     row["latency_p50_ci_low_ms"], row["latency_p50_ci_high_ms"] = _median_ci(lat, ci, n_boot, seed)
     for col in ("prompt_tokens", "completion_tokens", "cost_usd"):
         values = _floats(g, col)
@@ -266,9 +318,12 @@ def _median_ci(x: np.ndarray, ci: float | None, n_boot: int, seed: int) -> tuple
         return math.nan, math.nan
     rng = np.random.default_rng(seed)
     batch = max(1, 1_000_000 // x.size)  # resample in batches to bound memory
-    medians = np.concatenate([
-        np.median(x[rng.integers(0, x.size, size=(min(batch, n_boot - i), x.size))], axis=1)
-        for i in range(0, n_boot, batch)])
+    medians = np.concatenate(
+        [
+            np.median(x[rng.integers(0, x.size, size=(min(batch, n_boot - i), x.size))], axis=1)
+            for i in range(0, n_boot, batch)
+        ]
+    )
     low, high = np.percentile(medians, [50 * (1 - ci), 50 * (1 + ci)])
     return float(low), float(high)
 
@@ -330,9 +385,13 @@ def style_summary(summary: pd.DataFrame) -> pd.io.formats.style.Styler:
         if bars and summary[bars].notna().to_numpy().any():
             styler = styler.bar(subset=bars, axis=None, vmin=0, color="#9ecae1")
     if "error_rate" in cols:
-        styler = styler.apply(lambda rates: [
-            "" if _missing(r) else f"background-color: rgba(214, 40, 40, {0.1 + 0.6 * min(r, 1.0):.2f})"
-            for r in rates], subset=["error_rate"])
+        styler = styler.apply(
+            lambda rates: [
+                "" if _missing(r) else f"background-color: rgba(214, 40, 40, {0.1 + 0.6 * min(r, 1.0):.2f})"
+                for r in rates
+            ],
+            subset=["error_rate"],
+        )
     return styler
 
 

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
@@ -31,8 +31,20 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "BenchmarkResult", "ChatCaller", "PromptsLike", "Target", "TargetLike", "TargetsLike", "WorkItem", "new_run_id",
-    "normalize_prompts", "plan", "resolve_targets", "resume_benchmark", "run_benchmark", "run_matrix",
+    "BenchmarkResult",
+    "ChatCaller",
+    "PromptsLike",
+    "Target",
+    "TargetLike",
+    "TargetsLike",
+    "WorkItem",
+    "new_run_id",
+    "normalize_prompts",
+    "plan",
+    "resolve_targets",
+    "resume_benchmark",
+    "run_benchmark",
+    "run_matrix",
 ]
 
 RowCallback = Callable[[dict[str, Any]], None]
@@ -65,11 +77,13 @@ class _Answer(Protocol):
 class ChatCaller(Protocol):
     """What `call_once` calls: a ProviderManager, or a stand-in that also watches the stream."""
 
-    async def chat(self, messages: MessagesLike, provider: str | None = ..., model: str | None = ...,
-                   **options: Any) -> ChatResponse: ...
+    async def chat(
+        self, messages: MessagesLike, provider: str | None = ..., model: str | None = ..., **options: Any
+    ) -> ChatResponse: ...
 
-    def stream(self, messages: MessagesLike, provider: str | None = ..., model: str | None = ...,
-               **options: Any) -> _Answer: ...
+    def stream(
+        self, messages: MessagesLike, provider: str | None = ..., model: str | None = ..., **options: Any
+    ) -> _Answer: ...
 
 
 @dataclass(frozen=True)
@@ -130,9 +144,7 @@ def normalize_prompts(prompts: PromptsLike) -> list[tuple[str, str]]:
     """
     if isinstance(prompts, str):
         return [("p000", prompts)]
-    if hasattr(prompts, "items") and not isinstance(prompts, Mapping):  # pandas Series
-        pairs = [(str(k), v) for k, v in prompts.items()]
-    elif isinstance(prompts, Mapping):
+    if hasattr(prompts, "items") and not isinstance(prompts, Mapping) or isinstance(prompts, Mapping):  # pandas Series
         pairs = [(str(k), v) for k, v in prompts.items()]
     else:
         pairs = [(f"p{i:03d}", v) for i, v in enumerate(prompts)]
@@ -156,17 +168,29 @@ def plan(targets: Sequence[Target], prompts: Sequence[tuple[str, str]], trials: 
 
 
 async def call_once(
-    manager: ChatCaller, item: WorkItem, prompt: str, system: str | None,
-    options: Mapping[str, Any], stream: bool, run_id: str,
+    manager: ChatCaller,
+    item: WorkItem,
+    prompt: str,
+    system: str | None,
+    options: Mapping[str, Any],
+    stream: bool,
+    run_id: str,
 ) -> dict[str, Any]:
     """Make one call and describe it as a row, whether it succeeded or failed."""
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     started = time.perf_counter()
     row: dict[str, Any] = {
-        "run_id": run_id, "target": str(item.target), "provider": item.target.provider,
-        "model": item.target.model, "prompt_id": item.prompt_id, "prompt": prompt, "trial": item.trial,
-        "warmup": item.warmup, "started_at": started_at, "attempts": 1,
+        "run_id": run_id,
+        "target": str(item.target),
+        "provider": item.target.provider,
+        "model": item.target.model,
+        "prompt_id": item.prompt_id,
+        "prompt": prompt,
+        "trial": item.trial,
+        "warmup": item.warmup,
+        "started_at": started_at,
+        "attempts": 1,
     }
     try:
         if stream:
@@ -174,9 +198,15 @@ async def call_once(
         else:
             response = await manager.chat(messages, item.target.provider, item.target.model, **options)
     except ProviderError as exc:
-        row.update(ok=False, error_type=type(exc).__name__, error=str(exc), status_code=exc.status_code,
-                   attempts=exc.attempts, latency_ms=(time.perf_counter() - started) * 1000,
-                   response=exc.partial_text or "")
+        row.update(
+            ok=False,
+            error_type=type(exc).__name__,
+            error=str(exc),
+            status_code=exc.status_code,
+            attempts=exc.attempts,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            response=exc.partial_text or "",
+        )
         return row
     except ConfigError as exc:
         row.update(ok=False, error_type=type(exc).__name__, error=str(exc), response="")
@@ -184,18 +214,31 @@ async def call_once(
     from .frames import derive_timing
 
     row.update(
-        ok=True, attempts=response.attempts, ttft_ms=response.ttft_ms, latency_ms=response.latency_ms,
-        prompt_tokens=response.prompt_tokens, completion_tokens=response.completion_tokens,
-        finish_reason=response.finish_reason, response=response.content,
+        ok=True,
+        attempts=response.attempts,
+        ttft_ms=response.ttft_ms,
+        latency_ms=response.latency_ms,
+        prompt_tokens=response.prompt_tokens,
+        completion_tokens=response.completion_tokens,
+        finish_reason=response.finish_reason,
+        response=response.content,
         tokens_per_s=derive_timing(response.ttft_ms, response.latency_ms, response.completion_tokens)["tokens_per_s"],
     )
     return row
 
 
 async def run_matrix(
-    manager: ProviderManager, items: Sequence[WorkItem], prompts: Mapping[str, str], *,
-    run_id: str, store: RunStore, system: str | None = None, options: Mapping[str, Any] | None = None,
-    stream: bool = True, concurrency: int = 4, on_row: RowCallback | None = None,
+    manager: ProviderManager,
+    items: Sequence[WorkItem],
+    prompts: Mapping[str, str],
+    *,
+    run_id: str,
+    store: RunStore,
+    system: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    stream: bool = True,
+    concurrency: int = 4,
+    on_row: RowCallback | None = None,
 ) -> int:
     """Run `items` with at most `concurrency` calls in flight; each row is stored as it
     finishes. Returns how many rows were written. Cancelling stops new calls; finished
@@ -259,8 +302,12 @@ def _provider(manager: ProviderManager, name: str) -> BaseProvider:
 
 
 def manifest(
-    manager: ProviderManager, run_id: str, targets: Sequence[Target], prompts: Sequence[tuple[str, str]],
-    parameters: Mapping[str, Any], prices: Mapping[str, Any] | None,
+    manager: ProviderManager,
+    run_id: str,
+    targets: Sequence[Target],
+    prompts: Sequence[tuple[str, str]],
+    parameters: Mapping[str, Any],
+    prices: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """Everything needed to understand (and resume) a run, with no key material."""
     from .._version import __version__
@@ -277,12 +324,12 @@ def manifest(
         "prompts": dict(prompts),
         "parameters": dict(parameters),
         "prices": {k: list(v) if isinstance(v, tuple) else v for k, v in (prices or {}).items()},
-        "started_at": datetime.now(timezone.utc).isoformat(),
+        "started_at": datetime.now(UTC).isoformat(),
     }
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
 
 
 @dataclass
@@ -344,7 +391,9 @@ class BenchmarkResult:
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise ConfigError('Parquet export needs pyarrow: pip install "closedpaw_nb[parquet]" (or use to_csv)') from None
+            raise ConfigError(
+                'Parquet export needs pyarrow: pip install "closedpaw_nb[parquet]" (or use to_csv)'
+            ) from None
         return self._export(path, lambda df, p: df.to_parquet(p, index=False))
 
     def _export(self, path: str | Path, write: Callable[[pd.DataFrame, Path], object]) -> Path:
@@ -367,16 +416,29 @@ class BenchmarkResult:
 
 
 async def run_benchmark(
-    manager: ProviderManager, prompts: PromptsLike, targets: TargetsLike = None, *, trials: int = 3, warmup: int = 1,
-    concurrency: int = 4, stream: bool = True, system: str | None = None, prices: Mapping[str, Any] | None = None,
-    store: RunStore | None = None, run_id: str | None = None, on_row: RowCallback | None = None,
-    on_start: Callable[[int], Awaitable[None] | None] | None = None, **options: Any,
+    manager: ProviderManager,
+    prompts: PromptsLike,
+    targets: TargetsLike = None,
+    *,
+    trials: int = 3,
+    warmup: int = 1,
+    concurrency: int = 4,
+    stream: bool = True,
+    system: str | None = None,
+    prices: Mapping[str, Any] | None = None,
+    store: RunStore | None = None,
+    run_id: str | None = None,
+    on_row: RowCallback | None = None,
+    on_start: Callable[[int], Awaitable[None] | None] | None = None,
+    **options: Any,
 ) -> BenchmarkResult:
     """Plan, record and run a benchmark (or the missing part of it, for an existing run_id)."""
     store = store or RunStore()
     resolved, pairs = resolve_targets(manager, targets), normalize_prompts(prompts)
     run_id = run_id or new_run_id()
-    parameters = dict(trials=trials, warmup=warmup, concurrency=concurrency, stream=stream, system=system, options=options)
+    parameters = dict(
+        trials=trials, warmup=warmup, concurrency=concurrency, stream=stream, system=system, options=options
+    )
     info = manifest(manager, run_id, resolved, pairs, parameters, prices)
     store.create_run(run_id, info)
     done = store.done_keys(run_id)
@@ -387,16 +449,28 @@ async def run_benchmark(
             await maybe
     status = "cancelled"
     try:
-        await run_matrix(manager, todo, dict(pairs), run_id=run_id, store=store, system=system,
-                         options=options, stream=stream, concurrency=concurrency, on_row=on_row)
+        await run_matrix(
+            manager,
+            todo,
+            dict(pairs),
+            run_id=run_id,
+            store=store,
+            system=system,
+            options=options,
+            stream=stream,
+            concurrency=concurrency,
+            on_row=on_row,
+        )
         status = "done"
     finally:
-        info["finished_at"] = datetime.now(timezone.utc).isoformat()
+        info["finished_at"] = datetime.now(UTC).isoformat()
         store.set_status(run_id, status, info)
     return BenchmarkResult(run_id, store, info)
 
 
-async def resume_benchmark(manager: ProviderManager, run_id: str, store: RunStore | None = None, **hooks: Any) -> BenchmarkResult:
+async def resume_benchmark(
+    manager: ProviderManager, run_id: str, store: RunStore | None = None, **hooks: Any
+) -> BenchmarkResult:
     """Run only the calls of `run_id` that have no row yet (same prompts, targets, parameters)."""
     store = store or RunStore()
     info = store.manifest(run_id)
@@ -405,6 +479,13 @@ async def resume_benchmark(manager: ProviderManager, run_id: str, store: RunStor
     params = dict(info["parameters"])
     options = params.pop("options", {}) or {}
     return await run_benchmark(
-        manager, info["prompts"], info["targets"], prices=info.get("prices"), store=store, run_id=run_id,
-        **params, **options, **hooks,
+        manager,
+        info["prompts"],
+        info["targets"],
+        prices=info.get("prices"),
+        store=store,
+        run_id=run_id,
+        **params,
+        **options,
+        **hooks,
     )

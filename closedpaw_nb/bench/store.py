@@ -13,16 +13,35 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 __all__ = ["RunStore", "default_store_path"]
 
 ROW_FIELDS = (
-    "run_id", "target", "provider", "model", "prompt_id", "prompt", "trial", "warmup", "ok",
-    "error_type", "error", "status_code", "attempts", "started_at", "ttft_ms", "latency_ms",
-    "prompt_tokens", "completion_tokens", "tokens_per_s", "finish_reason", "response", "cost_usd",
+    "run_id",
+    "target",
+    "provider",
+    "model",
+    "prompt_id",
+    "prompt",
+    "trial",
+    "warmup",
+    "ok",
+    "error_type",
+    "error",
+    "status_code",
+    "attempts",
+    "started_at",
+    "ttft_ms",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "tokens_per_s",
+    "finish_reason",
+    "response",
+    "cost_usd",
 )
 KEY_FIELDS = ("target", "prompt_id", "trial", "warmup")
 
@@ -74,7 +93,7 @@ class RunStore:
 
     def create_run(self, run_id: str, manifest: Mapping[str, Any]) -> None:
         """Record a new run and its manifest (an existing run keeps its rows)."""
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         with self._lock:
             self._db.execute(
                 "INSERT INTO runs (run_id, created_at, status, manifest) VALUES (?, ?, 'running', ?) "
@@ -87,8 +106,10 @@ class RunStore:
             if manifest is None:
                 self._db.execute("UPDATE runs SET status=? WHERE run_id=?", (status, run_id))
             else:
-                self._db.execute("UPDATE runs SET status=?, manifest=? WHERE run_id=?",
-                                 (status, json.dumps(manifest, default=str), run_id))
+                self._db.execute(
+                    "UPDATE runs SET status=?, manifest=? WHERE run_id=?",
+                    (status, json.dumps(manifest, default=str), run_id),
+                )
 
     def write_rows(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Commit rows in one transaction; returns how many were new (not yet recorded)."""
@@ -107,9 +128,11 @@ class RunStore:
     def rows(self, run_id: str) -> list[dict[str, Any]]:
         """Every row of a run, in the order they finished."""
         with self._lock:
-            cursor = self._db.execute(f"SELECT {', '.join(ROW_FIELDS)} FROM rows WHERE run_id=? ORDER BY rowid", (run_id,))
+            cursor = self._db.execute(
+                f"SELECT {', '.join(ROW_FIELDS)} FROM rows WHERE run_id=? ORDER BY rowid", (run_id,)
+            )
             records = cursor.fetchall()
-        return [_from_sql(dict(zip(ROW_FIELDS, record))) for record in records]
+        return [_from_sql(dict(zip(ROW_FIELDS, record, strict=False))) for record in records]
 
     def done_keys(self, run_id: str) -> set[tuple[Any, ...]]:
         """(target, prompt_id, trial, warmup) of every call already recorded."""
@@ -129,7 +152,7 @@ class RunStore:
                 "SELECT r.run_id, r.created_at, r.status, COUNT(x.run_id) FROM runs r "
                 "LEFT JOIN rows x ON x.run_id = r.run_id GROUP BY r.run_id ORDER BY r.created_at DESC"
             ).fetchall()
-        return [dict(zip(("run_id", "created_at", "status", "rows"), r)) for r in records]
+        return [dict(zip(("run_id", "created_at", "status", "rows"), r, strict=False)) for r in records]
 
     def close(self) -> None:
         with self._lock:

@@ -82,8 +82,14 @@ class DataVault:
     KDF_FLOOR = ScryptParams(2**17, 8, 1)  # a header below this is a downgrade attempt
     KDF_MAX_WORK = 2**22  # n*r*p ceiling (512 MiB): a tampered header cannot exhaust memory
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, passphrase: str | None = None, *,
-                 kdf_params: ScryptParams | None = None, lock_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        passphrase: str | None = None,
+        *,
+        kdf_params: ScryptParams | None = None,
+        lock_timeout: float = 10.0,
+    ) -> None:
         self._path = Path(path) if path is not None else default_vault_path()
         self._lock_timeout = lock_timeout
         self._keys: dict[_Kdf, bytes] = {}
@@ -176,7 +182,7 @@ class DataVault:
         kdf = (self._checked(ScryptParams(n, r, p)), salt)
         key = self._keys.get(kdf) or self._derive(kdf)
         try:
-            plain = AESGCM(key).decrypt(nonce, blob[_HEADER.size:], blob[:_HEADER.size])
+            plain = AESGCM(key).decrypt(nonce, blob[_HEADER.size :], blob[: _HEADER.size])
         except InvalidTag:
             raise VaultPasswordError(_BAD) from None
         self._keys[kdf], self._kdf, self._passphrase = key, kdf, None
@@ -259,8 +265,10 @@ def default_vault_path() -> Path:
 def _resolve_passphrase(passphrase: str | None) -> str:
     passphrase = passphrase if passphrase is not None else os.environ.get(PASSPHRASE_ENV)
     if not passphrase or not isinstance(passphrase, str):
-        raise VaultError("the DataVault needs a passphrase (a non-empty str): pass DataVault("
-                         f"passphrase=getpass.getpass('Vault passphrase: ')) or set {PASSPHRASE_ENV}")
+        raise VaultError(
+            "the DataVault needs a passphrase (a non-empty str): pass DataVault("
+            f"passphrase=getpass.getpass('Vault passphrase: ')) or set {PASSPHRASE_ENV}"
+        )
     return passphrase
 
 

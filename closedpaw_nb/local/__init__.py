@@ -41,7 +41,17 @@ from ._server import LocalModel
 from ._shortcuts import local_model, start_if_available, start_local_model
 
 __all__ = [
-    "INSTALL_HINT", "MODEL_ID", "SKIP_ENV", "LocalModel", "LocalModelError", "LocalModelUnavailable",
-    "is_available", "local_model", "main", "missing_requirements", "model_path", "start_if_available",
+    "INSTALL_HINT",
+    "MODEL_ID",
+    "SKIP_ENV",
+    "LocalModel",
+    "LocalModelError",
+    "LocalModelUnavailable",
+    "is_available",
+    "local_model",
+    "main",
+    "missing_requirements",
+    "model_path",
+    "start_if_available",
     "start_local_model",
 ]

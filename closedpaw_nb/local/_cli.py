@@ -19,14 +19,18 @@ from ._server import LocalModel
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m closedpaw_nb local`: serve the local model until Ctrl-C."""
-    parser = argparse.ArgumentParser(prog="python -m closedpaw_nb local",
-                                     description=f"Serve {MODEL_ID} with llama.cpp's OpenAI-compatible server.")
+    parser = argparse.ArgumentParser(
+        prog="python -m closedpaw_nb local", description=f"Serve {MODEL_ID} with llama.cpp's OpenAI-compatible server."
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="TCP port (default: a free one)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: CPUs - 1, 1 to 4)")
     parser.add_argument("--ctx", type=int, default=2048, help="context window in tokens (default 2048)")
-    parser.add_argument("--prompt", default="In one sentence, what is a language model?",
-                        help="the sample chat sent once the server is up")
+    parser.add_argument(
+        "--prompt",
+        default="In one sentence, what is a language model?",
+        help="the sample chat sent once the server is up",
+    )
     parser.add_argument("--no-sample", action="store_true", help="skip the sample chat")
     args = parser.parse_args(list(argv) if argv is not None else None)
     if not is_available():
@@ -43,9 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"weights: {model.model_file or model_path()}")
         if not args.no_sample:
             _sample_chat(model, args.prompt)
-        print("\nFrom Python:\n  import closedpaw_nb as cp\n"
-              f"  cp.register('custom', name='local', base_url='{model.base_url}', default_model='{MODEL_ID}')\n"
-              "  cp.chat('Hello!', 'local')\n\nServing until Ctrl-C.", flush=True)
+        print(
+            "\nFrom Python:\n  import closedpaw_nb as cp\n"
+            f"  cp.register('custom', name='local', base_url='{model.base_url}', default_model='{MODEL_ID}')\n"
+            "  cp.chat('Hello!', 'local')\n\nServing until Ctrl-C.",
+            flush=True,
+        )
         while model.running:
             time.sleep(0.5)
         print(f"the server stopped by itself:\n{model.log_tail()}", file=sys.stderr)
@@ -75,5 +82,7 @@ def _sample_chat(model: LocalModel, prompt: str) -> None:
     finally:
         model.unregister()
         _runner.run(manager.close_all())
-    print(f"\nSample chat: {prompt}\n  → {reply.content.strip()}\n"
-          f"  ({reply.latency_ms:.0f} ms, {reply.completion_tokens} completion tokens)")
+    print(
+        f"\nSample chat: {prompt}\n  → {reply.content.strip()}\n"
+        f"  ({reply.latency_ms:.0f} ms, {reply.completion_tokens} completion tokens)"
+    )

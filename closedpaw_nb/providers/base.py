@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
-from ..transport.addresses import is_loopback_host
-from ..transport.redact import get_logger, redact
 from ..config import ProviderConfig
 from ..errors import (
     APIConnectionError,
@@ -38,6 +36,8 @@ from ..errors import (
     RateLimitError,
     error_for_status,
 )
+from ..transport.addresses import is_loopback_host
+from ..transport.redact import get_logger, redact
 from ..types import ChatMessage, ChatResponse, HealthState, HealthStatus, ModelInfo, ProviderType
 
 if TYPE_CHECKING:
@@ -209,9 +209,7 @@ class BaseProvider(ABC):
     # -- what a provider implements -------------------------------------------------
 
     @abstractmethod
-    async def chat(
-        self, messages: list[ChatMessage], model: str | None = None, **kwargs: Any
-    ) -> ChatResponse:
+    async def chat(self, messages: list[ChatMessage], model: str | None = None, **kwargs: Any) -> ChatResponse:
         """Send a conversation and return the whole answer.
 
         Args:
@@ -286,7 +284,9 @@ class BaseProvider(ABC):
         if not isinstance(found, (list, tuple)) or not all(isinstance(m, str) and m for m in found):
             raise ProviderImplementationError(
                 f"{type(self).__name__}.list_models() must return a list of model ids (List[str]), "
-                f"got {describe_value(found)}", provider=self.name)
+                f"got {describe_value(found)}",
+                provider=self.name,
+            )
         return [ModelInfo.of(m, self.name) for m in found]
 
     async def check_health(self) -> HealthStatus:
@@ -322,7 +322,8 @@ class BaseProvider(ABC):
             return HealthStatus(self.name, HealthState.ERROR, latency, detail="health_check() returned False")
         raise ProviderImplementationError(
             f"{type(self).__name__}.health_check() must return True or False, got {describe_value(healthy)}",
-            provider=self.name)
+            provider=self.name,
+        )
 
     async def health_check(self) -> bool:
         """True when the provider is healthy (the seed's contract); by default `check_health().ok`."""
@@ -372,7 +373,9 @@ def checked_response(value: Any, provider: BaseProvider, model: str | None) -> C
         raise ProviderImplementationError(
             f"{type(provider).__name__}.chat() must return a ChatResponse, got {describe_value(value)}; "
             "return ChatResponse(content=..., model=..., provider=self.name, latency_ms=...)",
-            provider=provider.name, model=model)
+            provider=provider.name,
+            model=model,
+        )
     return value
 
 
@@ -400,14 +403,17 @@ def as_provider_error(exc: BaseException, provider: str, method: str, model: str
         return APITimeoutError(f"{method}() timed out", provider=provider, model=model)
     text = redact(str(exc))[:200]
     status = _STATUS_IN_TEXT.search(text)
-    hint = (f" It looks like HTTP {status.group(1)}: call response.raise_for_status() (httpx), or raise "
-            f"closedpaw_nb.errors.{error_for_status(int(status.group(1))).__name__}, so that the status is "
-            "known, retried when it should be, and shown in benchmark rows."
-            if status else
-            " Raise an error from closedpaw_nb.errors (ProviderError or a subclass), or let httpx's "
-            "errors (response.raise_for_status()) propagate; they are mapped for you.")
-    error = ProviderImplementationError(f"{method}() raised {type(exc).__name__}: {text}.{hint}",
-                                        provider=provider, model=model)
+    hint = (
+        f" It looks like HTTP {status.group(1)}: call response.raise_for_status() (httpx), or raise "
+        f"closedpaw_nb.errors.{error_for_status(int(status.group(1))).__name__}, so that the status is "
+        "known, retried when it should be, and shown in benchmark rows."
+        if status
+        else " Raise an error from closedpaw_nb.errors (ProviderError or a subclass), or let httpx's "
+        "errors (response.raise_for_status()) propagate; they are mapped for you."
+    )
+    error = ProviderImplementationError(
+        f"{method}() raised {type(exc).__name__}: {text}.{hint}", provider=provider, model=model
+    )
     error.__cause__ = exc
     return error
 

@@ -6,7 +6,6 @@ import json
 import re
 from typing import Any
 
-from ..transport.streams import SSEEvent
 from ..errors import (
     AuthenticationError,
     InternalServerError,
@@ -16,6 +15,7 @@ from ..errors import (
     QuotaExhaustedError,
     error_for_status,
 )
+from ..transport.streams import SSEEvent
 from ..types import ChatMessage, ModelInfo, ProviderType
 from ._wire import ErrorInfo, HTTPProvider, StreamState, finish
 from .base import ChatOptions
@@ -24,10 +24,15 @@ __all__ = ["GoogleProvider"]
 
 API_VERSION = "v1beta"
 FINISH_MAP = {
-    "STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter",
-    "RECITATION": "content_filter", "BLOCKLIST": "content_filter",
-    "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
-    "IMAGE_SAFETY": "content_filter", "MALFORMED_FUNCTION_CALL": "tool_calls",
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "MALFORMED_FUNCTION_CALL": "tool_calls",
 }
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)s\s*$")
 
@@ -60,15 +65,18 @@ class GoogleProvider(HTTPProvider):
         body: dict[str, Any] = {
             "contents": [
                 {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
-                for m in messages if m.role != "system"
+                for m in messages
+                if m.role != "system"
             ]
         }
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
         config = {
-            "temperature": options.temperature, "topP": options.top_p,
-            "maxOutputTokens": options.max_tokens, "stopSequences": list(options.stop) or None,
+            "temperature": options.temperature,
+            "topP": options.top_p,
+            "maxOutputTokens": options.max_tokens,
+            "stopSequences": list(options.stop) or None,
             "seed": options.seed,
         }
         config = {k: v for k, v in config.items() if v is not None}
@@ -99,8 +107,11 @@ class GoogleProvider(HTTPProvider):
         if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
             return ErrorInfo(f"HTTP {status_code}: {str(body)[:200]}")
         err = body["error"]
-        return ErrorInfo(err.get("message") or err.get("status") or f"HTTP {status_code}",
-                         _error_class(status_code, err), _retry_delay(err))
+        return ErrorInfo(
+            err.get("message") or err.get("status") or f"HTTP {status_code}",
+            _error_class(status_code, err),
+            _retry_delay(err),
+        )
 
     async def fetch_models(self) -> list[ModelInfo]:
         models: list[ModelInfo] = []
@@ -108,8 +119,12 @@ class GoogleProvider(HTTPProvider):
         while True:
             page = await self._get_json(f"/{self._version}/models", params)
             models += [
-                ModelInfo(id=_bare(m["name"]), provider=self.name, display_name=m.get("displayName"),
-                          context_length=m.get("inputTokenLimit"))
+                ModelInfo(
+                    id=_bare(m["name"]),
+                    provider=self.name,
+                    display_name=m.get("displayName"),
+                    context_length=m.get("inputTokenLimit"),
+                )
                 for m in page.get("models", [])
             ]
             if not page.get("nextPageToken"):
@@ -145,8 +160,9 @@ class GoogleProvider(HTTPProvider):
         err = err if isinstance(err, dict) else {"message": str(err)}
         code = int(err.get("code") or 500)
         cls = _error_class(code, err) or error_for_status(code)
-        return cls(f"error event in stream: {err.get('message', 'unknown error')}",
-                   provider=self.name, status_code=code)
+        return cls(
+            f"error event in stream: {err.get('message', 'unknown error')}", provider=self.name, status_code=code
+        )
 
 
 def _bare(model: str) -> str:

@@ -53,11 +53,16 @@ class OllamaProvider(HTTPProvider):
         self, messages: list[ChatMessage], model: str, options: ChatOptions, stream: bool
     ) -> tuple[str, dict[str, Any]]:
         knobs = {
-            "temperature": options.temperature, "top_p": options.top_p,
-            "num_predict": options.max_tokens, "stop": list(options.stop) or None, "seed": options.seed,
+            "temperature": options.temperature,
+            "top_p": options.top_p,
+            "num_predict": options.max_tokens,
+            "stop": list(options.stop) or None,
+            "seed": options.seed,
         }
         body: dict[str, Any] = {
-            "model": model, "messages": [m.to_dict() for m in messages], "stream": stream,
+            "model": model,
+            "messages": [m.to_dict() for m in messages],
+            "stream": stream,
         }
         knobs = {k: v for k, v in knobs.items() if v is not None}
         if knobs:

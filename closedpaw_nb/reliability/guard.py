@@ -30,13 +30,14 @@ from ..providers.base import (
     describe_value,
     normalize_messages,
 )
+from ..types import ChatMessage, ChatResponse, HealthStatus, ModelInfo
 from .ratelimit import RateLimiter
 from .retry import RetryPolicy
-from ..types import ChatMessage, ChatResponse, HealthStatus, ModelInfo
 
 __all__ = ["GuardedProvider"]
 
 T = TypeVar("T")
+
 
 class GuardedProvider(BaseProvider):
     """Wraps `inner` with a RetryPolicy, a RateLimiter slot per attempt and an optional deadline.
@@ -52,7 +53,9 @@ class GuardedProvider(BaseProvider):
         limiter: Shared limiter; this provider's limits are configured on it.
     """
 
-    def __init__(self, inner: BaseProvider, policy: RetryPolicy | None = None, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self, inner: BaseProvider, policy: RetryPolicy | None = None, limiter: RateLimiter | None = None
+    ) -> None:
         super().__init__(inner.config)
         self.inner = inner
         self.policy = policy or RetryPolicy.from_settings(inner.config.settings)
@@ -155,7 +158,10 @@ class GuardedProvider(BaseProvider):
         if not isinstance(item, (str, ChatResponse)):
             raise ProviderImplementationError(
                 f"{type(self.inner).__name__}.stream_chat() must yield text (str) and end with a "
-                f"ChatResponse, got {describe_value(item)}", provider=self.name, model=model)
+                f"ChatResponse, got {describe_value(item)}",
+                provider=self.name,
+                model=model,
+            )
         return item
 
     def resolve_model(self, model: str | None) -> str:
@@ -169,7 +175,9 @@ class GuardedProvider(BaseProvider):
             raise AuthenticationError(
                 f"not sent: an earlier call was rejected ({self.auth_failure.message}); "
                 "register the provider again with a valid key",
-                provider=self.name, status_code=self.auth_failure.status_code, attempts=0,
+                provider=self.name,
+                status_code=self.auth_failure.status_code,
+                attempts=0,
             )
         if self.quota_exhausted is not None:
             if self._exhausted_until is not None and self.limiter.clock.monotonic() >= self._exhausted_until:
@@ -178,7 +186,9 @@ class GuardedProvider(BaseProvider):
             raise QuotaExhaustedError(
                 f"not sent: the provider's quota is exhausted ({self.quota_exhausted.message}); "
                 "wait for it to reset, or register the provider again with another key",
-                provider=self.name, status_code=self.quota_exhausted.status_code, attempts=0,
+                provider=self.name,
+                status_code=self.quota_exhausted.status_code,
+                attempts=0,
                 retry_after=self._remaining_exhaustion(),
             )
 
@@ -211,8 +221,9 @@ class GuardedProvider(BaseProvider):
             self.auth_failure = err
         elif isinstance(err, QuotaExhaustedError):
             self.quota_exhausted = err
-            self._exhausted_until = (None if err.retry_after is None
-                                     else self.limiter.clock.monotonic() + err.retry_after)
+            self._exhausted_until = (
+                None if err.retry_after is None else self.limiter.clock.monotonic() + err.retry_after
+            )
         if not self.policy.should_retry(err, retries):
             return False
         delay = self.policy.delay(err, retries)
@@ -237,8 +248,10 @@ class GuardedProvider(BaseProvider):
 
     def _deadline_error(self, deadline: float | None, model: str | None, partial: str) -> DeadlineExceededError:
         return DeadlineExceededError(
-            f"the call did not finish within its {deadline:g}s deadline", provider=self.name,
-            model=model, partial_text=partial or None,
+            f"the call did not finish within its {deadline:g}s deadline",
+            provider=self.name,
+            model=model,
+            partial_text=partial or None,
         )
 
     def _remaining_exhaustion(self) -> float | None:

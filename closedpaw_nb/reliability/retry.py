@@ -22,6 +22,7 @@ from ..transport.headers import parse_retry_after
 
 __all__ = ["RetryPolicy", "parse_retry_after"]
 
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """When and how long to wait before trying a failed call again.

@@ -81,8 +81,7 @@ def create_app(
     """
     manager = manager if manager is not None else default_manager()
     token = check_token(token) if token is not None else new_token()
-    app = FastAPI(title="ClosedPaw HTTP API", version=__version__, description=DESCRIPTION,
-                  lifespan=_lifespan(manager))
+    app = FastAPI(title="ClosedPaw HTTP API", version=__version__, description=DESCRIPTION, lifespan=_lifespan(manager))
     app.state.manager = manager
     app.state.token = token
     app.state.allow_local_base_urls = allow_local_base_urls
@@ -104,8 +103,13 @@ def _add_security(app: FastAPI, token: str, allowed_hosts: list[str], cors_origi
     app.add_middleware(BearerTokenMiddleware, token=token)
     if cors_origins:
         # No credentials: the token travels in a header the page sets, not in a cookie.
-        app.add_middleware(JSONCORSMiddleware, allow_origins=cors_origins, allow_credentials=False,
-                           allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"])
+        app.add_middleware(
+            JSONCORSMiddleware,
+            allow_origins=cors_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     app.add_middleware(HostCheckMiddleware, allowed_hosts=allowed_hosts)
 
 

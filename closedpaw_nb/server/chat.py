@@ -22,9 +22,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from ..transport.redact import get_logger
 from ..errors import ConfigError, ProviderError
 from ..providers import ChatStream
+from ..transport.redact import get_logger
 from ..types import ChatResponse
 from .deps import (
     API_DEPENDENCIES,
@@ -42,22 +42,33 @@ __all__ = ["chat_router", "sse_event"]
 log = get_logger("closedpaw_nb.server")
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-_STREAM_DOC: dict[int | str, dict[str, Any]] = {200: {
-    "description": "The answer; with `stream: true`, server-sent events (delta..., then done or error).",
-    "content": {"text/event-stream": {"schema": {
-        "type": "object", "required": ["event", "data"],
-        "description": "One server-sent event: deltas, then exactly one `done` or `error`.",
-        "properties": {
-            "event": {"type": "string", "enum": ["delta", "done", "error"]},
-            "data": {"type": "string", "contentMediaType": "application/json",
-                     "description": "`{\"text\": ...}` for delta, the ChatResult fields for done, "
-                                    "`{\"error\": {\"type\", \"message\"}}` for error."},
+_STREAM_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The answer; with `stream: true`, server-sent events (delta..., then done or error).",
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "description": "One server-sent event: deltas, then exactly one `done` or `error`.",
+                    "properties": {
+                        "event": {"type": "string", "enum": ["delta", "done", "error"]},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "description": '`{"text": ...}` for delta, the ChatResult fields for done, '
+                            '`{"error": {"type", "message"}}` for error.',
+                        },
+                    },
+                }
+            }
         },
-    }}},
-}}
+    }
+}
 
-chat_router = APIRouter(tags=["chat"], dependencies=API_DEPENDENCIES,
-                        responses={**ERRORS, **NOT_FOUND, **UPSTREAM, **_STREAM_DOC})
+chat_router = APIRouter(
+    tags=["chat"], dependencies=API_DEPENDENCIES, responses={**ERRORS, **NOT_FOUND, **UPSTREAM, **_STREAM_DOC}
+)
 
 
 @chat_router.post("/api/chat", response_model=ChatResult, summary="Chat with a provider")

@@ -35,21 +35,44 @@ SIM_TYPES = ("openai", "anthropic", "google", "mistral", "ollama")
 
 def parser() -> argparse.ArgumentParser:
     """The `serve` command's options."""
-    p = argparse.ArgumentParser(prog="python -m closedpaw_nb serve",
-                                description="Serve the ClosedPaw HTTP API (provider management and chat).")
+    p = argparse.ArgumentParser(
+        prog="python -m closedpaw_nb serve", description="Serve the ClosedPaw HTTP API (provider management and chat)."
+    )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port, 0 for any free one (default: {DEFAULT_PORT})")
-    p.add_argument("--token-env", default=TOKEN_ENV, metavar="VAR",
-                   help=f"environment variable holding the API token (default: {TOKEN_ENV}); "
-                        "when unset, a random token is printed at start")
-    p.add_argument("--allow-local", action="store_true",
-                   help="let ollama/custom providers be registered at loopback or private addresses")
-    p.add_argument("--simulator", action="store_true",
-                   help="start the built-in simulator and register its providers (no keys needed)")
-    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
-                   help="another Host header value to accept (repeatable), e.g. the machine's name")
-    p.add_argument("--cors-origin", action="append", default=[], metavar="URL",
-                   help="a browser origin allowed to call the API (repeatable; none by default)")
+    p.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"TCP port, 0 for any free one (default: {DEFAULT_PORT})"
+    )
+    p.add_argument(
+        "--token-env",
+        default=TOKEN_ENV,
+        metavar="VAR",
+        help=f"environment variable holding the API token (default: {TOKEN_ENV}); "
+        "when unset, a random token is printed at start",
+    )
+    p.add_argument(
+        "--allow-local",
+        action="store_true",
+        help="let ollama/custom providers be registered at loopback or private addresses",
+    )
+    p.add_argument(
+        "--simulator",
+        action="store_true",
+        help="start the built-in simulator and register its providers (no keys needed)",
+    )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another Host header value to accept (repeatable), e.g. the machine's name",
+    )
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a browser origin allowed to call the API (repeatable; none by default)",
+    )
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return p
 
@@ -96,9 +119,17 @@ def _simulated(manager: ProviderManager) -> Any:
 
     sim = start_server()
     for ptype in SIM_TYPES:
-        manager.register_provider(ProviderConfig(
-            ptype, name=f"sim-{ptype}", api_key="sim-key", base_url=sim.base_url(ptype),
-            models=["sim-small", "sim-large"], default_model="sim-small", settings={"simulated": True}))
+        manager.register_provider(
+            ProviderConfig(
+                ptype,
+                name=f"sim-{ptype}",
+                api_key="sim-key",
+                base_url=sim.base_url(ptype),
+                models=["sim-small", "sim-large"],
+                default_model="sim-small",
+                settings={"simulated": True},
+            )
+        )
     return sim
 
 
@@ -120,8 +151,13 @@ def prepare(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
     manager = ProviderManager() if args.simulator else default_manager()
     simulator = _simulated(manager) if args.simulator else None
     try:
-        app = create_app(manager, token=token, allowed_hosts=_allowed_hosts(args), cors_origins=args.cors_origin,
-                         allow_local_base_urls=args.allow_local)
+        app = create_app(
+            manager,
+            token=token,
+            allowed_hosts=_allowed_hosts(args),
+            cors_origins=args.cors_origin,
+            allow_local_base_urls=args.allow_local,
+        )
         sock = bind(args.host, args.port)
     except BaseException:
         if simulator is not None:
@@ -133,17 +169,23 @@ def prepare(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
 
 
 def _exposed_warning(host: str) -> str:
-    return (f"warning: listening on {host}: the API is reachable from other machines, and anyone with "
-            "the token can spend your provider keys. Prefer 127.0.0.1 (an SSH tunnel works for remote use); "
-            "add --allowed-host NAME for the name clients connect with.")
+    return (
+        f"warning: listening on {host}: the API is reachable from other machines, and anyone with "
+        "the token can spend your provider keys. Prefer 127.0.0.1 (an SSH tunnel works for remote use); "
+        "add --allowed-host NAME for the name clients connect with."
+    )
 
 
 def _banner(url: str, token: str, from_env: bool, args: argparse.Namespace, manager: ProviderManager) -> list[str]:
-    shown = f"${args.token_env} (not shown)" if from_env else f"{token}   (shown once; set ${args.token_env} to choose one)"
-    lines = [f"ClosedPaw HTTP API listening on {url}",
-             f"  token:     {shown}",
-             f"  docs:      {url}/docs (send the token as 'Authorization: Bearer ...')",
-             f"  providers: {', '.join(manager.names) or 'none yet'} (default: {manager.default})"]
+    shown = (
+        f"${args.token_env} (not shown)" if from_env else f"{token}   (shown once; set ${args.token_env} to choose one)"
+    )
+    lines = [
+        f"ClosedPaw HTTP API listening on {url}",
+        f"  token:     {shown}",
+        f"  docs:      {url}/docs (send the token as 'Authorization: Bearer ...')",
+        f"  providers: {', '.join(manager.names) or 'none yet'} (default: {manager.default})",
+    ]
     if args.simulator:
         lines.append("  simulator: sim-* providers answer with SIMULATED text, not a real model")
     return lines

@@ -16,16 +16,30 @@ from ..manager import ProviderManager
 from .errors import ApiError
 from .models import ErrorBody
 
-__all__ = ["API_DEPENDENCIES", "ERRORS", "NOT_FOUND", "UPSTREAM", "Manager", "ProviderName", "get_manager",
-           "is_key_like", "known_query_only", "no_keys_in_query", "require_provider"]
+__all__ = [
+    "API_DEPENDENCIES",
+    "ERRORS",
+    "NOT_FOUND",
+    "UPSTREAM",
+    "Manager",
+    "ProviderName",
+    "get_manager",
+    "is_key_like",
+    "known_query_only",
+    "no_keys_in_query",
+    "require_provider",
+]
 
 # Documents the bearer scheme in OpenAPI (the "Authorize" button in /docs). The check
 # itself is BearerTokenMiddleware, which also covers /docs, /openapi.json and unknown paths.
 bearer_scheme = HTTPBearer(auto_error=False, description="The token printed when the server started.")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "A Host header that is not allowed, a body that is not UTF-8 JSON, "
-                                             "or a key-like query parameter (keys go in a JSON body)."},
+    400: {
+        "model": ErrorBody,
+        "description": "A Host header that is not allowed, a body that is not UTF-8 JSON, "
+        "or a key-like query parameter (keys go in a JSON body).",
+    },
     401: {"model": ErrorBody, "description": "Missing or wrong bearer token."},
     422: {"model": ErrorBody, "description": "A field is invalid; `error.fields` says which."},
 }
@@ -37,8 +51,9 @@ ProviderName = Annotated[str, Path(max_length=200, description="A registered pro
 
 # Parameter names (lower-cased, punctuation dropped) that would carry a credential:
 # api_key, apiKey, API-KEY, key, token, access_token, x-api-key, openai_api_key...
-_KEY_NAMES = frozenset({"key", "auth", "authorization", "bearer", "credential", "credentials", "password",
-                        "passwd", "secret"})
+_KEY_NAMES = frozenset(
+    {"key", "auth", "authorization", "bearer", "credential", "credentials", "password", "passwd", "secret"}
+)
 _KEY_SUFFIXES = ("apikey", "token", "secret", "secretkey", "privatekey", "accesskey", "password")
 
 
@@ -61,12 +76,15 @@ async def no_keys_in_query(request: Request) -> None:
     # Only short names are repeated back: a long "name" may itself be a pasted key.
     short = [n if len(n) <= 24 else "…" for n in names[:5]]
     shown = ", ".join(repr(n) for n in short)
-    raise ApiError(400, "key_in_query",
-                   f"query parameter {shown} looks like an API key or token; keys are never accepted in a URL "
-                   "(URLs are logged): send a provider key in the JSON body of POST /api/providers/register, "
-                   'e.g. {"provider_type": "openai", "api_key": "..."}, and the API token in the Authorization '
-                   "header. A key sent in a URL may already be in a log somewhere: consider rotating it.",
-                   fields=[{"field": f"query.{n}", "problem": "keys are not accepted in a URL"} for n in short])
+    raise ApiError(
+        400,
+        "key_in_query",
+        f"query parameter {shown} looks like an API key or token; keys are never accepted in a URL "
+        "(URLs are logged): send a provider key in the JSON body of POST /api/providers/register, "
+        'e.g. {"provider_type": "openai", "api_key": "..."}, and the API token in the Authorization '
+        "header. A key sent in a URL may already be in a log somewhere: consider rotating it.",
+        fields=[{"field": f"query.{n}", "problem": "keys are not accepted in a URL"} for n in short],
+    )
 
 
 async def known_query_only(request: Request) -> None:
@@ -79,9 +97,12 @@ async def known_query_only(request: Request) -> None:
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
         shown = ", ".join(repr(name[:40]) for name in unknown[:5])
-        raise ApiError(422, "validation_error",
-                       f"unknown query parameter(s) {shown}; this route takes {', '.join(sorted(allowed)) or 'none'}",
-                       fields=[{"field": f"query.{name[:40]}", "problem": "unknown parameter"} for name in unknown[:20]])
+        raise ApiError(
+            422,
+            "validation_error",
+            f"unknown query parameter(s) {shown}; this route takes {', '.join(sorted(allowed)) or 'none'}",
+            fields=[{"field": f"query.{name[:40]}", "problem": "unknown parameter"} for name in unknown[:20]],
+        )
 
 
 def _query_names(dependant: Any) -> frozenset[str]:
@@ -110,7 +131,9 @@ def require_provider(manager: ProviderManager, name: str) -> str:
     """`name` if it is registered, else a 404 that lists the registered names."""
     if name not in manager:
         known = ", ".join(manager.names) or "none"
-        raise ApiError(404, "not_found", f"no provider named {name!r} (registered: {known}); "
-                                         "register it with POST /api/providers/register")
+        raise ApiError(
+            404,
+            "not_found",
+            f"no provider named {name!r} (registered: {known}); register it with POST /api/providers/register",
+        )
     return name
-

@@ -27,20 +27,35 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..transport.redact import get_logger, redact
 from ..errors import ConfigError, ProviderError, VaultError, VaultLockedError
+from ..transport.redact import get_logger, redact
 
-__all__ = ["ApiError", "CatchAllMiddleware", "UnsafeBaseURLError", "error_body", "error_response",
-           "install_error_handlers"]
+__all__ = [
+    "ApiError",
+    "CatchAllMiddleware",
+    "UnsafeBaseURLError",
+    "error_body",
+    "error_response",
+    "install_error_handlers",
+]
 
 log = get_logger("closedpaw_nb.server")
 
 MAX_MESSAGE = 1000
 GENERIC_500 = "the server hit an unexpected error; it has been logged on the server (nothing was changed)"
 
-_STATUS_TYPES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-                 422: "validation_error", 429: "rate_limited"}
+_STATUS_TYPES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
 
 
 class ApiError(Exception):
@@ -54,8 +69,9 @@ class ApiError(Exception):
         extra: Extra fields of the error object (e.g. `fields`).
     """
 
-    def __init__(self, status_code: int, type: str, message: str, headers: dict[str, str] | None = None,
-                 **extra: Any) -> None:
+    def __init__(
+        self, status_code: int, type: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.type = type
@@ -75,23 +91,31 @@ def error_body(type: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": inner}
 
 
-def error_response(status_code: int, type: str, message: str, headers: dict[str, str] | None = None,
-                   **extra: Any) -> JSONResponse:
+def error_response(
+    status_code: int, type: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     """A JSONResponse carrying the error envelope."""
     return JSONResponse(error_body(type, message, **extra), status_code=status_code, headers=headers)
 
 
 def provider_error_body(exc: ProviderError) -> dict[str, Any]:
     """The envelope for a failed provider call: its class name, redacted text and facts."""
-    return error_body(type(exc).__name__, str(exc), provider=exc.provider or None,
-                      upstream_status=exc.status_code, retry_after=exc.retry_after)
+    return error_body(
+        type(exc).__name__,
+        str(exc),
+        provider=exc.provider or None,
+        upstream_status=exc.status_code,
+        retry_after=exc.retry_after,
+    )
 
 
 def _field_problems(exc: RequestValidationError) -> list[dict[str, str]]:
     # Only the location and pydantic's sentence: the `input` value could be a key sent
     # in the wrong field, so it is never echoed.
-    return [{"field": ".".join(str(p) for p in err.get("loc", ())), "problem": str(err.get("msg", ""))}
-            for err in exc.errors()]
+    return [
+        {"field": ".".join(str(p) for p in err.get("loc", ())), "problem": str(err.get("msg", ""))}
+        for err in exc.errors()
+    ]
 
 
 async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -138,8 +162,12 @@ def install_error_handlers(app: FastAPI) -> None:
     # Starlette types a handler as taking any Exception; each of these takes only the class
     # it is registered for, which is all Starlette ever passes it.
     handlers: dict[type[Exception], Callable[[Request, Any], Awaitable[JSONResponse]]] = {
-        RequestValidationError: _on_validation, ApiError: _on_api_error, ConfigError: _on_config_error,
-        ProviderError: _on_provider_error, VaultError: _on_vault_error, StarletteHTTPException: _on_http_error,
+        RequestValidationError: _on_validation,
+        ApiError: _on_api_error,
+        ConfigError: _on_config_error,
+        ProviderError: _on_provider_error,
+        VaultError: _on_vault_error,
+        StarletteHTTPException: _on_http_error,
     }
     for exc_class, handler in handlers.items():
         app.add_exception_handler(exc_class, handler)

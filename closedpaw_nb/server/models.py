@@ -26,9 +26,23 @@ from pydantic import (
 from ..types import ProviderType
 
 __all__ = [
-    "AllModels", "ChatRequest", "ChatResult", "DefaultSet", "Deleted", "ErrorBody", "ErrorDetail",
-    "HealthEntry", "HealthReport", "Liveness", "Message", "ModelEntry", "ProviderInfo", "ProviderModels",
-    "ProviderSettings", "ProvidersStatus", "RegisterRequest",
+    "AllModels",
+    "ChatRequest",
+    "ChatResult",
+    "DefaultSet",
+    "Deleted",
+    "ErrorBody",
+    "ErrorDetail",
+    "HealthEntry",
+    "HealthReport",
+    "Liveness",
+    "Message",
+    "ModelEntry",
+    "ProviderInfo",
+    "ProviderModels",
+    "ProviderSettings",
+    "ProvidersStatus",
+    "RegisterRequest",
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -104,10 +118,13 @@ class ErrorDetail(BaseModel):
     type: str = Field(description="Machine-readable kind, e.g. `not_found`, `validation_error`, `RateLimitError`.")
     message: str = Field(description="What went wrong and what to do about it.")
     fields: list[dict[str, str]] | None = Field(
-        None, description="For validation errors: each wrong field (`field`) and the `problem` with it.")
+        None, description="For validation errors: each wrong field (`field`) and the `problem` with it."
+    )
     provider: str | None = Field(None, description="For provider errors: the provider that failed.")
     upstream_status: StrictCount | None = Field(None, description="For provider errors: the status the provider sent.")
-    retry_after: StrictNumber | None = Field(None, description="For provider errors: seconds the provider asked to wait.")
+    retry_after: StrictNumber | None = Field(
+        None, description="For provider errors: seconds the provider asked to wait."
+    )
 
 
 class ErrorBody(BaseModel):
@@ -127,18 +144,21 @@ class ProviderSettings(_Request):
     anthropic_version: Label | None = Field(None, description="Anthropic: the anthropic-version header.")
     anthropic_beta: Label | None = Field(None, description="Anthropic: the anthropic-beta header.")
     api_version: Annotated[str, StringConstraints(pattern=r"^v[0-9a-z]{1,15}$")] | None = Field(
-        None, description="Google: API version path segment, e.g. `v1beta`.")
+        None, description="Google: API version path segment, e.g. `v1beta`."
+    )
     max_tokens: StrictCount | None = Field(None, ge=1, le=1_000_000, description="Anthropic: default max_tokens.")
     max_retries: StrictCount | None = Field(None, ge=0, le=10, description="Retries after a retryable failure.")
     retries: bool | None = Field(None, description="`false` turns retrying off.")
     retry_initial_delay: StrictNumber | None = Field(None, ge=0, le=60, description="First backoff delay (s).")
     retry_max_delay: StrictNumber | None = Field(None, ge=0, le=600, description="Largest backoff delay (s).")
     retry_max_server_delay: StrictNumber | None = Field(
-        None, ge=0, le=3600, description="Longest Retry-After the client will honour (s).")
+        None, ge=0, le=3600, description="Longest Retry-After the client will honour (s)."
+    )
     tokens_per_minute: StrictCount | None = Field(None, ge=1, le=100_000_000, description="Client-side token budget.")
     deadline: StrictNumber | None = Field(None, gt=0, le=3600, description="Overall deadline per call (s).")
     extra_headers: dict[HeaderName, HeaderValue] | None = Field(
-        None, max_length=20, description="Extra request headers (auth headers cannot be overridden).")
+        None, max_length=20, description="Extra request headers (auth headers cannot be overridden)."
+    )
 
 
 class RegisterRequest(_Request):
@@ -146,21 +166,29 @@ class RegisterRequest(_Request):
 
     provider_type: ProviderType = Field(description="Which API the provider speaks.")
     name: ProviderName | None = Field(
-        None, description="Unique name (letters, digits, `._-`, up to 64); defaults to provider_type.")
+        None, description="Unique name (letters, digits, `._-`, up to 64); defaults to provider_type."
+    )
     api_key: SecretStr | None = Field(
-        None, json_schema_extra={"pattern": KEY_PATTERN, "maxLength": 4096},
+        None,
+        json_schema_extra={"pattern": KEY_PATTERN, "maxLength": 4096},
         description="The provider's API key; kept in memory, never returned or logged. Required "
-                    "for a cloud provider at a base_url other than its official one. Accepted "
-                    "only here, in the JSON body: a key in a query string is refused.")
+        "for a cloud provider at a base_url other than its official one. Accepted "
+        "only here, in the JSON body: a key in a query string is refused.",
+    )
     base_url: BaseURL | None = Field(
-        None, json_schema_extra={"format": "uri", "examples": ["https://api.example.com/v1"]},
+        None,
+        json_schema_extra={"format": "uri", "examples": ["https://api.example.com/v1"]},
         description="API root; omit for the provider's official endpoint (custom requires one). "
-                    "http(s) only, no credentials, no link-local or metadata addresses.")
-    models: list[ModelName] = Field(default_factory=list, max_length=500,
-                                    description="Known models; used when the live list is unavailable.")
+        "http(s) only, no credentials, no link-local or metadata addresses.",
+    )
+    models: list[ModelName] = Field(
+        default_factory=list, max_length=500, description="Known models; used when the live list is unavailable."
+    )
     default_model: ModelName | None = Field(None, description="Model used when a chat names none.")
     enabled: bool = Field(True, description="Disabled providers are skipped by health checks.")
-    rate_limit: StrictCount | None = Field(None, ge=1, le=1_000_000, description="Requests per minute (none: no limit).")
+    rate_limit: StrictCount | None = Field(
+        None, ge=1, le=1_000_000, description="Requests per minute (none: no limit)."
+    )
     timeout: StrictNumber = Field(600.0, gt=0, le=3600, description="Read timeout for generation calls (s).")
     settings: ProviderSettings | None = Field(None, description="Provider-specific extras.")
 
@@ -169,8 +197,9 @@ class RegisterRequest(_Request):
     def _key_is_header_safe(cls, key: SecretStr | None) -> SecretStr | None:
         # The key travels in a header: spaces or control characters would break it.
         if key is not None and not re.fullmatch(KEY_PATTERN, key.get_secret_value()):
-            raise ValueError("api_key must be 1-4096 printable ASCII characters without spaces "
-                             "(omit the field to use a stored key)")
+            raise ValueError(
+                "api_key must be 1-4096 printable ASCII characters without spaces (omit the field to use a stored key)"
+            )
         return key
 
 
@@ -275,16 +304,19 @@ class ChatRequest(_Request):
     """A chat call; knobs left out use the provider's defaults."""
 
     provider: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
-        None, description="Registered provider name; the default provider when omitted.")
+        None, description="Registered provider name; the default provider when omitted."
+    )
     model: ModelName | None = Field(None, description="Model id; the provider's default_model when omitted.")
     messages: list[Message] = Field(min_length=1, max_length=1000, description="The conversation, oldest first.")
     temperature: StrictNumber | None = Field(None, ge=0, le=2)
     top_p: StrictNumber | None = Field(None, ge=0, le=1)
     max_tokens: StrictCount | None = Field(None, ge=1, le=1_000_000, description="Cap on generated tokens.")
     stop: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] | None = Field(
-        None, max_length=16, description="Stop sequences.")
-    seed: StrictCount | None = Field(None, ge=0, le=2**31 - 1,
-                             description="Sampling seed where the API has one (a range every such API accepts).")
+        None, max_length=16, description="Stop sequences."
+    )
+    seed: StrictCount | None = Field(
+        None, ge=0, le=2**31 - 1, description="Sampling seed where the API has one (a range every such API accepts)."
+    )
     stream: bool = Field(False, description="`true`: answer as server-sent events (`delta`, then `done` or `error`).")
 
     def options(self) -> dict[str, Any]:

@@ -31,8 +31,10 @@ from .urlcheck import Resolver, check_base_url, origin, system_resolve
 
 __all__ = ["SeedQuery", "register", "registration_request", "seed_query"]
 
-KEY_IN_BODY = ('send the key in the JSON body of POST /api/providers/register, e.g. '
-               '{"provider_type": "openai", "api_key": "..."}; a key is never accepted in a query string')
+KEY_IN_BODY = (
+    "send the key in the JSON body of POST /api/providers/register, e.g. "
+    '{"provider_type": "openai", "api_key": "..."}; a key is never accepted in a query string'
+)
 _SEED_FORM = "The seed's form (deprecated): a registration given as query parameters, with no body. "
 
 
@@ -52,14 +54,20 @@ class SeedQuery:
 
 async def seed_query(
     request: Request,
-    provider_type: Annotated[ProviderType | None, Query(
-        deprecated=True, description=_SEED_FORM + "Which API the provider speaks; required in this form.")] = None,
-    name: Annotated[ProviderName | None, Query(
-        deprecated=True, description=_SEED_FORM + "Unique name; defaults to provider_type.")] = None,
-    base_url: Annotated[BaseURL | None, Query(
-        deprecated=True, description=_SEED_FORM + "API root; omit for the provider's official endpoint.")] = None,
-    default_model: Annotated[ModelName | None, Query(
-        deprecated=True, description=_SEED_FORM + "Model used when a chat names none.")] = None,
+    provider_type: Annotated[
+        ProviderType | None,
+        Query(deprecated=True, description=_SEED_FORM + "Which API the provider speaks; required in this form."),
+    ] = None,
+    name: Annotated[
+        ProviderName | None, Query(deprecated=True, description=_SEED_FORM + "Unique name; defaults to provider_type.")
+    ] = None,
+    base_url: Annotated[
+        BaseURL | None,
+        Query(deprecated=True, description=_SEED_FORM + "API root; omit for the provider's official endpoint."),
+    ] = None,
+    default_model: Annotated[
+        ModelName | None, Query(deprecated=True, description=_SEED_FORM + "Model used when a chat names none.")
+    ] = None,
 ) -> SeedQuery:
     """The seed's query parameters of `POST /api/providers/register` (a FastAPI dependency).
 
@@ -71,9 +79,12 @@ async def seed_query(
     seed = SeedQuery(provider_type, name, base_url, default_model)
     repeated = [p for p in seed.given() if len(request.query_params.getlist(p)) > 1]
     if repeated:
-        raise ApiError(422, "validation_error", f"query parameter(s) {', '.join(repeated)} given more than once; "
-                                                "give each at most once",
-                       fields=[{"field": f"query.{p}", "problem": "given more than once"} for p in repeated])
+        raise ApiError(
+            422,
+            "validation_error",
+            f"query parameter(s) {', '.join(repeated)} given more than once; give each at most once",
+            fields=[{"field": f"query.{p}", "problem": "given more than once"} for p in repeated],
+        )
     return seed
 
 
@@ -90,14 +101,22 @@ def registration_request(body: RegisterRequest | None, seed: SeedQuery, raw_body
     given = seed.given()
     sent_body = bool(raw_body.strip())
     if sent_body and given:
-        raise ApiError(400, "bad_request", "send a registration either as a JSON body or as query parameters "
-                                           f"(got both: the body and {', '.join(given)}); use one, preferably "
-                                           "the JSON body (the query parameters are the seed's deprecated form)")
+        raise ApiError(
+            400,
+            "bad_request",
+            "send a registration either as a JSON body or as query parameters "
+            f"(got both: the body and {', '.join(given)}); use one, preferably "
+            "the JSON body (the query parameters are the seed's deprecated form)",
+        )
     if body is not None:
         return body
     if sent_body:
-        raise ApiError(422, "validation_error", 'the body must be a JSON object such as {"provider_type": "ollama"}',
-                       fields=[{"field": "body", "problem": "Input should be an object"}])
+        raise ApiError(
+            422,
+            "validation_error",
+            'the body must be a JSON object such as {"provider_type": "ollama"}',
+            fields=[{"field": "body", "problem": "Input should be an object"}],
+        )
     if seed.provider_type is None:
         raise _nothing_to_register(given)
     return _from_query(seed)
@@ -105,10 +124,14 @@ def registration_request(body: RegisterRequest | None, seed: SeedQuery, raw_body
 
 def _nothing_to_register(given: list[str]) -> ApiError:
     where = "query.provider_type" if given else "body"
-    return ApiError(422, "validation_error",
-                    'a registration needs a JSON body such as {"provider_type": "openai", "api_key": "..."}, or '
-                    "the seed's query parameters with at least provider_type (provider_type, name, base_url, "
-                    "default_model; no key)", fields=[{"field": where, "problem": "Field required"}])
+    return ApiError(
+        422,
+        "validation_error",
+        'a registration needs a JSON body such as {"provider_type": "openai", "api_key": "..."}, or '
+        "the seed's query parameters with at least provider_type (provider_type, name, base_url, "
+        "default_model; no key)",
+        fields=[{"field": where, "problem": "Field required"}],
+    )
 
 
 def _from_query(seed: SeedQuery) -> RegisterRequest:
@@ -130,14 +153,22 @@ def _config(body: RegisterRequest, name: str) -> ProviderConfig:
     settings = body.settings.model_dump(exclude_none=True) if body.settings else {}
     key = body.api_key.get_secret_value() if body.api_key is not None else None
     return ProviderConfig(
-        body.provider_type, name=name, api_key=key, base_url=body.base_url, models=list(body.models),
-        default_model=body.default_model, enabled=body.enabled, rate_limit=body.rate_limit,
-        timeout=body.timeout, settings=settings,
+        body.provider_type,
+        name=name,
+        api_key=key,
+        base_url=body.base_url,
+        models=list(body.models),
+        default_model=body.default_model,
+        enabled=body.enabled,
+        rate_limit=body.rate_limit,
+        timeout=body.timeout,
+        settings=settings,
     )
 
 
-def _refuse_stored_key(config: ProviderConfig, cls: type[BaseProvider], manager: ProviderManager,
-                       official: str | None) -> None:
+def _refuse_stored_key(
+    config: ProviderConfig, cls: type[BaseProvider], manager: ProviderManager, official: str | None
+) -> None:
     """Raise 422 when a key the server holds would go to an origin it was not given for."""
     if config.api_key or _at_official_origin(config.base_url, official):
         return
@@ -147,7 +178,8 @@ def _refuse_stored_key(config: ProviderConfig, cls: type[BaseProvider], manager:
     where = f"its official endpoint {official}" if official else "no custom endpoint"
     sources = " or ".join((f"the DataVault entry {config.name!r}", *cls.env_api_key))
     raise ApiError(
-        422, "api_key_required",
+        422,
+        "api_key_required",
         f"{config.name!r} points at {config.base_url}, which is not {config.provider_type}'s official "
         f"endpoint; a key the server holds ({sources}) is only sent to {where}. "
         'Include api_key in the JSON request body ({"api_key": "..."}, never in the query string) '
@@ -165,9 +197,12 @@ def _refuse_missing_key(config: ProviderConfig, cls: type[BaseProvider], manager
     if not cls.needs_api_key or resolve_api_key(config, cls.env_api_key, manager.key_lookup):
         return
     sources = " or ".join((f"a DataVault entry {config.name!r}", *cls.env_api_key))
-    raise ApiError(422, "api_key_required",
-                   f"{config.name!r} ({config.provider_type}) needs an API key and the server holds none "
-                   f"({sources}): {KEY_IN_BODY}")
+    raise ApiError(
+        422,
+        "api_key_required",
+        f"{config.name!r} ({config.provider_type}) needs an API key and the server holds none "
+        f"({sources}): {KEY_IN_BODY}",
+    )
 
 
 async def register(
@@ -186,8 +221,9 @@ async def register(
     cls = provider_class(body.provider_type)
     official = cls.official_base_url()
     if body.base_url is not None:
-        await check_base_url(body.base_url, body.provider_type, allow_local=allow_local, official=official,
-                             resolve=resolve)
+        await check_base_url(
+            body.base_url, body.provider_type, allow_local=allow_local, official=official, resolve=resolve
+        )
     config = _config(body, name)
     _refuse_stored_key(config, cls, manager, official)
     _refuse_missing_key(config, cls, manager)
@@ -198,5 +234,8 @@ async def register(
 
 def _refuse_duplicate(manager: ProviderManager, name: str) -> None:
     if name in manager:
-        raise ApiError(409, "conflict", f"a provider named {name!r} is already registered; pick another "
-                                        f"name or DELETE /api/providers/{name} first")
+        raise ApiError(
+            409,
+            "conflict",
+            f"a provider named {name!r} is already registered; pick another name or DELETE /api/providers/{name} first",
+        )

@@ -41,8 +41,9 @@ from .registration import SeedQuery, register, registration_request, seed_query
 __all__ = ["liveness_router", "providers_router"]
 
 liveness_router = APIRouter()
-providers_router = APIRouter(prefix="/api/providers", tags=["providers"], responses=ERRORS,
-                             dependencies=API_DEPENDENCIES)
+providers_router = APIRouter(
+    prefix="/api/providers", tags=["providers"], responses=ERRORS, dependencies=API_DEPENDENCIES
+)
 
 
 @liveness_router.get("/healthz", tags=["liveness"], summary="Liveness (no token needed)")
@@ -77,20 +78,33 @@ async def all_models(manager: Manager) -> AllModels:
     return AllModels(models=await manager.list_all_models())
 
 
-@providers_router.post("/register", status_code=201, summary="Register a provider", responses={
-    400: {"model": ErrorBody, "description": "Both a JSON body and query parameters, a key-like query "
-                                             "parameter, a Host header that is not allowed, or a body that "
-                                             "is not UTF-8 JSON."},
-    409: {"model": ErrorBody, "description": "The name is taken."}})
+@providers_router.post(
+    "/register",
+    status_code=201,
+    summary="Register a provider",
+    responses={
+        400: {
+            "model": ErrorBody,
+            "description": "Both a JSON body and query parameters, a key-like query "
+            "parameter, a Host header that is not allowed, or a body that "
+            "is not UTF-8 JSON.",
+        },
+        409: {"model": ErrorBody, "description": "The name is taken."},
+    },
+)
 async def register_provider(
     request: Request,
     manager: Manager,
     seed: Annotated[SeedQuery, Depends(seed_query)],
     # Typed without `| None` so that the schema offers an object, not `null`, as the
     # body; the None default makes the body optional (the seed's form has none).
-    body: Annotated[RegisterRequest, Body(
-        description="The registration (the current form). Leave the body out only to use the "
-                    "seed's query parameters.")] = None,  # type: ignore[assignment]  # optional body: see above
+    body: Annotated[
+        RegisterRequest,
+        Body(
+            description="The registration (the current form). Leave the body out only to use the "
+            "seed's query parameters."
+        ),
+    ] = None,  # type: ignore[assignment]  # optional body: see above
 ) -> ProviderInfo:
     """Register a provider, described by a JSON body or by the seed's query parameters.
 
@@ -109,8 +123,7 @@ async def register_provider(
     return await register(manager, registration, allow_local=state.allow_local_base_urls, resolve=state.resolve)
 
 
-@providers_router.get("/{provider_name}/models", summary="Models of one provider",
-                      responses={**NOT_FOUND, **UPSTREAM})
+@providers_router.get("/{provider_name}/models", summary="Models of one provider", responses={**NOT_FOUND, **UPSTREAM})
 async def provider_models(provider_name: ProviderName, manager: Manager) -> ProviderModels:
     """Models from the provider's models endpoint, or its configured list if that fails.
 
@@ -121,8 +134,9 @@ async def provider_models(provider_name: ProviderName, manager: Manager) -> Prov
     # list_model_info() accepts what any list_models() returns, plain strings included;
     # a failing listing raises and maps like any provider error (errors.py).
     infos = await provider.list_model_info() if provider is not None else []
-    return ProviderModels(provider=provider_name, models=[m.id for m in infos],
-                          details=[_model_entry(m) for m in infos])
+    return ProviderModels(
+        provider=provider_name, models=[m.id for m in infos], details=[_model_entry(m) for m in infos]
+    )
 
 
 @providers_router.post("/{provider_name}/default", summary="Set the default provider", responses=NOT_FOUND)

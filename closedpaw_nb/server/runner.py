@@ -22,8 +22,9 @@ def is_loopback(host: str) -> bool:
 
 def uvicorn_config(app: FastAPI, log_level: str = "info") -> uvicorn.Config:
     """Uvicorn settings for the API: no proxy-header trust, no server banner header."""
-    return uvicorn.Config(app, log_level=log_level, proxy_headers=False, server_header=False,
-                          lifespan="on", timeout_graceful_shutdown=5)
+    return uvicorn.Config(
+        app, log_level=log_level, proxy_headers=False, server_header=False, lifespan="on", timeout_graceful_shutdown=5
+    )
 
 
 # The API served from Python (tests, notebooks): a uvicorn thread like the simulator's.

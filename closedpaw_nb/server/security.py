@@ -93,7 +93,8 @@ class HostCheckMiddleware:
     def _refuse(self, host: str) -> Response:
         shown = ", ".join(sorted(self.allowed))
         return error_response(
-            400, "invalid_host",
+            400,
+            "invalid_host",
             f"Host header {host[:100]!r} is not allowed (allowed: {shown}); connect via one of those "
             "names, or start the server with --allowed-host NAME",
         )
@@ -122,14 +123,17 @@ class BearerTokenMiddleware:
         problem = self._problem(Headers(scope=scope).getlist("authorization"))
         if problem:
             await error_response(401, "unauthorized", problem, headers={"WWW-Authenticate": "Bearer"})(
-                scope, receive, send)
+                scope, receive, send
+            )
             return
         await self.app(scope, receive, send)
 
     def _problem(self, values: list[str]) -> str | None:
         """Why the request is not authorized, or None when it is."""
-        hint = ("send 'Authorization: Bearer <token>' with the token the server printed at start "
-                "(or the value of the environment variable named by --token-env)")
+        hint = (
+            "send 'Authorization: Bearer <token>' with the token the server printed at start "
+            "(or the value of the environment variable named by --token-env)"
+        )
         if len(values) != 1:
             return f"missing bearer token: {hint}" if not values else "send exactly one Authorization header"
         scheme, _, given = values[0].partition(" ")
@@ -152,6 +156,9 @@ class JSONCORSMiddleware(CORSMiddleware):
         reason = bytes(response.body).decode("utf-8", "replace")
         # Keep the CORS headers Starlette computed (e.g. Vary); drop its text body's length/type.
         kept = {k: v for k, v in response.headers.items() if k.startswith("access-control") or k == "vary"}
-        return error_response(response.status_code, "cors_rejected",
-                              f"{reason}: this origin, method or header is not allowed by the server's CORS list",
-                              headers=kept)
+        return error_response(
+            response.status_code,
+            "cors_rejected",
+            f"{reason}: this origin, method or header is not allowed by the server's CORS list",
+            headers=kept,
+        )

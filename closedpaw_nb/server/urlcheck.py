@@ -41,8 +41,10 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 LOCAL_OK_TYPES = frozenset({ProviderType.OLLAMA, ProviderType.CUSTOM})
 RESOLVE_TIMEOUT = 5.0
 # Cloud instance-metadata and host-agent endpoints that are not all link-local.
-METADATA = frozenset(ipaddress.ip_address(a) for a in (
-    "169.254.169.254", "169.254.170.2", "100.100.100.200", "168.63.129.16", "fd00:ec2::254"))
+METADATA = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "168.63.129.16", "fd00:ec2::254")
+)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _V4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
 _NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")
@@ -168,7 +170,8 @@ def _literal(host: str) -> IPAddress | None:
         # parsers (inet_aton, browsers, httpx); only the canonical form is unambiguous.
         raise UnsafeBaseURLError(
             f"base_url host {host!r} is an unusual spelling of the address {number}; "
-            f"write it as {number} (dotted decimal without leading zeros)")
+            f"write it as {number} (dotted decimal without leading zeros)"
+        )
     return number
 
 
@@ -184,19 +187,26 @@ async def _addresses(host: str, port: int, resolve: Resolver) -> list[IPAddress]
         return [ipaddress.ip_address(a.split("%", 1)[0]) for a in found]
     except (TimeoutError, OSError, UnicodeError, ValueError):
         raise UnsafeBaseURLError(
-            f"base_url host {host!r} could not be resolved; check the spelling or use an IP address") from None
+            f"base_url host {host!r} could not be resolved; check the spelling or use an IP address"
+        ) from None
 
 
 def _refusal(host: str, reach: Reach, provider_type: ProviderType, allow_local: bool) -> str | None:
     if reach is Reach.FORBIDDEN:
-        return (f"base_url host {host!r} is a link-local, metadata, multicast or reserved address; "
-                "the server never sends requests there")
+        return (
+            f"base_url host {host!r} is a link-local, metadata, multicast or reserved address; "
+            "the server never sends requests there"
+        )
     if reach is Reach.LOCAL and provider_type not in LOCAL_OK_TYPES:
-        return (f"base_url host {host!r} is a loopback or private address; only ollama and custom "
-                f"providers may use one, not {provider_type.value}")
+        return (
+            f"base_url host {host!r} is a loopback or private address; only ollama and custom "
+            f"providers may use one, not {provider_type.value}"
+        )
     if reach is Reach.LOCAL and not allow_local:
-        return (f"base_url host {host!r} is a loopback or private address; start the server with "
-                "--allow-local (allow_local_base_urls=True) to register local endpoints")
+        return (
+            f"base_url host {host!r} is a loopback or private address; start the server with "
+            "--allow-local (allow_local_base_urls=True) to register local endpoints"
+        )
     return None
 
 

@@ -90,8 +90,9 @@ def start_server(host: str = "127.0.0.1", port: int = 0, simulator: Simulator | 
     """
     simulator = simulator or Simulator()
     simulator._closing.clear()
-    served = serve_in_background(_config(simulator, host), host=host, port=port, name="closedpaw-sim",
-                                 before_stop=simulator._closing.set)
+    served = serve_in_background(
+        _config(simulator, host), host=host, port=port, name="closedpaw-sim", before_stop=simulator._closing.set
+    )
     return SimServer(served.url, simulator, served)
 
 

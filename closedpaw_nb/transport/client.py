@@ -30,8 +30,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .headers import parse_retry_after
-from .redact import install_log_filters, redact
 from ..errors import (
     APIConnectionError,
     APITimeoutError,
@@ -41,6 +39,8 @@ from ..errors import (
     StreamInterruptedError,
     error_for_status,
 )
+from .headers import parse_retry_after
+from .redact import install_log_filters, redact
 
 if TYPE_CHECKING:
     import httpx
@@ -158,8 +158,10 @@ class HTTPClient:
         url = httpx.URL(base_url)
         plain = transport is None and not follow_redirects and url.scheme in ("http", "https") and not _proxied(url)
         self._backend: _PoolBackend | _HttpxBackend = (
-            _PoolBackend(url, headers) if plain
-            else _HttpxBackend(url, headers, self._timeouts, transport, follow_redirects, secret_headers))
+            _PoolBackend(url, headers)
+            if plain
+            else _HttpxBackend(url, headers, self._timeouts, transport, follow_redirects, secret_headers)
+        )
 
     async def request(
         self,
@@ -174,8 +176,9 @@ class HTTPClient:
     ) -> HTTPResponse:
         """Send a request and read the whole (size-capped) body; `elapsed_ms` runs from
         the moment the request was sent (see `StreamingResponse.sent_at`)."""
-        async with self.stream(method, path, json=json, params=params, headers=headers, timeout=timeout,
-                               model=model) as response:
+        async with self.stream(
+            method, path, json=json, params=params, headers=headers, timeout=timeout, model=model
+        ) as response:
             content = (await response.aread()).content
         elapsed = (time.perf_counter() - response.sent_at) * 1000
         return HTTPResponse(response.status_code, response.headers, content, elapsed)
@@ -200,8 +203,9 @@ class HTTPClient:
         exchange = await self._backend.open(method, path, body, params, headers or {}, timeouts, context)
         sent_at = exchange.sent_at
         try:
-            yield StreamingResponse(exchange, context, sent_at if sent_at is not None and sent_at >= started
-                                    else started)
+            yield StreamingResponse(
+                exchange, context, sent_at if sent_at is not None and sent_at >= started else started
+            )
         finally:
             await exchange.aclose()
 
@@ -225,12 +229,17 @@ class _PoolBackend:
 
         self._pool_errors = _pool.PoolError
         self._pool = _pool.ConnectionPool(**POOL_LIMITS, ssl_context=_ssl_context)
-        self._origin = (base_url.scheme, base_url.raw_host.decode("ascii"),
-                        base_url.port or (443 if base_url.scheme == "https" else 80))
+        self._origin = (
+            base_url.scheme,
+            base_url.raw_host.decode("ascii"),
+            base_url.port or (443 if base_url.scheme == "https" else 80),
+        )
         self._base_url = base_url
         defaults = {
-            "host": base_url.netloc.decode("ascii"), "user-agent": f"closedpaw_nb/{__version__}",
-            "accept": "*/*", "accept-encoding": "identity",  # no gzip: bodies arrive as sent
+            "host": base_url.netloc.decode("ascii"),
+            "user-agent": f"closedpaw_nb/{__version__}",
+            "accept": "*/*",
+            "accept-encoding": "identity",  # no gzip: bodies arrive as sent
             **{name.lower(): value for name, value in headers.items()},
         }
         try:
@@ -240,8 +249,16 @@ class _PoolBackend:
         self._targets: dict[str, bytes] = {}
         self.is_closed = False
 
-    async def open(self, method: str, path: str, body: bytes | None, params: Mapping[str, Any] | None,
-                   headers: Mapping[str, str], timeouts: Mapping[str, float], context: dict[str, Any]) -> _Exchange:
+    async def open(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str],
+        timeouts: Mapping[str, float],
+        context: dict[str, Any],
+    ) -> _Exchange:
         if self.is_closed:
             raise APIConnectionError("the client was closed", **context)
         try:
@@ -255,8 +272,9 @@ class _PoolBackend:
         except ValueError as exc:
             raise APIConnectionError(f"{exc}; fix the header", **context) from None
         try:
-            head = await self._pool.request(method.encode("ascii"), self._origin, self._target(path, params),
-                                            request_headers, body or b"", timeouts)
+            head = await self._pool.request(
+                method.encode("ascii"), self._origin, self._target(path, params), request_headers, body or b"", timeouts
+            )
         except self._pool_errors as exc:
             raise _pool_error(exc, context) from None
         return _PoolExchange(head, self._pool_errors, context)
@@ -345,27 +363,52 @@ def _proxied(url: httpx.URL) -> bool:
 class _HttpxBackend:
     """httpx's client: custom transports, environment proxies and redirects."""
 
-    def __init__(self, base_url: httpx.URL, headers: Mapping[str, str], timeouts: Mapping[str, float],
-                 transport: Any, follow_redirects: bool, secret_headers: Iterable[str]) -> None:
+    def __init__(
+        self,
+        base_url: httpx.URL,
+        headers: Mapping[str, str],
+        timeouts: Mapping[str, float],
+        transport: Any,
+        follow_redirects: bool,
+        secret_headers: Iterable[str],
+    ) -> None:
         import httpx
 
         self._secret_headers = {"authorization", *(name.lower() for name in secret_headers)}
         self._client = httpx.AsyncClient(
-            base_url=base_url, headers=dict(headers), timeout=httpx.Timeout(**timeouts),
-            limits=httpx.Limits(**POOL_LIMITS), transport=transport, follow_redirects=follow_redirects,
+            base_url=base_url,
+            headers=dict(headers),
+            timeout=httpx.Timeout(**timeouts),
+            limits=httpx.Limits(**POOL_LIMITS),
+            transport=transport,
+            follow_redirects=follow_redirects,
             event_hooks={"request": [self._strip_foreign_auth]},
         )
         # Compared in httpx's normalised form, as the hook sees request URLs (an explicit
         # default port or an international host name would otherwise never match).
         self._origin = _origin(self._client.base_url)
 
-    async def open(self, method: str, path: str, body: bytes | None, params: Mapping[str, Any] | None,
-                   headers: Mapping[str, str], timeouts: Mapping[str, float], context: dict[str, Any]) -> _Exchange:
+    async def open(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str],
+        timeouts: Mapping[str, float],
+        context: dict[str, Any],
+    ) -> _Exchange:
         import httpx
 
         content_type = {"content-type": "application/json"} if body is not None else {}
-        request = self._client.build_request(method, path, content=body, params=params,
-                                             headers={**content_type, **headers}, timeout=httpx.Timeout(**timeouts))
+        request = self._client.build_request(
+            method,
+            path,
+            content=body,
+            params=params,
+            headers={**content_type, **headers},
+            timeout=httpx.Timeout(**timeouts),
+        )
         try:
             response = await self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
@@ -434,7 +477,10 @@ def map_httpx_error(exc: BaseException, context: dict[str, Any]) -> ProviderErro
     status = response.status_code
     return error_for_status(status)(
         f"HTTP {status} {response.reason_phrase}: {_body_excerpt(response)}".rstrip(": "),
-        status_code=status, retry_after=parse_retry_after(response.headers), **context)
+        status_code=status,
+        retry_after=parse_retry_after(response.headers),
+        **context,
+    )
 
 
 def _body_excerpt(response: httpx.Response) -> str:
@@ -458,7 +504,9 @@ def _transport_error(exc: httpx.HTTPError, context: dict[str, Any]) -> ProviderE
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(f"the provider did not answer in time ({kind})", **context)
     if isinstance(exc, httpx.ConnectError):
-        return APIConnectionError("could not connect to the provider (connection refused or host unreachable)", **context)
+        return APIConnectionError(
+            "could not connect to the provider (connection refused or host unreachable)", **context
+        )
     if isinstance(exc, (httpx.TooManyRedirects, httpx.UnsupportedProtocol, httpx.InvalidURL)):
         return APIConnectionError(f"the request could not be sent ({kind})", **context)
     return APIConnectionError(f"the connection failed ({kind}: {redact(_first_line(exc))})", **context)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 __all__ = ["parse_retry_after"]
@@ -28,7 +28,7 @@ def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -
         return None
     seconds = _number(raw)
     if seconds is None:
-        seconds = _seconds_until(raw, now or datetime.now(timezone.utc))
+        seconds = _seconds_until(raw, now or datetime.now(UTC))
     return seconds if seconds is not None and seconds > 0 else None
 
 
@@ -48,5 +48,5 @@ def _seconds_until(raw: str, now: datetime) -> float | None:
     if when is None:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return (when - now).total_seconds()

@@ -30,8 +30,16 @@ from typing import Any
 import httptools
 
 __all__ = [
-    "ConnectFailed", "ConnectTimedOut", "ConnectionBroken", "ConnectionPool", "PoolError", "PoolTimedOut",
-    "ProtocolViolation", "ReadTimedOut", "ResponseHead", "WriteTimedOut",
+    "ConnectFailed",
+    "ConnectTimedOut",
+    "ConnectionBroken",
+    "ConnectionPool",
+    "PoolError",
+    "PoolTimedOut",
+    "ProtocolViolation",
+    "ReadTimedOut",
+    "ResponseHead",
+    "WriteTimedOut",
 ]
 
 Origin = tuple[str, str, int]  # scheme, host, port
@@ -262,8 +270,14 @@ class _Connection(asyncio.Protocol):
         # A body with neither Content-Length nor chunked framing ends when the server
         # closes cleanly (llhttp would need an explicit "finish" that httptools does not
         # offer); a reset is a broken exchange, never the end of a body.
-        if clean and self.in_use and self.head_done and not self.complete and self._error is None and \
-                not any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers):
+        if (
+            clean
+            and self.in_use
+            and self.head_done
+            and not self.complete
+            and self._error is None
+            and not any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers)
+        ):
             self.complete = True
             self._keep_alive = False
         self.lost = True
@@ -325,8 +339,14 @@ class ConnectionPool:
         ssl_context: Called once, on the first https connection, for the TLS context.
     """
 
-    def __init__(self, *, max_connections: int, max_keepalive_connections: int, keepalive_expiry: float = 5.0,
-                 ssl_context: Callable[[], ssl.SSLContext] = ssl.create_default_context) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        max_keepalive_connections: int,
+        keepalive_expiry: float = 5.0,
+        ssl_context: Callable[[], ssl.SSLContext] = ssl.create_default_context,
+    ) -> None:
         self._max_connections = max_connections
         self._max_keepalive = max_keepalive_connections
         self._keepalive_expiry = keepalive_expiry
@@ -347,8 +367,15 @@ class ConnectionPool:
     def idle_connections(self) -> int:
         return self._idle_count
 
-    async def request(self, method: bytes, origin: Origin, target: bytes, headers: Headers, body: bytes,
-                      timeouts: Mapping[str, float | None]) -> ResponseHead:
+    async def request(
+        self,
+        method: bytes,
+        origin: Origin,
+        target: bytes,
+        headers: Headers,
+        body: bytes,
+        timeouts: Mapping[str, float | None],
+    ) -> ResponseHead:
         """Send one request and return once the response headers are in.
 
         `headers` must include Host (and Content-Length when there is a body); a header
@@ -368,8 +395,13 @@ class ConnectionPool:
         except BaseException:
             self.discard(connection)
             raise
-        return ResponseHead(connection.status_code, connection.headers, connection.reason, sent_at,
-                            ResponseBody(self, connection, read_timeout))
+        return ResponseHead(
+            connection.status_code,
+            connection.headers,
+            connection.reason,
+            sent_at,
+            ResponseBody(self, connection, read_timeout),
+        )
 
     def release(self, connection: _Connection) -> None:
         """Take back a connection whose exchange finished: the first waiter gets it (or
@@ -514,8 +546,12 @@ class ConnectionPool:
         try:
             async with asyncio.timeout(timeout):
                 _, connection = await loop.create_connection(
-                    lambda: _Connection(origin, loop), host, port, ssl=context,
-                    server_hostname=host if context is not None else None)
+                    lambda: _Connection(origin, loop),
+                    host,
+                    port,
+                    ssl=context,
+                    server_hostname=host if context is not None else None,
+                )
         except TimeoutError:
             raise ConnectTimedOut("timed out connecting") from None
         except OSError as exc:  # refused, unreachable, DNS, TLS handshake or certificate

@@ -88,8 +88,14 @@ class SecretFilter(logging.Filter):
 # A logger's filters see only records created on that exact logger, not its children's,
 # so each logger that may carry a URL or header is named here.
 _FILTERED_LOGGERS = (
-    "httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2",
-    "httpcore.proxy", "uvicorn.access", "uvicorn.error",
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "uvicorn.access",
+    "uvicorn.error",
 )
 _filter = SecretFilter()
 

@@ -15,8 +15,10 @@ from ._views import LABEL_STYLE, button, holding, message, row
 __all__ = ["BenchmarkFields", "summary_html"]
 
 # The summary has ~20 columns: scroll it sideways, keep its cells on one line.
-SUMMARY_CSS = ("<style>.cpnb-scroll{overflow-x:auto;max-width:100%}.cpnb-scroll th,.cpnb-scroll td"
-               "{padding:2px 8px;white-space:nowrap;line-height:1.4}</style>")
+SUMMARY_CSS = (
+    "<style>.cpnb-scroll{overflow-x:auto;max-width:100%}.cpnb-scroll th,.cpnb-scroll td"
+    "{padding:2px 8px;white-space:nowrap;line-height:1.4}</style>"
+)
 
 
 def summary_html(table_html: str) -> str:
@@ -36,16 +38,30 @@ class BenchmarkFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type
         self.form = form
         self._inputs(source_count)
         self._outputs()
-        for widget, trait in ((self.prompts, "prompts_text"), (self.use_source, "use_source"),
-                              (self.targets, "targets"), (self.trials, "trials"), (self.concurrency, "concurrency"),
-                              (self.warmup, "warmup"), (self.export_dir, "export_dir")):
+        for widget, trait in (
+            (self.prompts, "prompts_text"),
+            (self.use_source, "use_source"),
+            (self.targets, "targets"),
+            (self.trials, "trials"),
+            (self.concurrency, "concurrency"),
+            (self.warmup, "warmup"),
+            (self.export_dir, "export_dir"),
+        ):
             traitlets.link((form, trait), (widget, "value"))  # the state wins at start
         numbers = w.VBox([self.trials, self.concurrency, self.warmup, self.max_tokens])
-        super().__init__([
-            w.VBox([self.use_source, self.prompts]), row(self.targets, numbers, gap="24px"),
-            row(self.run_button, self.cancel_button, self.resume_button), row(self.progress, self.counts),
-            self.status_html, self.summary, self.chart,
-            row(self.export_dir, self.csv_button, self.parquet_button), self.exported_html])
+        super().__init__(
+            [
+                w.VBox([self.use_source, self.prompts]),
+                row(self.targets, numbers, gap="24px"),
+                row(self.run_button, self.cancel_button, self.resume_button),
+                row(self.progress, self.counts),
+                self.status_html,
+                self.summary,
+                self.chart,
+                row(self.export_dir, self.csv_button, self.parquet_button),
+                self.exported_html,
+            ]
+        )
         form.observe(self._render_status, names=["status", "error"])
         form.observe(self._render_counts, names=["total", "done", "ok", "errors"])
         form.observe(self._render_exports, names="exported")
@@ -56,35 +72,49 @@ class BenchmarkFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type
     def _inputs(self, source_count: int) -> None:
         f = self.form
         self.prompts = w.Textarea(placeholder="One prompt per line", rows=5, layout=w.Layout(width="100%"))
-        self.use_source = w.Checkbox(f.use_source, description=f"use the {source_count} prompts passed to the panel",
-                                     indent=False, layout=w.Layout(display="" if source_count else "none"))
-        self.targets = w.SelectMultiple(description="Targets", rows=5, style=LABEL_STYLE,
-                                        layout=w.Layout(width="460px"))
+        self.use_source = w.Checkbox(
+            f.use_source,
+            description=f"use the {source_count} prompts passed to the panel",
+            indent=False,
+            layout=w.Layout(display="" if source_count else "none"),
+        )
+        self.targets = w.SelectMultiple(
+            description="Targets", rows=5, style=LABEL_STYLE, layout=w.Layout(width="460px")
+        )
         number = dict(style=LABEL_STYLE, layout=w.Layout(width="240px"))
         self.trials = w.BoundedIntText(f.trials, min=1, max=10_000, description="Trials", **number)
         self.concurrency = w.BoundedIntText(f.concurrency, min=1, max=256, description="Concurrency", **number)
         self.warmup = w.BoundedIntText(f.warmup, min=0, max=100, description="Warm-up calls", **number)
         self.max_tokens = w.BoundedIntText(256, min=1, max=200_000, description="Max tokens", **number)
-        self.export_dir = w.Text(f.export_dir, description="Export to", style=LABEL_STYLE,
-                                 layout=w.Layout(width="420px"))
+        self.export_dir = w.Text(
+            f.export_dir, description="Export to", style=LABEL_STYLE, layout=w.Layout(width="420px")
+        )
         self.prompts.add_class("cpnb-bench-prompts")
         self.targets.add_class("cpnb-bench-targets")
 
     def _outputs(self) -> None:
         self.run_button = button("Run", "primary", "play", cls="cpnb-bench-run")
         self.cancel_button = button("Cancel", "warning", "stop", cls="cpnb-bench-cancel")
-        self.resume_button = button("Resume", icon="forward", cls="cpnb-bench-resume",
-                                    tooltip="Run only the calls of the last run that have no row yet")
+        self.resume_button = button(
+            "Resume",
+            icon="forward",
+            cls="cpnb-bench-resume",
+            tooltip="Run only the calls of the last run that have no row yet",
+        )
         self.cancel_button.disabled = self.resume_button.disabled = True
-        self.progress = w.IntProgress(0, min=0, max=1, description="0/0", style=LABEL_STYLE,
-                                      layout=w.Layout(width="420px"))
+        self.progress = w.IntProgress(
+            0, min=0, max=1, description="0/0", style=LABEL_STYLE, layout=w.Layout(width="420px")
+        )
         self.counts, self.status_html, self.summary = w.HTML(), w.HTML(), w.HTML()
         self.chart = w.Output()
         self.csv_button = button("CSV", icon="download", cls="cpnb-csv")
         self.parquet_button = button("Parquet", icon="download", cls="cpnb-parquet")
         self.exported_html = w.HTML()
-        for widget, cls in ((self.summary, "cpnb-summary"), (self.status_html, "cpnb-status"),
-                            (self.counts, "cpnb-counts")):
+        for widget, cls in (
+            (self.summary, "cpnb-summary"),
+            (self.status_html, "cpnb-status"),
+            (self.counts, "cpnb-counts"),
+        ):
             widget.add_class(cls)
 
     def _show_prompts(self, _change: Any = None) -> None:
@@ -96,8 +126,9 @@ class BenchmarkFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type
             self.progress.max, self.progress.value = max(f.total, 1), f.done
             self.progress.description = f"{f.done}/{f.total}"
             self.progress.bar_style = "danger" if f.errors else ("success" if f.total and f.done == f.total else "")
-            self.counts.value = (f"<span style='color:#1e6b34'>ok {f.ok}</span> · "
-                                 f"<span style='color:#a4161a'>errors {f.errors}</span>")
+            self.counts.value = (
+                f"<span style='color:#1e6b34'>ok {f.ok}</span> · <span style='color:#a4161a'>errors {f.errors}</span>"
+            )
 
     def _render_status(self, _change: Any = None) -> None:
         self.status_html.value = message(self.form.error, "error") or message(self.form.status)

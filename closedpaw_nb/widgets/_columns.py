@@ -17,8 +17,13 @@ from ._views import STATUS_COLOURS
 
 __all__ = ["ColumnView", "metrics_text"]
 
-_PHASE_COLOURS = {"waiting": "#e5e8e8", "streaming": STATUS_COLOURS["checking"], "done": STATUS_COLOURS["ok"],
-                  "error": STATUS_COLOURS["error"], "cancelled": STATUS_COLOURS["disabled"]}
+_PHASE_COLOURS = {
+    "waiting": "#e5e8e8",
+    "streaming": STATUS_COLOURS["checking"],
+    "done": STATUS_COLOURS["ok"],
+    "error": STATUS_COLOURS["error"],
+    "cancelled": STATUS_COLOURS["disabled"],
+}
 _METRICS = ["phase", "elapsed_ms", "chunks", "ttft_ms", "latency_ms", "tokens", "tokens_per_s", "cost_usd", "error"]
 
 
@@ -36,9 +41,12 @@ def metrics_text(col: TargetColumn, local: bool = False) -> str:
         return f"cancelled after {col.elapsed_ms / 1000:.2f} s · {ttft}"
     if col.phase == "error":
         return f"failed after {col.latency_ms or col.elapsed_ms:.0f} ms"
-    parts = [f"latency {col.latency_ms:.0f} ms" if _known(col.latency_ms) else "latency —", ttft,
-             f"{col.tokens} tokens" if col.tokens is not None else "tokens —",
-             f"{col.tokens_per_s:.1f} tok/s" if _known(col.tokens_per_s) else "tok/s —"]
+    parts = [
+        f"latency {col.latency_ms:.0f} ms" if _known(col.latency_ms) else "latency —",
+        ttft,
+        f"{col.tokens} tokens" if col.tokens is not None else "tokens —",
+        f"{col.tokens_per_s:.1f} tok/s" if _known(col.tokens_per_s) else "tok/s —",
+    ]
     if _known(col.cost_usd):
         parts.append(f"${col.cost_usd:.6f}" + (" (local)" if local and col.cost_usd == 0 else ""))
     else:
@@ -62,8 +70,12 @@ class ColumnView(w.VBox):  # type: ignore[misc]  # ipywidgets ships no types
         self.metrics = w.HTML()
         self.answer = w.HTML(layout=w.Layout(max_height="340px", overflow="auto"))
         self.answer.add_class("cpnb-answer")
-        super().__init__([self.header, self.metrics, self.answer], layout=w.Layout(
-            flex="1 1 260px", min_width="240px", border="1px solid #c8c8c8", padding="6px", margin="0 6px 6px 0"))
+        super().__init__(
+            [self.header, self.metrics, self.answer],
+            layout=w.Layout(
+                flex="1 1 260px", min_width="240px", border="1px solid #c8c8c8", padding="6px", margin="0 6px 6px 0"
+            ),
+        )
         self.add_class("cpnb-column")
         state.observe(self._render_metrics, names=_METRICS)
         state.observe(self._render_answer, names=["text", "error"])
@@ -79,6 +91,6 @@ class ColumnView(w.VBox):  # type: ignore[misc]  # ipywidgets ships no types
 
     def _render_answer(self, _change: object = None) -> None:
         s = self.state
-        error = (f'<div style="color:#a4161a;white-space:pre-wrap">⚠ {html.escape(s.error)}</div>' if s.error else "")
+        error = f'<div style="color:#a4161a;white-space:pre-wrap">⚠ {html.escape(s.error)}</div>' if s.error else ""
         body = html.escape(s.text) if s.text else ("<i>waiting…</i>" if s.phase in ("waiting", "streaming") else "")
         self.answer.value = f'{error}<div style="white-space:pre-wrap;line-height:1.45">{body}</div>'

@@ -26,10 +26,18 @@ GRID_COLUMNS = "minmax(90px,auto) 80px minmax(200px,1.6fr) minmax(100px,0.6fr) m
 def provider_rows(manager: ProviderManager, health: Mapping[str, str]) -> pd.DataFrame:
     """One row per registered provider, with `COLUMNS` (never a key, only whether one is set)."""
     status = manager.get_status()
-    rows = [{"name": name, "type": cfg["provider_type"], "base_url": cfg["base_url"] or "",
-             "default_model": cfg["default_model"] or "", "health": health.get(name, "not checked"),
-             "key": "yes" if cfg["has_key"] else "no", "default": name == status["default"]}
-            for name, cfg in status["providers"].items()]
+    rows = [
+        {
+            "name": name,
+            "type": cfg["provider_type"],
+            "base_url": cfg["base_url"] or "",
+            "default_model": cfg["default_model"] or "",
+            "health": health.get(name, "not checked"),
+            "key": "yes" if cfg["has_key"] else "no",
+            "default": name == status["default"],
+        }
+        for name, cfg in status["providers"].items()
+    ]
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -44,9 +52,9 @@ class ProvidersTable(w.GridBox):  # type: ignore[misc]  # ipywidgets ships no ty
     children: Sequence[w.Widget]  # the ipywidgets trait (a tuple; a list is accepted)
 
     def __init__(self, on_default: Callable[[str], object], on_remove: Callable[[str], object]) -> None:
-        super().__init__(layout=w.Layout(
-            grid_template_columns=GRID_COLUMNS,
-            grid_gap="4px 10px", align_items="center", width="100%"))
+        super().__init__(
+            layout=w.Layout(grid_template_columns=GRID_COLUMNS, grid_gap="4px 10px", align_items="center", width="100%")
+        )
         self.add_class("cpnb-providers")
         self._on_default, self._on_remove = on_default, on_remove
         self.rows = pd.DataFrame(columns=list(COLUMNS))
@@ -58,7 +66,7 @@ class ProvidersTable(w.GridBox):  # type: ignore[misc]  # ipywidgets ships no ty
         self.rows = rows
         if self.children and rows.drop(columns="health").equals(before.drop(columns="health")):
             # A health check every few seconds must not rebuild the buttons under the user's mouse.
-            for name, text in zip(rows.name, rows.health):
+            for name, text in zip(rows.name, rows.health, strict=False):
                 self._health_cells[name].value = _health_html(text)
             return
         self._health_cells = {}
@@ -75,8 +83,9 @@ class ProvidersTable(w.GridBox):  # type: ignore[misc]  # ipywidgets ships no ty
     def _cells(self, r: dict[str, Any]) -> list[w.Widget]:
         star = " ★" if r["default"] else ""
         self._health_cells[r["name"]] = health = w.HTML(_health_html(r["health"]))
-        default = button("default", icon="star", tooltip=f"make {r['name']} the default provider",
-                         cls="cpnb-set-default")
+        default = button(
+            "default", icon="star", tooltip=f"make {r['name']} the default provider", cls="cpnb-set-default"
+        )
         default.disabled = bool(r["default"])
         remove = button("remove", style="danger", icon="trash", tooltip=f"unregister {r['name']}", cls="cpnb-remove")
         default.on_click(lambda _b, name=r["name"]: self._on_default(name))
@@ -84,10 +93,13 @@ class ProvidersTable(w.GridBox):  # type: ignore[misc]  # ipywidgets ships no ty
         for b in (default, remove):
             b.layout = w.Layout(width="90px")
         return [
-            w.HTML(f"<b>{html.escape(r['name'])}</b>{star}"), w.HTML(html.escape(r["type"])),
+            w.HTML(f"<b>{html.escape(r['name'])}</b>{star}"),
+            w.HTML(html.escape(r["type"])),
             w.HTML(f"<code style='word-break:break-all;line-height:1.3'>{html.escape(r['base_url'])}</code>"),
             w.HTML(html.escape(r["default_model"] or "—")),
-            health, w.HTML(r["key"]), w.HBox([default, remove]),
+            health,
+            w.HTML(r["key"]),
+            w.HBox([default, remove]),
         ]
 
 
@@ -95,11 +107,11 @@ def _health_html(text: str) -> str:
     state = text.split(" ", 1)[0].rstrip(":")
     if state not in STATUS_COLOURS:
         return html.escape(text)
-    return f"<span style='line-height:1.3'>{chip(state)}{html.escape(text[len(state):])}</span>"
+    return f"<span style='line-height:1.3'>{chip(state)}{html.escape(text[len(state) :])}</span>"
 
 
 def health_text(status: Any) -> str:
-    """"ok (12 ms)" or "auth_failed: detail" for a HealthStatus."""
+    """ "ok (12 ms)" or "auth_failed: detail" for a HealthStatus."""
     if status.ok:
         return f"ok ({status.latency_ms:.0f} ms, {status.model_count} models)"
     return f"{status.status}: {status.detail}"[:160]

@@ -14,10 +14,18 @@ from ._views import LABEL_STYLE, button, holding, message, note, row
 
 __all__ = ["FIELDS", "KEY_NOTE", "RegistrationFields"]
 
-TYPE_LABELS = [("OpenAI", "openai"), ("Anthropic", "anthropic"), ("Google Gemini", "google"),
-               ("Mistral", "mistral"), ("Ollama (local)", "ollama"), ("Custom (OpenAI-compatible)", "custom")]
-KEY_NOTE = ("The key goes to the kernel only and leaves this form when you press Test connection or "
-            "Register, so it is never saved in the notebook.")
+TYPE_LABELS = [
+    ("OpenAI", "openai"),
+    ("Anthropic", "anthropic"),
+    ("Google Gemini", "google"),
+    ("Mistral", "mistral"),
+    ("Ollama (local)", "ollama"),
+    ("Custom (OpenAI-compatible)", "custom"),
+]
+KEY_NOTE = (
+    "The key goes to the kernel only and leaves this form when you press Test connection or "
+    "Register, so it is never saved in the notebook."
+)
 FIELDS = ("name", "base_url", "api_key", "default_model", "limits", "form")
 INDENT = "0 0 0 138px"  # lines notes up with the inputs, past the 130px labels
 
@@ -45,26 +53,48 @@ class RegistrationFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no t
         self.name = w.Text(description="Name", placeholder="defaults to the type", **text)
         self.base_url = w.Text(description="Base URL", **text)
         self.api_key = w.Password(description="API key", placeholder="paste the key", **text)
-        self.default_model = w.Combobox(description="Default model", placeholder="Test connection lists them",
-                                        ensure_option=False, **text)
-        self.rate_limit = w.BoundedIntText(0, min=0, max=1_000_000, description="Rate limit /min",
-                                           style=LABEL_STYLE, layout=w.Layout(width="230px"))
-        self.timeout = w.BoundedFloatText(600.0, min=0.1, max=3600, description="Timeout (s)",
-                                          style={"description_width": "80px"}, layout=w.Layout(width="180px"))
+        self.default_model = w.Combobox(
+            description="Default model", placeholder="Test connection lists them", ensure_option=False, **text
+        )
+        self.rate_limit = w.BoundedIntText(
+            0, min=0, max=1_000_000, description="Rate limit /min", style=LABEL_STYLE, layout=w.Layout(width="230px")
+        )
+        self.timeout = w.BoundedFloatText(
+            600.0,
+            min=0.1,
+            max=3600,
+            description="Timeout (s)",
+            style={"description_width": "80px"},
+            layout=w.Layout(width="180px"),
+        )
         self.store_key = w.Checkbox(False, description="store key in DataVault", indent=False)
-        self.test_button = button("Test connection", icon="plug", cls="cpnb-test",
-                                  tooltip="List the models with these settings (no billed call)")
+        self.test_button = button(
+            "Test connection",
+            icon="plug",
+            cls="cpnb-test",
+            tooltip="List the models with these settings (no billed call)",
+        )
         self.register_button = button("Register", "primary", "plus", cls="cpnb-register")
         self.status_html = w.HTML()
         self.hints = {f: w.HTML() for f in FIELDS}
-        for wid, cls in ((self.provider_type, "cpnb-type"), (self.name, "cpnb-name"), (self.base_url, "cpnb-url"),
-                         (self.api_key, "cpnb-key"), (self.default_model, "cpnb-model"),
-                         (self.status_html, "cpnb-status")):
+        for wid, cls in (
+            (self.provider_type, "cpnb-type"),
+            (self.name, "cpnb-name"),
+            (self.base_url, "cpnb-url"),
+            (self.api_key, "cpnb-key"),
+            (self.default_model, "cpnb-model"),
+            (self.status_html, "cpnb-status"),
+        ):
             wid.add_class(cls)
-        for widget, trait in ((self.provider_type, "provider_type"), (self.name, "name"),
-                              (self.base_url, "base_url"), (self.default_model, "default_model"),
-                              (self.rate_limit, "rate_limit"), (self.timeout, "timeout"),
-                              (self.store_key, "store_in_vault")):
+        for widget, trait in (
+            (self.provider_type, "provider_type"),
+            (self.name, "name"),
+            (self.base_url, "base_url"),
+            (self.default_model, "default_model"),
+            (self.rate_limit, "rate_limit"),
+            (self.timeout, "timeout"),
+            (self.store_key, "store_in_vault"),
+        ):
             traitlets.link((self.form, trait), (widget, "value"))  # the state wins at start
 
     def _layout(self, vault_enabled: bool) -> list[w.Widget]:
@@ -72,9 +102,15 @@ class RegistrationFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no t
         self.vault_note = w.HTML("" if vault_enabled else note("needs a vault: pass vault=DataVault(...) to the panel"))
         self.store_key.disabled = not vault_enabled
         self.rows = {
-            "name": row(self.name, self.hints["name"]), "base_url": row(self.base_url, self.hints["base_url"]),
-            "api_key": w.VBox([row(self.api_key, self.hints["api_key"]), self.key_note,
-                               row(self.store_key, self.vault_note, gap="0px")]),
+            "name": row(self.name, self.hints["name"]),
+            "base_url": row(self.base_url, self.hints["base_url"]),
+            "api_key": w.VBox(
+                [
+                    row(self.api_key, self.hints["api_key"]),
+                    self.key_note,
+                    row(self.store_key, self.vault_note, gap="0px"),
+                ]
+            ),
             "default_model": row(self.default_model, self.hints["default_model"]),
             "limits": row(self.rate_limit, self.timeout, self.hints["limits"]),
         }

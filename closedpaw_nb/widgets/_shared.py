@@ -15,7 +15,7 @@ def default_manager() -> ProviderManager:
 
 
 def target_options(manager: ProviderManager, live: dict[str, list[str]] | None = None) -> list[str]:
-    """"provider:model" for every registered provider: its default model first, then its
+    """ "provider:model" for every registered provider: its default model first, then its
     configured models, then any `live` models (from `list_all_models`)."""
     options: list[str] = []
     for name in manager.names:
@@ -36,5 +36,3 @@ def local_providers(manager: ProviderManager) -> list[str]:
 def simulated_providers(manager: ProviderManager) -> list[str]:
     """Providers registered as closedpaw_nb's simulator (`settings["simulated"]`)."""
     return [n for n in manager.names if (p := manager.get_provider(n)) and p.simulated]
-
-

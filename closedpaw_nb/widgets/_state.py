@@ -15,7 +15,12 @@ from traitlets import Bool, Dict, Float, HasTraits, Instance, Int, List, Unicode
 from ..types import ProviderType
 
 __all__ = [
-    "BenchmarkForm", "CompareForm", "FieldRules", "HealthBoard", "RegistrationForm", "TargetColumn",
+    "BenchmarkForm",
+    "CompareForm",
+    "FieldRules",
+    "HealthBoard",
+    "RegistrationForm",
+    "TargetColumn",
     "field_rules",
 ]
 
@@ -51,8 +56,13 @@ def field_rules(provider_type: ProviderType | str) -> FieldRules:
     cls = provider_class(ProviderType(provider_type))
     default = cls.official_base_url() or ""
     # Custom endpoints may sit behind a key even though none is required.
-    return FieldRules(cls.needs_api_key or cls.needs_base_url, cls.needs_api_key, cls.needs_base_url,
-                      default, tuple(cls.env_api_key if cls.needs_api_key else ()))
+    return FieldRules(
+        cls.needs_api_key or cls.needs_base_url,
+        cls.needs_api_key,
+        cls.needs_base_url,
+        default,
+        tuple(cls.env_api_key if cls.needs_api_key else ()),
+    )
 
 
 class RegistrationForm(HasTraits):

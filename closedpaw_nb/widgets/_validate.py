@@ -17,12 +17,19 @@ from ._state import RegistrationForm, field_rules
 
 __all__ = ["check_form", "field_of"]
 
-_LABELS = {"openai": "OpenAI", "anthropic": "Anthropic", "google": "Google Gemini", "mistral": "Mistral",
-           "ollama": "Ollama", "custom": "A custom endpoint"}
+_LABELS = {
+    "openai": "OpenAI",
+    "anthropic": "Anthropic",
+    "google": "Google Gemini",
+    "mistral": "Mistral",
+    "ollama": "Ollama",
+    "custom": "A custom endpoint",
+}
 
 
-def check_form(form: RegistrationForm, key: str, manager: ProviderManager, vault: Any, *,
-               for_register: bool) -> tuple[dict[str, str], ProviderConfig | None]:
+def check_form(
+    form: RegistrationForm, key: str, manager: ProviderManager, vault: Any, *, for_register: bool
+) -> tuple[dict[str, str], ProviderConfig | None]:
     """Validate the form; return (errors by field, None) or ({}, the ProviderConfig).
 
     Args:
@@ -45,10 +52,15 @@ def check_form(form: RegistrationForm, key: str, manager: ProviderManager, vault
         return errors, None
     try:
         config = ProviderConfig(
-            ProviderType(form.provider_type), name=name, api_key=key.strip() or None,
-            base_url=form.base_url.strip() or None, models=list(form.models),
-            default_model=form.default_model.strip() or None, rate_limit=form.rate_limit or None,
-            timeout=float(form.timeout))
+            ProviderType(form.provider_type),
+            name=name,
+            api_key=key.strip() or None,
+            base_url=form.base_url.strip() or None,
+            models=list(form.models),
+            default_model=form.default_model.strip() or None,
+            rate_limit=form.rate_limit or None,
+            timeout=float(form.timeout),
+        )
     except ConfigError as exc:
         return {field_of(str(exc)): str(exc)}, None
     return {}, config
@@ -87,8 +99,14 @@ def _key_elsewhere(form: RegistrationForm, name: str, manager: ProviderManager, 
 def field_of(text: str) -> str:
     """Which form field a ConfigError message is about."""
     lowered = text.lower()
-    for needle, field in (("api key", "api_key"), ("base_url", "base_url"), ("already registered", "name"),
-                          ("provider name", "name"), ("rate_limit", "limits"), ("timeout", "limits")):
+    for needle, field in (
+        ("api key", "api_key"),
+        ("base_url", "base_url"),
+        ("already registered", "name"),
+        ("provider name", "name"),
+        ("rate_limit", "limits"),
+        ("timeout", "limits"),
+    ):
         if needle in lowered:
             return field
     return "form"

@@ -18,15 +18,31 @@ import ipywidgets as w
 from ._jobs import Job
 
 __all__ = [
-    "LABEL_STYLE", "STATUS_COLOURS", "button", "chip", "figure_output", "holding", "message",
-    "close_children", "close_tree", "note", "row", "set_figure",
+    "LABEL_STYLE",
+    "STATUS_COLOURS",
+    "button",
+    "chip",
+    "figure_output",
+    "holding",
+    "message",
+    "close_children",
+    "close_tree",
+    "note",
+    "row",
+    "set_figure",
 ]
 
 LABEL_STYLE = {"description_width": "130px"}
 # Readable on light and dark JupyterLab themes: tinted backgrounds with dark text.
 STATUS_COLOURS = {
-    "ok": "#b7e4c7", "auth_failed": "#d0bdf4", "unreachable": "#f5b7b1", "timeout": "#fad7a0",
-    "rate_limited": "#f9e79f", "error": "#f1948a", "disabled": "#d5d8dc", "checking": "#d6eaf8",
+    "ok": "#b7e4c7",
+    "auth_failed": "#d0bdf4",
+    "unreachable": "#f5b7b1",
+    "timeout": "#fad7a0",
+    "rate_limited": "#f9e79f",
+    "error": "#f1948a",
+    "disabled": "#d5d8dc",
+    "checking": "#d6eaf8",
 }
 _KINDS = {"info": "#1f4e79", "ok": "#1e6b34", "error": "#a4161a", "warn": "#8a5a00"}
 
@@ -47,8 +63,10 @@ def note(text: str) -> str:
 def chip(status: str) -> str:
     """A coloured badge for a health status."""
     colour = STATUS_COLOURS.get(status, "#e5e8e8")
-    return (f'<span style="background:{colour};color:#1b1b1b;border-radius:4px;padding:1px 6px">'
-            f"{html.escape(status)}</span>")
+    return (
+        f'<span style="background:{colour};color:#1b1b1b;border-radius:4px;padding:1px 6px">'
+        f"{html.escape(status)}</span>"
+    )
 
 
 def button(description: str, style: str = "", icon: str = "", tooltip: str = "", cls: str = "") -> w.Button:
@@ -90,8 +108,7 @@ def figure_output(fig: Any, alt: str = "chart") -> dict[str, Any]:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     png = base64.b64encode(buf.getvalue()).decode("ascii")
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": png, "text/plain": f"<{alt}>"}}
+    return {"output_type": "display_data", "metadata": {}, "data": {"image/png": png, "text/plain": f"<{alt}>"}}
 
 
 def set_figure(out: w.Output, fig: Any, alt: str = "chart") -> None:

@@ -6,8 +6,8 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..manager import ProviderManager
 from ..bench.store import RunStore
+from ..manager import ProviderManager
 from ._shared import default_manager
 from .benchmark import BenchmarkPanel
 from .comparison import ComparisonPanel
@@ -32,9 +32,15 @@ class ClosedPawApp(w.Tab):  # type: ignore[misc]  # ipywidgets ships no types
         benchmark: The `BenchmarkPanel`.
     """
 
-    def __init__(self, manager: ProviderManager | None = None, *, vault: Any = None,
-                 store: RunStore | str | None = None, prices: dict[str, Any] | None = None,
-                 prompts: Any = None) -> None:
+    def __init__(
+        self,
+        manager: ProviderManager | None = None,
+        *,
+        vault: Any = None,
+        store: RunStore | str | None = None,
+        prices: dict[str, Any] | None = None,
+        prompts: Any = None,
+    ) -> None:
         self.manager = manager if manager is not None else default_manager()
         self.registration = RegistrationPanel(self.manager, vault=vault)
         self.comparison = ComparisonPanel(self.manager, prices=prices)
@@ -61,8 +67,14 @@ class ClosedPawApp(w.Tab):  # type: ignore[misc]  # ipywidgets ships no types
         super().close()
 
 
-def app(manager: ProviderManager | None = None, *, vault: Any = None, store: RunStore | str | None = None,
-        prices: dict[str, Any] | None = None, prompts: Any = None) -> ClosedPawApp:
+def app(
+    manager: ProviderManager | None = None,
+    *,
+    vault: Any = None,
+    store: RunStore | str | None = None,
+    prices: dict[str, Any] | None = None,
+    prompts: Any = None,
+) -> ClosedPawApp:
     """The four panels as tabs sharing one manager; display it as a cell's last line.
 
     Args:

@@ -14,9 +14,9 @@ from typing import Any
 import ipywidgets as w
 
 from ..bench.run import BenchmarkResult, new_run_id, normalize_prompts, resolve_targets, resume_benchmark, run_benchmark
+from ..bench.store import RunStore
 from ..errors import ConfigError
 from ..manager import ProviderManager
-from ..bench.store import RunStore
 from ._benchmark_fields import BenchmarkFields, summary_html
 from ._jobs import Job
 from ._shared import default_manager, target_options
@@ -44,8 +44,14 @@ class BenchmarkPanel(JobPanel):
         run: The last run's `BenchmarkResult` (also after Cancel), or None.
     """
 
-    def __init__(self, manager: ProviderManager | None = None, prompts: Any = None, store: RunStore | str | None = None,
-                 prices: dict[str, Any] | None = None, export_dir: str = "closedpaw-exports") -> None:
+    def __init__(
+        self,
+        manager: ProviderManager | None = None,
+        prompts: Any = None,
+        store: RunStore | str | None = None,
+        prices: dict[str, Any] | None = None,
+        export_dir: str = "closedpaw-exports",
+    ) -> None:
         self.manager = manager if manager is not None else default_manager()
         self.prices, self._source = prices, prompts
         self.form = BenchmarkForm(export_dir=export_dir, use_source=prompts is not None)
@@ -60,11 +66,25 @@ class BenchmarkPanel(JobPanel):
         self.trials, self.concurrency, self.warmup, self.max_tokens = f.trials, f.concurrency, f.warmup, f.max_tokens
         self.run_button, self.cancel_button, self.resume_button = f.run_button, f.cancel_button, f.resume_button
         self.progress, self.counts, self.status_html, self.summary, self.chart = (
-            f.progress, f.counts, f.status_html, f.summary, f.chart)
+            f.progress,
+            f.counts,
+            f.status_html,
+            f.summary,
+            f.chart,
+        )
         self.export_dir, self.csv_button, self.parquet_button, self.exported_html = (
-            f.export_dir, f.csv_button, f.parquet_button, f.exported_html)
-        actions = ((f.run_button, self.start), (f.cancel_button, self.cancel), (f.resume_button, self.resume),
-                   (f.csv_button, lambda: self.export("csv")), (f.parquet_button, lambda: self.export("parquet")))
+            f.export_dir,
+            f.csv_button,
+            f.parquet_button,
+            f.exported_html,
+        )
+        actions = (
+            (f.run_button, self.start),
+            (f.cancel_button, self.cancel),
+            (f.resume_button, self.resume),
+            (f.csv_button, lambda: self.export("csv")),
+            (f.parquet_button, lambda: self.export("parquet")),
+        )
         for b, action in actions:
             b.on_click(lambda _b, act=action: act())
         super().__init__([f], layout=w.Layout(padding="6px"))
@@ -96,10 +116,23 @@ class BenchmarkPanel(JobPanel):
             return False
         run_id = new_run_id()
         self._reset(run_id)
-        options = dict(trials=self.form.trials, warmup=self.form.warmup, concurrency=self.form.concurrency,
-                       prices=self.prices, max_tokens=self.max_tokens.value)
-        coro = run_benchmark(self.manager, prompts, targets, store=self.store, run_id=run_id,
-                             on_start=self._on_start, on_row=self._on_row, **options)
+        options = dict(
+            trials=self.form.trials,
+            warmup=self.form.warmup,
+            concurrency=self.form.concurrency,
+            prices=self.prices,
+            max_tokens=self.max_tokens.value,
+        )
+        coro = run_benchmark(
+            self.manager,
+            prompts,
+            targets,
+            store=self.store,
+            run_id=run_id,
+            on_start=self._on_start,
+            on_row=self._on_row,
+            **options,
+        )
         return self.job.start(self._run(coro, run_id))
 
     def _inputs(self) -> tuple[Any, list[Any]]:
@@ -131,8 +164,9 @@ class BenchmarkPanel(JobPanel):
             return False
         with self.form.hold_trait_notifications():
             self.form.error, self.form.status = "", f"Resuming run {self.form.run_id} …"
-        coro = resume_benchmark(self.manager, self.form.run_id, self.store,
-                                on_start=self._on_start, on_row=self._on_row)
+        coro = resume_benchmark(
+            self.manager, self.form.run_id, self.store, on_start=self._on_start, on_row=self._on_row
+        )
         return self.job.start(self._run(coro, self.form.run_id))
 
     async def _run(self, coro: Any, run_id: str) -> None:
@@ -142,9 +176,11 @@ class BenchmarkPanel(JobPanel):
         except asyncio.CancelledError:
             # The store already holds every finished row; show what there is.
             self.run = BenchmarkResult(run_id, self.store, self.store.manifest(run_id) or {})
-            self.form.status = (f"Run {run_id} cancelled: {self.form.done} finished calls are kept in "
-                                f"{self.store.path}. Press Resume, or in code: "
-                                f"closedpaw_nb.resume({run_id!r}, store={self.store.path!r})")
+            self.form.status = (
+                f"Run {run_id} cancelled: {self.form.done} finished calls are kept in "
+                f"{self.store.path}. Press Resume, or in code: "
+                f"closedpaw_nb.resume({run_id!r}, store={self.store.path!r})"
+            )
         except ConfigError as exc:
             self.form.error = str(exc)
             return

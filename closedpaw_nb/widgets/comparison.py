@@ -13,15 +13,15 @@ from typing import Any
 import ipywidgets as w
 import traitlets
 
+from ..bench.frames import add_costs, rows_to_frame
 from ..bench.run import WorkItem, call_once, new_run_id, resolve_targets
 from ..errors import ConfigError
-from ..bench.frames import add_costs, rows_to_frame
 from ..manager import ProviderManager
 from ._columns import ColumnView
 from ._jobs import Job
 from ._shared import default_manager, local_providers, simulated_providers, target_options
-from ._streaming import Live, Tap, tick
 from ._state import CompareForm, TargetColumn
+from ._streaming import Live, Tap, tick
 from ._views import LABEL_STYLE, JobPanel, button, close_tree, holding, message, row
 
 __all__ = ["ComparisonPanel"]
@@ -54,32 +54,51 @@ class ComparisonPanel(JobPanel):
         wide = w.Layout(width="100%")
         self.prompt = w.Textarea(placeholder="Prompt", rows=3, layout=wide)
         self.system = w.Textarea(placeholder="System prompt (optional)", rows=2, layout=wide)
-        self.targets = w.SelectMultiple(description="Targets", rows=6, style=LABEL_STYLE,
-                                        layout=w.Layout(width="460px"))
+        self.targets = w.SelectMultiple(
+            description="Targets", rows=6, style=LABEL_STYLE, layout=w.Layout(width="460px")
+        )
         self.temperature = w.FloatSlider(0.7, min=0, max=2, step=0.05, description="Temperature", style=LABEL_STYLE)
-        self.max_tokens = w.BoundedIntText(256, min=1, max=200_000, description="Max tokens", style=LABEL_STYLE,
-                                           layout=w.Layout(width="260px"))
+        self.max_tokens = w.BoundedIntText(
+            256, min=1, max=200_000, description="Max tokens", style=LABEL_STYLE, layout=w.Layout(width="260px")
+        )
         self.run_button = button("Run", "primary", "play", cls="cpnb-run")
         self.cancel_button = button("Cancel", "warning", "stop", cls="cpnb-cancel")
-        self.refresh_button = button("Refresh targets", icon="refresh", cls="cpnb-refresh",
-                                     tooltip="Reload providers and their live model lists")
+        self.refresh_button = button(
+            "Refresh targets", icon="refresh", cls="cpnb-refresh", tooltip="Reload providers and their live model lists"
+        )
         self.cancel_button.disabled = True
         self.status_html = w.HTML()
         self.columns_box = w.HBox(layout=w.Layout(flex_flow="row wrap", width="100%"))
-        for widget, cls in ((self.prompt, "cpnb-prompt"), (self.targets, "cpnb-targets"),
-                            (self.max_tokens, "cpnb-max-tokens"), (self.status_html, "cpnb-status")):
+        for widget, cls in (
+            (self.prompt, "cpnb-prompt"),
+            (self.targets, "cpnb-targets"),
+            (self.max_tokens, "cpnb-max-tokens"),
+            (self.status_html, "cpnb-status"),
+        ):
             widget.add_class(cls)
-        for widget, trait in ((self.prompt, "prompt"), (self.system, "system"), (self.targets, "targets"),
-                              (self.temperature, "temperature"), (self.max_tokens, "max_tokens")):
+        for widget, trait in (
+            (self.prompt, "prompt"),
+            (self.system, "system"),
+            (self.targets, "targets"),
+            (self.temperature, "temperature"),
+            (self.max_tokens, "max_tokens"),
+        ):
             traitlets.link((self.form, trait), (widget, "value"))  # the state wins at start
         self.run_button.on_click(lambda _b: self.start())
         self.cancel_button.on_click(lambda _b: self.cancel())
         self.refresh_button.on_click(lambda _b: self.refresh_models())
         self.form.observe(self._render_status, names=["status", "error"])
         settings = w.VBox([self.temperature, self.max_tokens, row(self.run_button, self.cancel_button)])
-        super().__init__([self.prompt, self.system, row(self.targets, settings, gap="24px"),
-                          row(self.refresh_button, self.status_html), self.columns_box],
-                         layout=w.Layout(padding="6px"))
+        super().__init__(
+            [
+                self.prompt,
+                self.system,
+                row(self.targets, settings, gap="24px"),
+                row(self.refresh_button, self.status_html),
+                self.columns_box,
+            ],
+            layout=w.Layout(padding="6px"),
+        )
         self.add_class("cpnb-comparison")
 
     # -- targets ----------------------------------------------------------------------
@@ -142,13 +161,16 @@ class ComparisonPanel(JobPanel):
             close_tree(view)
         return columns
 
-    async def _run(self, targets: list[Any], columns: list[TargetColumn], prompt: str, system: str | None,
-                   options: dict[str, Any]) -> None:
+    async def _run(
+        self, targets: list[Any], columns: list[TargetColumn], prompt: str, system: str | None, options: dict[str, Any]
+    ) -> None:
         run_id, local = new_run_id(), local_providers(self.manager)
         lives = [Live(c) for c in columns]
         ticker = asyncio.create_task(tick(lives))
-        calls = [asyncio.create_task(self._one(live, WorkItem(t, "p000", 0), prompt, system, options, run_id, local))
-                 for live, t in zip(lives, targets)]
+        calls = [
+            asyncio.create_task(self._one(live, WorkItem(t, "p000", 0), prompt, system, options, run_id, local))
+            for live, t in zip(lives, targets, strict=False)
+        ]
         try:
             await asyncio.gather(*calls)
             failed = sum(c.phase == "error" for c in columns)
@@ -164,8 +186,16 @@ class ComparisonPanel(JobPanel):
             for live in lives:
                 live.cancelled()
 
-    async def _one(self, live: Live, item: WorkItem, prompt: str, system: str | None, options: dict[str, Any],
-                   run_id: str, local: list[str]) -> None:
+    async def _one(
+        self,
+        live: Live,
+        item: WorkItem,
+        prompt: str,
+        system: str | None,
+        options: dict[str, Any],
+        run_id: str,
+        local: list[str],
+    ) -> None:
         live.begin()
         row = await call_once(Tap(self.manager, live.feed), item, prompt, system, options, True, run_id)
         row["cost_usd"] = add_costs(rows_to_frame([row]), self.prices, local)["cost_usd"].iloc[0]

@@ -41,8 +41,9 @@ class HealthDashboard(JobPanel):
         board: The `HealthBoard` state (latest rows, history, auto-refresh settings).
     """
 
-    def __init__(self, manager: ProviderManager | None = None, interval: float = 30.0,
-                 timeout: float = HEALTH_TIMEOUT) -> None:
+    def __init__(
+        self, manager: ProviderManager | None = None, interval: float = 30.0, timeout: float = HEALTH_TIMEOUT
+    ) -> None:
         self.manager = manager if manager is not None else default_manager()
         self.timeout = timeout
         self.board = HealthBoard(interval=max(interval, MIN_INTERVAL))
@@ -54,24 +55,41 @@ class HealthDashboard(JobPanel):
 
     def _build(self) -> None:
         self.check_button = button("Check now", "primary", "heartbeat", cls="cpnb-check")
-        self.auto_refresh = w.Checkbox(False, description="auto-refresh every", indent=False,
-                                       layout=w.Layout(width="150px"))
-        self.interval = w.BoundedFloatText(self.board.interval, min=MIN_INTERVAL, max=86_400, step=5,
-                                           description="seconds", style={"description_width": "0px"},
-                                           layout=w.Layout(width="90px"))
+        self.auto_refresh = w.Checkbox(
+            False, description="auto-refresh every", indent=False, layout=w.Layout(width="150px")
+        )
+        self.interval = w.BoundedFloatText(
+            self.board.interval,
+            min=MIN_INTERVAL,
+            max=86_400,
+            step=5,
+            description="seconds",
+            style={"description_width": "0px"},
+            layout=w.Layout(width="90px"),
+        )
         self.status_html = w.HTML()
         self.table = w.HTML("<i>not checked yet: press Check now</i>")
         self.chart = w.Output(layout=w.Layout(width="100%"))
-        for widget, cls in ((self.auto_refresh, "cpnb-auto"), (self.table, "cpnb-health-table"),
-                            (self.chart, "cpnb-health-chart"), (self.status_html, "cpnb-status")):
+        for widget, cls in (
+            (self.auto_refresh, "cpnb-auto"),
+            (self.table, "cpnb-health-table"),
+            (self.chart, "cpnb-health-chart"),
+            (self.status_html, "cpnb-status"),
+        ):
             widget.add_class(cls)
         traitlets.link((self.board, "auto_refresh"), (self.auto_refresh, "value"))
         traitlets.link((self.board, "interval"), (self.interval, "value"))
         self.check_button.on_click(lambda _b: self.check())
         self.board.observe(self._on_auto, names="auto_refresh")
         self.board.observe(self._render_status, names=["status", "error"])
-        super().__init__([row(self.check_button, self.auto_refresh, self.interval, w.HTML("s"), self.status_html),
-                          self.table, self.chart], layout=w.Layout(padding="6px"))
+        super().__init__(
+            [
+                row(self.check_button, self.auto_refresh, self.interval, w.HTML("s"), self.status_html),
+                self.table,
+                self.chart,
+            ],
+            layout=w.Layout(padding="6px"),
+        )
         self.add_class("cpnb-health")
 
     # -- checking ---------------------------------------------------------------------
@@ -97,8 +115,11 @@ class HealthDashboard(JobPanel):
         fig = await asyncio.to_thread(_chart, self.history)  # a PNG takes ~0.1 s to render: off the loop
         set_figure(self.chart, fig, "health over time")
         bad = [r["provider"] for r in rows if not r["ok"]]
-        self.board.status = (f"{len(rows) - len(bad)}/{len(rows)} ok" + (f"; not ok: {', '.join(bad)}" if bad else "")
-                             + f" · check #{self.board.checks}")
+        self.board.status = (
+            f"{len(rows) - len(bad)}/{len(rows)} ok"
+            + (f"; not ok: {', '.join(bad)}" if bad else "")
+            + f" · check #{self.board.checks}"
+        )
         for listener in list(self._listeners):
             listener(statuses)
 
@@ -173,19 +194,32 @@ def _chart(history: pd.DataFrame) -> Any:
 
 def render_table(rows: list[dict[str, Any]], history: pd.DataFrame) -> str:
     """The latest probes as an HTML table, a coloured badge per status, uptime from history."""
+
     def uptime(provider: str) -> str:
         probes = history[(history.provider == provider) & (history.status != "disabled")]
         return "—" if probes.empty else f"{probes.ok.mean():.0%} of {len(probes)}"
 
-    head = "".join(f"<th style='text-align:left;padding:2px 10px;white-space:nowrap'>{h}</th>" for h in
-                   ("provider", "status", "probe latency", "models", "uptime", "detail", "checked at (UTC)"))
+    head = "".join(
+        f"<th style='text-align:left;padding:2px 10px;white-space:nowrap'>{h}</th>"
+        for h in ("provider", "status", "probe latency", "models", "uptime", "detail", "checked at (UTC)")
+    )
     body = "".join(
-        "<tr>" + "".join(f"<td style='padding:2px 10px;line-height:1.4'>{cell}</td>" for cell in (
-            f"<b>{html.escape(r['provider'])}</b>", chip(r["status"]),
-            "—" if r["latency_ms"] is None else f"{r['latency_ms']:.0f} ms",
-            "—" if r["model_count"] is None else str(r["model_count"]), uptime(r["provider"]),
-            html.escape(r["detail"] or ""), r["checked_at"].strftime("%H:%M:%S"))) + "</tr>"
-        for r in rows)
+        "<tr>"
+        + "".join(
+            f"<td style='padding:2px 10px;line-height:1.4'>{cell}</td>"
+            for cell in (
+                f"<b>{html.escape(r['provider'])}</b>",
+                chip(r["status"]),
+                "—" if r["latency_ms"] is None else f"{r['latency_ms']:.0f} ms",
+                "—" if r["model_count"] is None else str(r["model_count"]),
+                uptime(r["provider"]),
+                html.escape(r["detail"] or ""),
+                r["checked_at"].strftime("%H:%M:%S"),
+            )
+        )
+        + "</tr>"
+        for r in rows
+    )
     return f"<table class='cpnb-health-rows' style='border-collapse:collapse'><tr>{head}</tr>{body}</table>"
 
 

@@ -16,11 +16,10 @@ import ipywidgets as w
 
 from ..config import ProviderConfig
 from ..errors import ConfigError
-from ..manager import HEALTH_TIMEOUT, ProviderManager
+from ..manager import HEALTH_TIMEOUT, ProviderManager, probe
 from ._jobs import Job
 from ._providers_table import ProvidersTable, health_text
 from ._registration_fields import RegistrationFields
-from ..manager import probe
 from ._shared import default_manager
 from ._state import RegistrationForm, field_rules
 from ._validate import check_form, field_of
@@ -45,8 +44,9 @@ class RegistrationPanel(JobPanel):
         table: The registered-providers grid; `table.rows` is a DataFrame of it.
     """
 
-    def __init__(self, manager: ProviderManager | None = None, vault: Any = None,
-                 probe_timeout: float = HEALTH_TIMEOUT) -> None:
+    def __init__(
+        self, manager: ProviderManager | None = None, vault: Any = None, probe_timeout: float = HEALTH_TIMEOUT
+    ) -> None:
         self.manager = manager if manager is not None else default_manager()  # an empty manager is falsy
         self.vault, self.probe_timeout = vault, probe_timeout
         self._held_key = ""  # a tested key waiting for Register: Python memory only, never a trait
@@ -57,7 +57,11 @@ class RegistrationPanel(JobPanel):
         # The inputs, as attributes of the panel: what a test (or a user) sets and clicks.
         self.provider_type, self.name, self.base_url, self.api_key = f.provider_type, f.name, f.base_url, f.api_key
         self.default_model, self.rate_limit, self.timeout, self.store_key = (
-            f.default_model, f.rate_limit, f.timeout, f.store_key)
+            f.default_model,
+            f.rate_limit,
+            f.timeout,
+            f.store_key,
+        )
         self.test_button, self.register_button, self.hints = f.test_button, f.register_button, f.hints
         self.test_button.on_click(lambda _b: self.test_connection())
         self.register_button.on_click(lambda _b: self.register())
@@ -86,8 +90,11 @@ class RegistrationPanel(JobPanel):
 
     def _hold(self, key: str) -> None:
         self._held_key = key
-        self.api_key.placeholder = ("key received: kept in memory for Register, not in the form" if key
-                                    else field_rules(self.form.provider_type).key_placeholder)
+        self.api_key.placeholder = (
+            "key received: kept in memory for Register, not in the form"
+            if key
+            else field_rules(self.form.provider_type).key_placeholder
+        )
 
     def test_connection(self) -> bool:
         """List the models with the form's settings (no billed call) and offer them as the
@@ -124,8 +131,10 @@ class RegistrationPanel(JobPanel):
         self.form.models = models
         if models and self.form.default_model not in models:
             self.form.default_model = models[0]
-        self.form.status = (f"Connection ok: {len(models)} model(s) in {health.latency_ms:.0f} ms. "
-                            "Pick the default model, then Register.")
+        self.form.status = (
+            f"Connection ok: {len(models)} model(s) in {health.latency_ms:.0f} ms. "
+            "Pick the default model, then Register."
+        )
 
     def register(self) -> bool:
         """Consume the key, validate the form and register; the Password field is emptied
@@ -226,4 +235,3 @@ class RegistrationPanel(JobPanel):
     def providers(self) -> Any:
         """The registered-providers table as a DataFrame (never a key: `key` is yes/no)."""
         return self.table.rows
-
