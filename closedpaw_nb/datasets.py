@@ -1,0 +1,17 @@
+"""Question sets shipped with closedpaw_nb, ready to evaluate.
+
+```python
+from closedpaw_nb import datasets
+datasets.names()              # ['basic']
+items = datasets.load("basic")  # DataFrame: id, input, expected, system, category, scorer
+```
+
+The implementation lives in `closedpaw_nb.evals.datasets`, which also turns your own data
+(lists, DataFrames, CSV / JSONL / Parquet files) into items with `read_items`.
+"""
+
+from __future__ import annotations
+
+from .evals.datasets import load, names
+
+__all__ = ["load", "names"]

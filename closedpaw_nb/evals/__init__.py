@@ -1,0 +1,1 @@
+"""Evaluate answer quality on your own data: data sets, scorers and statistics."""

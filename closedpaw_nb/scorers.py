@@ -1,0 +1,32 @@
+"""Scorers for evaluating answers on your own data: `exact_match`, `includes`, `regex`,
+`numeric`, `choice`, `json_valid`, `python`, and the `Score` they return.
+
+This is the public path; the code lives in `closedpaw_nb.evals.scorers`, whose docstring
+explains the outcomes (a value, a missing score, an exception) and the size limits.
+"""
+
+from .evals.scorers import (
+    MAX_ANSWER_CHARS,
+    Score,
+    Scorer,
+    choice,
+    exact_match,
+    includes,
+    json_valid,
+    numeric,
+    python,
+    regex,
+)
+
+__all__ = [
+    "MAX_ANSWER_CHARS",
+    "Score",
+    "Scorer",
+    "choice",
+    "exact_match",
+    "includes",
+    "json_valid",
+    "numeric",
+    "python",
+    "regex",
+]
