@@ -34,6 +34,7 @@ _LAZY = {
     "BenchmarkResult": "bench.run",
     "RunStore": "bench.store",
     "CompareResult": "notebook",
+    "EvalResult": "evals.run",
     **{
         name: "notebook"
         for name in (
@@ -51,6 +52,8 @@ _LAZY = {
             "amodels",
             "health",
             "ahealth",
+            "evaluate",
+            "aevaluate",
         )
     },
 }
@@ -72,6 +75,7 @@ __all__ = [
     "BaseProvider",
     "BenchmarkResult",
     "CompareResult",
+    "EvalResult",
     "DataVault",
     "KeyringVault",
     "RateLimiter",
@@ -80,12 +84,14 @@ __all__ = [
     "abenchmark",
     "achat",
     "acompare",
+    "aevaluate",
     "ahealth",
     "amodels",
     "aresume",
     "benchmark",
     "chat",
     "compare",
+    "evaluate",
     "health",
     "models",
     "register",

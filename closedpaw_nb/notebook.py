@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import html
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,12 +44,15 @@ from .types import ChatResponse, ProviderType
 if TYPE_CHECKING:  # pandas is imported when a table is made, not with the module
     import pandas as pd
 
+    from .evals.run import EvalResult
+    from .evals.scorers import Scorer
     from .sim import SimServer
 
 __all__ = [
     "CompareResult",
     "abenchmark",
     "achat",
+    "aevaluate",
     "acompare",
     "ahealth",
     "amodels",
@@ -57,6 +60,7 @@ __all__ = [
     "benchmark",
     "chat",
     "compare",
+    "evaluate",
     "health",
     "manager",
     "models",
@@ -522,5 +526,98 @@ async def _resume(run_id: str, store: RunStore, progress: bool) -> BenchmarkResu
     bar = _Progress(progress)
     try:
         return await resume_benchmark(manager(), run_id, store, on_start=bar.start, on_row=bar.row)
+    finally:
+        bar.close()
+
+
+# -- evaluate -------------------------------------------------------------------------
+
+
+def evaluate(
+    data: Any,
+    targets: TargetsLike = None,
+    *,
+    scorers: Scorer | Sequence[Scorer],
+    trials: int = 1,
+    concurrency: int = 8,
+    store: RunStore | str | None = None,
+    run_id: str | None = None,
+    prices: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> EvalResult:
+    """Score targets on your own data: every item to every target (`trials` times), then
+    every answer by every scorer, with latency, tokens and cost on the same rows.
+
+    Args:
+        data: Strings, dicts, a DataFrame, or a CSV/JSONL/Parquet path with an `input`
+            column (and optional `expected`, `id`, `system`, metadata columns).
+        targets: "provider:model" strings or tuples (default: every registered provider).
+        scorers: From `closedpaw_nb.scorers` (exact_match(), numeric(), ...).
+        trials: Calls per item and target (trials of one item are kept together in the CIs).
+        concurrency: Calls in flight at once.
+        store: A RunStore or a path to its SQLite file (default: the user data directory).
+        run_id: Finish this interrupted evaluation instead of starting a new one.
+        prices: As in `benchmark`.
+        progress: Show a progress bar with live ok/error counts.
+        **options: temperature, top_p, max_tokens, stop, seed, extra_body.
+
+    Returns:
+        An EvalResult: `.df`, `.leaderboard()`, `.compare(a, b)`, `.rescore(scorers)`.
+    """
+    return _runner.run(
+        _evaluate(data, targets, scorers, trials, concurrency, _store(store), run_id, prices, progress, options)
+    )
+
+
+async def aevaluate(
+    data: Any,
+    targets: TargetsLike = None,
+    *,
+    scorers: Scorer | Sequence[Scorer],
+    trials: int = 1,
+    concurrency: int = 8,
+    store: RunStore | str | None = None,
+    run_id: str | None = None,
+    prices: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> EvalResult:
+    """Awaitable `evaluate` (same arguments)."""
+    return await _runner.wrap(
+        _evaluate(data, targets, scorers, trials, concurrency, _store(store), run_id, prices, progress, options)
+    )
+
+
+async def _evaluate(
+    data: Any,
+    targets: TargetsLike,
+    scorers: Scorer | Sequence[Scorer],
+    trials: int,
+    concurrency: int,
+    store: RunStore,
+    run_id: str | None,
+    prices: Mapping[str, Any] | None,
+    progress: bool,
+    options: dict[str, Any],
+) -> EvalResult:
+    from .evals.run import run_evaluation
+
+    bar = _Progress(progress)
+    try:
+        return await run_evaluation(
+            manager(),
+            data,
+            targets,
+            scorers=scorers,
+            trials=trials,
+            concurrency=concurrency,
+            store=store,
+            run_id=run_id,
+            prices=prices,
+            on_start=bar.start,
+            on_row=bar.row,
+            **options,
+        )
     finally:
         bar.close()

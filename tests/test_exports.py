@@ -13,7 +13,7 @@ PUBLIC = {
     "ProviderManager", "ProviderType", "Secret", "Usage", "__version__", "get_provider_manager",
     "BenchmarkResult", "CompareResult", "DataVault", "KeyringVault", "RateLimiter", "RetryPolicy", "RunStore",
     "register", "chat", "achat", "stream", "compare", "acompare", "benchmark", "abenchmark",
-    "resume", "aresume", "models", "amodels", "health", "ahealth",
+    "resume", "aresume", "models", "amodels", "health", "ahealth", "EvalResult", "evaluate", "aevaluate",
 }
 
 

@@ -170,14 +170,19 @@ def plan(targets: Sequence[Target], prompts: Sequence[tuple[str, str]], trials: 
 async def call_once(
     manager: ChatCaller,
     item: WorkItem,
-    prompt: str,
+    prompt: str | list[dict[str, Any]],
     system: str | None,
     options: Mapping[str, Any],
     stream: bool,
     run_id: str,
 ) -> dict[str, Any]:
-    """Make one call and describe it as a row, whether it succeeded or failed."""
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    """Make one call and describe it as a row, whether it succeeded or failed.
+
+    `prompt` is the user's text, or a whole conversation (a list of message dicts, as an
+    evaluation item may give); `system` goes first unless the conversation has its own.
+    """
+    messages = _conversation(prompt, system)
+    prompt = prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False)
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     row: dict[str, Any] = {
@@ -227,14 +232,22 @@ async def call_once(
     return row
 
 
+def _conversation(prompt: str | list[dict[str, Any]], system: str | None) -> list[dict[str, Any]]:
+    turns = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    if system and not any(turn.get("role") == "system" for turn in turns):
+        turns.insert(0, {"role": "system", "content": system})
+    return turns
+
+
 async def run_matrix(
     manager: ProviderManager,
     items: Sequence[WorkItem],
-    prompts: Mapping[str, str],
+    prompts: Mapping[str, str | list[dict[str, Any]]],
     *,
     run_id: str,
     store: RunStore,
     system: str | None = None,
+    systems: Mapping[str, str] | None = None,
     options: Mapping[str, Any] | None = None,
     stream: bool = True,
     concurrency: int = 4,
@@ -242,7 +255,7 @@ async def run_matrix(
 ) -> int:
     """Run `items` with at most `concurrency` calls in flight; each row is stored as it
     finishes. Returns how many rows were written. Cancelling stops new calls; finished
-    rows stay in the store."""
+    rows stay in the store. `systems` gives a prompt its own system prompt (by prompt id)."""
     if concurrency < 1:
         raise ConfigError("concurrency must be >= 1")
     gate = asyncio.Semaphore(concurrency)
@@ -277,7 +290,8 @@ async def run_matrix(
         async with gate:
             if failures:
                 raise failures[0]
-            row = await call_once(manager, item, prompts[item.prompt_id], system, options or {}, stream, run_id)
+            own_system = (systems or {}).get(item.prompt_id) or system
+            row = await call_once(manager, item, prompts[item.prompt_id], own_system, options or {}, stream, run_id)
         if not finished:
             loop.call_soon(commit)
         finished.append(row)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunStore", "default_store_path"]
+__all__ = ["ROW_FIELDS", "SCORE_FIELDS", "RunStore", "default_store_path"]
 
 ROW_FIELDS = (
     "run_id",
@@ -44,6 +44,8 @@ ROW_FIELDS = (
     "cost_usd",
 )
 KEY_FIELDS = ("target", "prompt_id", "trial", "warmup")
+# One row per call x scorer (evaluations): the score, what it read from the answer, and why.
+SCORE_FIELDS = ("run_id", "target", "prompt_id", "trial", "scorer", "value", "answer", "explanation")
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
@@ -55,6 +57,10 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS rows (
     {", ".join(ROW_FIELDS)},
     PRIMARY KEY (run_id, target, prompt_id, trial, warmup)
+);
+CREATE TABLE IF NOT EXISTS scores (
+    {", ".join(SCORE_FIELDS)},
+    PRIMARY KEY (run_id, target, prompt_id, trial, scorer)
 );
 """
 
@@ -139,6 +145,30 @@ class RunStore:
         with self._lock:
             records = self._db.execute(f"SELECT {', '.join(KEY_FIELDS)} FROM rows WHERE run_id=?", (run_id,)).fetchall()
         return {(t, p, int(n), bool(w)) for t, p, n, w in records}
+
+    def write_scores(self, scores: Iterable[Mapping[str, Any]], *, replace: bool = False) -> int:
+        """Commit score rows in one transaction (`replace`: a re-scored call's old score goes)."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        sql = f"{verb} INTO scores ({', '.join(SCORE_FIELDS)}) VALUES ({', '.join('?' * len(SCORE_FIELDS))})"
+        values = [[_to_sql(score.get(name)) for name in SCORE_FIELDS] for score in scores]
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(sql, values)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return self._db.total_changes - before
+
+    def scores(self, run_id: str) -> list[dict[str, Any]]:
+        """Every score of a run (one per call x scorer)."""
+        with self._lock:
+            records = self._db.execute(
+                f"SELECT {', '.join(SCORE_FIELDS)} FROM scores WHERE run_id=? ORDER BY rowid", (run_id,)
+            ).fetchall()
+        return [dict(zip(SCORE_FIELDS, record, strict=True)) for record in records]
 
     def manifest(self, run_id: str) -> dict[str, Any] | None:
         with self._lock:

@@ -1,0 +1,233 @@
+"""`run_evaluation` and `EvalResult`: a benchmark whose rows also get scores.
+
+The calls go through the benchmark runner (`bench.run.run_matrix`: same concurrency,
+retries, rate limits, cancellation and SQLite run store), then every call is scored by
+every scorer into the store's `scores` table (one row per call x scorer). Running the
+same run_id again calls only the items that have no row yet and runs only the scorers
+that have no score yet; `EvalResult.rescore` replaces scores without calling a target.
+A failed call gets a missing score that says so: it is never counted as a wrong answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..bench.run import TargetsLike, manifest, new_run_id, plan, resolve_targets, run_matrix
+from ..bench.store import RunStore
+from ..errors import ConfigError
+from ..manager import ProviderManager
+from .datasets import read_items
+from .scorers import Score, Scorer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["EvalResult", "run_evaluation", "score_run"]
+
+RowCallback = Callable[[dict[str, Any]], None]
+
+
+def check_scorers(scorers: Scorer | Sequence[Scorer]) -> list[Scorer]:
+    """The scorers as a list with unique names, or a ConfigError saying what to fix."""
+    found = [scorers] if isinstance(scorers, Scorer) else list(scorers)
+    if not found:
+        raise ConfigError("pass at least one scorer, e.g. scorers=[closedpaw_nb.scorers.exact_match()]")
+    bad = [repr(s) for s in found if not isinstance(s, Scorer)]
+    if bad:
+        raise ConfigError(f"scorers must come from closedpaw_nb.scorers (or subclass Scorer); got {', '.join(bad)}")
+    names = [s.name for s in found]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"two scorers are named {', '.join(repeated)}: give one a name=... of its own")
+    return found
+
+
+async def run_evaluation(
+    manager: ProviderManager,
+    data: Any,
+    targets: TargetsLike,
+    *,
+    scorers: Scorer | Sequence[Scorer],
+    trials: int = 1,
+    concurrency: int = 8,
+    stream: bool = True,
+    store: RunStore | None = None,
+    run_id: str | None = None,
+    prices: Mapping[str, Any] | None = None,
+    on_row: RowCallback | None = None,
+    on_start: Callable[[int], Awaitable[None] | None] | None = None,
+    **options: Any,
+) -> EvalResult:
+    """Call every target on every item (`trials` times), then score every call.
+
+    Bad data, targets or scorers raise ConfigError before anything is sent. Passing the
+    run_id of an interrupted evaluation (and its store) finishes it: finished calls and
+    finished scores are kept.
+    """
+    items = read_items(data)
+    checked = check_scorers(scorers)
+    store = store or RunStore()
+    resolved = resolve_targets(manager, targets)
+    run_id = run_id or new_run_id()
+    prompts: dict[str, Any] = dict(zip(items["id"], items["input"], strict=True))
+    systems = {i: s for i, s in zip(items["id"], items["system"], strict=True) if isinstance(s, str) and s}
+    parameters = dict(trials=trials, concurrency=concurrency, stream=stream, options=options)
+    info = manifest(manager, run_id, resolved, list(prompts.items()), parameters, prices)
+    info.update(kind="evaluation", items=items.to_dict(orient="records"), scorers=[s.name for s in checked])
+    store.create_run(run_id, info)
+    done = store.done_keys(run_id)
+    todo = [w for w in plan(resolved, list(prompts.items()), trials, 0) if w.key not in done]
+    if on_start is not None:
+        maybe = on_start(len(todo))
+        if asyncio.iscoroutine(maybe):
+            await maybe
+    status = "cancelled"
+    try:
+        await run_matrix(
+            manager,
+            todo,
+            prompts,
+            run_id=run_id,
+            store=store,
+            systems=systems,
+            options=options,
+            stream=stream,
+            concurrency=concurrency,
+            on_row=on_row,
+        )
+        await score_run(store, run_id, items, checked, concurrency=concurrency)
+        status = "done"
+    finally:
+        info["finished_at"] = datetime.now(UTC).isoformat()
+        store.set_status(run_id, status, info)
+    return EvalResult(run_id, store, info)
+
+
+async def score_run(
+    store: RunStore,
+    run_id: str,
+    items: pd.DataFrame,
+    scorers: Sequence[Scorer],
+    *,
+    replace: bool = False,
+    concurrency: int = 8,
+) -> int:
+    """Score every measured call of `run_id` with every scorer that has no score for it yet
+    (`replace`: with every scorer given). Returns how many scores were written."""
+    by_id = {str(item["id"]): item for item in items.to_dict(orient="records")}
+    have = {(s["target"], s["prompt_id"], s["trial"], s["scorer"]) for s in store.scores(run_id)}
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(row: dict[str, Any], scorer: Scorer) -> dict[str, Any]:
+        async with gate:
+            score = await _score_call(row, scorer, by_id.get(row["prompt_id"], {}))
+        return {
+            "run_id": run_id,
+            "target": row["target"],
+            "prompt_id": row["prompt_id"],
+            "trial": row["trial"],
+            "scorer": scorer.name,
+            "value": score.value,
+            "answer": score.answer,
+            "explanation": score.explanation,
+        }
+
+    jobs = [
+        one(row, scorer)
+        for row in store.rows(run_id)
+        if not row["warmup"]
+        for scorer in scorers
+        if replace or (row["target"], row["prompt_id"], row["trial"], scorer.name) not in have
+    ]
+    written = 0
+    for batch in _batches(jobs, 200):  # a cancelled scoring keeps the batches already stored
+        written += store.write_scores(await asyncio.gather(*batch), replace=replace)
+    return written
+
+
+def _batches(jobs: list[Any], size: int) -> list[list[Any]]:
+    return [jobs[i : i + size] for i in range(0, len(jobs), size)]
+
+
+async def _score_call(row: Mapping[str, Any], scorer: Scorer, item: Mapping[str, Any]) -> Score:
+    if not row["ok"]:
+        return Score.missing(
+            f"the call failed ({row.get('error_type') or 'error'}): nothing to score", scorer=scorer.name
+        )
+    return await scorer.score(row.get("response") or "", item.get("expected"), item)
+
+
+@dataclass
+class EvalResult:
+    """An evaluation's calls and scores: `.df`, `.leaderboard()`, `.compare(a, b)`, `.rescore()`.
+
+    Attributes:
+        run_id: The run's id in its store.
+        store: Where the calls and scores live.
+        manifest: What was run (items, targets, scorers, parameters), with no key material.
+    """
+
+    run_id: str
+    store: RunStore
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scorers(self) -> list[str]:
+        """The scorer names with scores in this run, in the order they were given."""
+        return list(self.manifest.get("scorers", []))
+
+    @property
+    def items(self) -> pd.DataFrame:
+        """The evaluated items (id, input, expected, system and metadata)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.manifest.get("items", []))
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """One row per item x target x trial: the benchmark columns, one column per scorer
+        (NaN: missing, with the reason in `<scorer>_explanation`) and the item's metadata."""
+        from ..bench.frames import add_costs, rows_to_frame
+        from .leaderboard import join_scores
+
+        calls = rows_to_frame(self.store.rows(self.run_id))
+        calls = add_costs(calls, self.manifest.get("prices") or {}, self.manifest.get("local_providers", ()))
+        return join_scores(calls, self.store.scores(self.run_id), self.items, self.scorers)
+
+    def leaderboard(self, *, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+        """One row per target: items, each scorer's mean with its CI (bootstrap over items),
+        error rate, p50 latency, cost per item and per correct answer (see `leaderboard`)."""
+        from .leaderboard import leaderboard
+
+        return leaderboard(self.df, self.scorers, confidence=confidence, seed=seed)
+
+    def compare(self, a: str, b: str, *, scorer: str | None = None, confidence: float = 0.95) -> pd.DataFrame:
+        """Target `a` minus target `b` on the same items, per scorer, with CI and McNemar's p."""
+        from .leaderboard import paired_comparison
+
+        names = [scorer] if scorer else self.scorers
+        return paired_comparison(self.df, a, b, names, confidence=confidence)
+
+    def rescore(self, scorers: Scorer | Sequence[Scorer]) -> EvalResult:
+        """Score the run's calls again with `scorers` (added, or replacing same-named ones);
+        no target is called."""
+        from .._runner import run
+
+        checked = check_scorers(scorers)
+        run(score_run(self.store, self.run_id, self.items, checked, replace=True))
+        names = list(dict.fromkeys([*self.scorers, *(s.name for s in checked)]))
+        self.manifest = {**self.manifest, "scorers": names}
+        self.store.set_status(self.run_id, "done", self.manifest)
+        return self
+
+    def _repr_html_(self) -> str:
+        head = f"<p><b>evaluation {self.run_id}</b>: {len(self.items)} items, scorers {', '.join(self.scorers)}</p>"
+        if self.manifest.get("simulated_providers"):
+            names = ", ".join(self.manifest["simulated_providers"])
+            head += f"<p><i>Simulated output ({names}): closedpaw_nb's simulator, not a real model.</i></p>"
+        table: str = self.leaderboard().to_html(na_rep="—", float_format=lambda v: f"{v:.3g}")
+        return head + table
