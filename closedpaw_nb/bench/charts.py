@@ -10,6 +10,7 @@ Figure that says "no data" rather than an exception.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 import matplotlib
@@ -231,6 +232,78 @@ def health_over_time(history: pd.DataFrame, *, title: str | None = None) -> Figu
         lat_ax.set_xlim(first - pd.Timedelta(seconds=30), last + pd.Timedelta(seconds=30))
     _format_strip(strip, providers)
     return fig
+
+
+def quality_vs_cost(
+    board: pd.DataFrame, scorer: str, *, title: str | None = None, axes: Sequence[Axes] | None = None
+) -> Figure:
+    """A leaderboard's score (with its CI as whiskers) against cost per item and against p50
+    latency, side by side; the targets on the Pareto frontier (no other target is at least
+    as good and at least as cheap / fast, and better in one) are ringed and joined.
+
+    Args:
+        board: `EvalResult.leaderboard()` (target, `<scorer>`, `<scorer>_ci_low`,
+            `<scorer>_ci_high`, cost_per_item_usd, latency_p50_ms).
+        scorer: The score to plot, higher is better.
+        title: Overrides the default title.
+        axes: Two Axes to draw into instead of a new Figure.
+
+    Returns:
+        The Figure.
+    """
+    if axes is None:
+        fig = _new_figure((11, 4.6))
+        panels = list(fig.subplots(1, 2))
+    else:
+        fig, panels = _canvas(axes[0], (11, 4.6))[0], list(axes)
+    fig.suptitle(title or f"{scorer}: quality against cost and speed")
+    for ax, column, label in zip(
+        panels,
+        ("cost_per_item_usd", "latency_p50_ms"),
+        ("cost per item (USD), lower is better", "p50 latency (ms), lower is better"),
+        strict=True,
+    ):
+        _quality_panel(ax, board, scorer, column, label)
+    return fig
+
+
+def _quality_panel(ax: Axes, board: pd.DataFrame, scorer: str, column: str, label: str) -> None:
+    data = board[board[column].notna() & board[scorer].notna()] if len(board) else board
+    if data.empty:
+        ax.text(0.5, 0.5, f"no data ({column} unknown)", ha="center", va="center", transform=ax.transAxes, color="grey")
+        ax.set_axis_off()
+        return
+    low = (data[scorer] - data[f"{scorer}_ci_low"]).clip(lower=0).fillna(0)
+    high = (data[f"{scorer}_ci_high"] - data[scorer]).clip(lower=0).fillna(0)
+    for (_, row), colour, lo, hi in zip(data.iterrows(), _colours(len(data)), low, high, strict=True):
+        ax.errorbar(
+            row[column], row[scorer], yerr=[[lo], [hi]], fmt="o", color=colour, capsize=4, label=str(row["target"])
+        )
+    front = data.iloc[pareto_front(data[column].to_numpy(), data[scorer].to_numpy())].sort_values(column)
+    ax.plot(front[column], front[scorer], "--", color="grey", linewidth=1, zorder=0)
+    ax.scatter(
+        front[column],
+        front[scorer],
+        s=220,
+        facecolors="none",
+        edgecolors="black",
+        linewidths=1.2,
+        label="Pareto frontier",
+    )
+    ax.set_xlabel(label)
+    ax.set_ylabel(f"{scorer} (mean, 95% CI), higher is better")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+
+
+def pareto_front(cost: np.ndarray, quality: np.ndarray) -> list[int]:
+    """Positions of the points no other point dominates (cost <= and quality >=, one strictly)."""
+    keep = []
+    for i in range(len(cost)):
+        dominated = (cost <= cost[i]) & (quality >= quality[i]) & ((cost < cost[i]) | (quality > quality[i]))
+        if not dominated.any():
+            keep.append(i)
+    return keep
 
 
 def _status_row(strip: Axes, probes: pd.DataFrame, row: int) -> None:

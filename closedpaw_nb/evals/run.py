@@ -25,6 +25,7 @@ from .scorers import Score, Scorer
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
 
 __all__ = ["EvalResult", "run_evaluation", "score_run"]
 
@@ -211,6 +212,12 @@ class EvalResult:
 
         names = [scorer] if scorer else self.scorers
         return paired_comparison(self.df, a, b, names, confidence=confidence)
+
+    def chart(self, scorer: str | None = None) -> Figure:
+        """Score with CI against cost per item and p50 latency, Pareto frontier marked."""
+        from ..bench.charts import quality_vs_cost
+
+        return quality_vs_cost(self.leaderboard(), scorer or self.scorers[0])
 
     def rescore(self, scorers: Scorer | Sequence[Scorer]) -> EvalResult:
         """Score the run's calls again with `scorers` (added, or replacing same-named ones);

@@ -2,7 +2,9 @@
 
 One simulated "token" is one word piece (``"The"``, ``" river"``, ``" turns."``) and is
 emitted as one stream delta, so completion usage always equals the number of deltas.
-Nothing here knows about any provider's wire format.
+A fixed answer (a question-set answer or a judge verdict, see ``answers``) is cut into word
+pieces the same way: each piece is a word with the whitespace before it, so its token count
+is ``len(text.split())``. Nothing here knows about any provider's wire format.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Generation", "LatencyProfile", "Pacer", "count_tokens", "generate"]
+__all__ = ["Generation", "LatencyProfile", "Pacer", "count_tokens", "generate", "generate_text", "split_tokens"]
 
 # A tiny grammar, so the filler reads like prose: "The quiet river carries a signal home."
 _LEXICON = {
@@ -161,10 +164,40 @@ def generate(
     Returns:
         The tokens to emit and how the answer finished.
     """
-    limit = profile.output_tokens
-    tokens = _words(_rng(model, prompt, seed, temperature), limit)
+    tokens = _words(_rng(model, prompt, seed, temperature), profile.output_tokens)
+    return _shape(tokens, prompt_tokens, max_tokens, stop)
+
+
+def split_tokens(text: str) -> list[str]:
+    """Cut ``text`` into word pieces (each word with the whitespace before it); they join back to
+    ``text`` less any trailing whitespace, and there are ``len(text.split())`` of them."""
+    return _PIECE.findall(text)
+
+
+def generate_text(
+    text: str,
+    *,
+    prompt_tokens: int,
+    max_tokens: int | None = None,
+    stop: Sequence[str] = (),
+) -> Generation:
+    """A :class:`Generation` of a fixed answer, capped and stopped exactly like :func:`generate`.
+
+    Args:
+        text: The whole answer; its natural length is its number of word pieces.
+        prompt_tokens: Input size to report in usage.
+        max_tokens: The request's max-tokens knob.
+        stop: Stop sequences; the earliest match ends the text.
+    """
+    return _shape(split_tokens(text.rstrip()), prompt_tokens, max_tokens, stop)
+
+
+_PIECE = re.compile(r"\s*\S+")
+
+
+def _shape(tokens: list[str], prompt_tokens: int, max_tokens: int | None, stop: Sequence[str]) -> Generation:
     finish = "stop"
-    if max_tokens is not None and max_tokens < limit:
+    if max_tokens is not None and max_tokens < len(tokens):
         tokens, finish = tokens[: max(max_tokens, 0)], "length"
     tokens, matched = _cut_at_stop(tokens, stop)
     if matched is not None:

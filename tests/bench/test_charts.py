@@ -167,3 +167,37 @@ def test_health_chart_of_a_single_round_has_a_readable_time_axis():
     fig = health_over_time(history)
     low, high = fig.axes[0].get_xlim()
     assert (high - low) * 24 * 3600 >= 59  # a minute around the instant (matplotlib dates are days)
+
+
+def test_pareto_front_keeps_exactly_the_undominated_points():
+    import numpy as np
+
+    cost = np.array([1.0, 2.0, 2.0, 3.0, 0.5, 3.0])
+    quality = np.array([0.5, 0.7, 0.6, 0.7, 0.2, 0.9])
+    # 2 is dominated by 1 (same cost, lower quality), 3 by 1 (dearer, same quality)
+    assert charts.pareto_front(cost, quality) == [0, 1, 4, 5]
+
+
+def test_quality_vs_cost_draws_whiskers_and_rings_the_frontier():
+    board = pd.DataFrame({
+        "target": ["a:m", "b:m", "c:m"], "acc": [0.9, 0.6, 0.5], "acc_ci_low": [0.8, 0.5, 0.4],
+        "acc_ci_high": [0.95, 0.7, 0.6], "cost_per_item_usd": [0.02, 0.001, 0.005],
+        "latency_p50_ms": [900.0, 300.0, 100.0],
+    })
+    fig = charts.quality_vs_cost(board, "acc")
+    cost_ax, speed_ax = fig.axes
+    assert len(cost_ax.containers) == 3 and len(speed_ax.containers) == 3  # one errorbar per target
+    ringed = {tuple(p) for p in cost_ax.collections[-1].get_offsets().tolist()}
+    assert ringed == {(0.02, 0.9), (0.001, 0.6)}  # c is dearer and worse than b
+    assert {tuple(p) for p in speed_ax.collections[-1].get_offsets().tolist()} == {(900.0, 0.9), (300.0, 0.6),
+                                                                                    (100.0, 0.5)}
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    assert buffer.getvalue().startswith(PNG)
+
+
+def test_quality_vs_cost_without_costs_says_so():
+    board = pd.DataFrame({"target": ["a:m"], "acc": [0.9], "acc_ci_low": [0.8], "acc_ci_high": [1.0],
+                          "cost_per_item_usd": [float("nan")], "latency_p50_ms": [10.0]})
+    fig = charts.quality_vs_cost(board, "acc")
+    assert "no data" in fig.axes[0].texts[0].get_text()

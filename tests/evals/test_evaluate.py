@@ -78,6 +78,7 @@ def test_leaderboard_recovers_the_known_accuracy(students, tmp_path):
         )
     assert board.loc["weak:m", "error_rate"] == pytest.approx(2 / 80)
     assert board.loc["strong:m", "latency_p50_ms"] > 0
+    assert len(result.chart().axes) == 2 and "numeric" in result._repr_html_()
 
 
 def test_rows_carry_scores_reasons_and_metadata(students, tmp_path):
