@@ -17,18 +17,20 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # the whole suite in a subprocess: several seconds
 def test_quick_run_writes_every_goal(tmp_path):
     out = tmp_path / "quick.json"
     done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--no-litellm", "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, check=False, timeout=110)
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(out.read_text())
-    assert [g["goal"] for g in results["goals"]] == ["G1", "G2", "G3", "G4", "G5", "G6"]
+    assert [g["goal"] for g in results["goals"]] == ["G1", "G2", "G3", "G4", "G5", "G6", "G7"]
     for goal in results["goals"]:
         assert goal["checks"] and "error" not in goal["details"], goal
     assert "| G6" in done.stdout and "measured" in done.stdout
 
 
+@pytest.mark.slow  # a benchmark goal in a subprocess
 def test_one_goal_can_be_chosen(tmp_path):
     out = tmp_path / "g5.json"
     done = subprocess.run([sys.executable, "-m", "benchmarks", "g5", "--quick", "--no-litellm", "--out", str(out)],

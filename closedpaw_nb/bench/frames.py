@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -256,9 +257,8 @@ def summarize(
     - Warm-up rows are always excluded, ok or failed.
     - Timing statistics use ok rows, skipping NaN; tokens_per_s and itl_ms are recomputed
       from usage tokens (`add_derived`); percentiles interpolate linearly.
-    - `latency_p50_ci_low_ms`/`_high_ms`: percentile bootstrap CI of the median ok latency
-      over `n_boot` resamples drawn by ``numpy.random.default_rng(seed)`` (the same seed
-      for each group, so deterministic); NaN with fewer than 2 ok rows.
+    - `latency_p50_ci_low_ms`/`_high_ms`: the exact distribution-free (order-statistic)
+      CI of the median ok latency (see `_median_ci`); NaN with fewer than 2 ok rows.
     - Token and cost totals sum all rows, a failed row's unknown value counting as
       unbilled; a total is NaN if any ok row's value is unknown (a partial sum would
       understate) or none is known. `cost_per_call_usd` is the mean cost of an ok call.
@@ -267,8 +267,8 @@ def summarize(
         df: Results rows.
         by: Column(s) to group by; they become the index.
         ci: Confidence level in (0, 1), or None to skip the bootstrap.
-        n_boot: Bootstrap resamples.
-        seed: Seed for the bootstrap generator.
+        n_boot: Kept for compatibility (the median's CI no longer resamples).
+        seed: Kept for compatibility.
 
     Returns:
         A DataFrame with the columns of `SUMMARY_COLUMNS`.
@@ -278,12 +278,12 @@ def summarize(
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot!r}")
     groups = add_derived(df[~_flag(df, "warmup", default=False)]).groupby(by, sort=False, dropna=False)
-    stats = [_group_stats(g, ci, n_boot, seed) for _, g in groups]
+    stats = [_group_stats(g, ci) for _, g in groups]
     out = pd.DataFrame(stats, index=groups.size().index, columns=list(SUMMARY_COLUMNS))
     return out.astype(_SUMMARY_DTYPES)
 
 
-def _group_stats(g: pd.DataFrame, ci: float | None, n_boot: int, seed: int) -> dict[str, Any]:
+def _group_stats(g: pd.DataFrame, ci: float | None) -> dict[str, Any]:
     ok = _flag(g, "ok", default=True)
     lat, ttft = _floats(g, "latency_ms")[ok], _floats(g, "ttft_ms")[ok]
     tps, itl = _floats(g, "tokens_per_s")[ok], _floats(g, "itl_ms")[ok]
@@ -297,7 +297,7 @@ def _group_stats(g: pd.DataFrame, ci: float | None, n_boot: int, seed: int) -> d
         "tokens_per_s_p50": _stat(np.percentile, tps, 50),
         "itl_p50_ms": _stat(np.percentile, itl, 50),
     }
-    row["latency_p50_ci_low_ms"], row["latency_p50_ci_high_ms"] = _median_ci(lat, ci, n_boot, seed)
+    row["latency_p50_ci_low_ms"], row["latency_p50_ci_high_ms"] = _median_ci(lat, ci)
     for col in ("prompt_tokens", "completion_tokens", "cost_usd"):
         values = _floats(g, col)
         unknown = np.isnan(values[ok]).any() or np.isnan(values).all()
@@ -312,20 +312,30 @@ def _stat(fn: Any, x: np.ndarray, *args: Any) -> float:
     return float(fn(x, *args)) if x.size else math.nan
 
 
-def _median_ci(x: np.ndarray, ci: float | None, n_boot: int, seed: int) -> tuple[float, float]:
-    x = x[~np.isnan(x)]
+def _median_ci(x: np.ndarray, ci: float | None) -> tuple[float, float]:
+    """Distribution-free CI of the median from order statistics: [x_(l), x_(n+1-l)] with the
+    largest l such that P(Binomial(n, 1/2) <= l - 1) <= (1 - ci) / 2 (exact up to n = 1,000,
+    the normal approximation above). No resampling, so a million rows cost one sort. When n
+    is too small for the level (n = 4 at 95%), the widest interval [min, max] is given."""
+    x = np.sort(x[~np.isnan(x)])
     if ci is None or x.size < 2:
         return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    batch = max(1, 1_000_000 // x.size)  # resample in batches to bound memory
-    medians = np.concatenate(
-        [
-            np.median(x[rng.integers(0, x.size, size=(min(batch, n_boot - i), x.size))], axis=1)
-            for i in range(0, n_boot, batch)
-        ]
-    )
-    low, high = np.percentile(medians, [50 * (1 - ci), 50 * (1 + ci)])
-    return float(low), float(high)
+    lower = _median_rank(x.size, (1 - ci) / 2)
+    return float(x[lower]), float(x[x.size - 1 - lower])
+
+
+def _median_rank(n: int, tail: float) -> int:
+    """0-based index of the lower order statistic (see `_median_ci`)."""
+    if n > 1000:
+        z = NormalDist().inv_cdf(1 - tail)
+        return max(0, min(n // 2, math.floor(n / 2 - z * math.sqrt(n) / 2)))
+    cumulative, rank = 0.0, 0
+    for k in range(n // 2 + 1):
+        cumulative += math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) - n * math.log(2))
+        if cumulative > tail:
+            break
+        rank = k  # P(B <= k) <= tail: coverage of [x[k], x[n-1-k]] is 1 - 2 P(B <= k) >= ci
+    return min(rank, n // 2)
 
 
 def wide_answers(df: pd.DataFrame) -> pd.DataFrame:

@@ -277,3 +277,15 @@ def test_style_summary_renders_html(results):
     assert "250.0" in html and "—" in html  # ms to one decimal, NaN shown as a dash
     assert "linear-gradient" in html  # latency bars
     assert style_summary(summarize(empty_frame())).to_html()
+
+
+@pytest.mark.parametrize("n", [10, 30, 200, 2000])
+def test_median_ci_covers_the_true_median_at_least_as_often_as_promised(n):
+    import numpy as np
+
+    from closedpaw_nb.bench.frames import _median_ci
+
+    rng = np.random.default_rng(n)
+    samples = rng.exponential(size=(1000, n))  # skewed, median ln 2
+    hits = sum(low <= math.log(2) <= high for low, high in (_median_ci(x, 0.95) for x in samples))
+    assert 0.94 <= hits / 1000 <= 0.99  # exact order statistics are conservative, never far below
