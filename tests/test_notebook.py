@@ -80,6 +80,7 @@ NOTEBOOK_CELLS = [
 ]
 
 
+@pytest.mark.slow  # starts an ipykernel
 @pytest.mark.parametrize("nest", [False, True], ids=["plain", "nest_asyncio-applied"])
 def test_helpers_inside_a_real_ipykernel(monkeypatch, nest):
     """Many users apply nest_asyncio for other libraries; our helpers must not care."""
@@ -116,6 +117,7 @@ def test_compare_keeps_the_order_prompts_and_targets_were_given(fresh_manager):
     assert list(result.answers.columns) == ["sim-ollama:sim-small", "sim-openai:sim-small", "sim-google:sim-small"]
 
 
+@pytest.mark.slow  # starts an ipykernel
 def test_charts_render_in_a_kernel_without_matplotlib_inline(monkeypatch):
     """A bare Figure must show as an image, not as '<Figure size ...>' text."""
     from nbclient import NotebookClient

@@ -62,6 +62,7 @@ def test_runs_write_only_to_temporary_folders(name):
     assert "mkdtemp" in text or "store=" not in text
 
 
+@pytest.mark.slow  # nbval runs a notebook in a kernel
 def test_a_broken_cell_fails_the_nbval_run(tmp_path):
     broken = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("x = 1"),

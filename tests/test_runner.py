@@ -6,7 +6,6 @@ import asyncio
 import contextvars
 import os
 import threading
-import time
 
 import pytest
 
@@ -143,10 +142,18 @@ def test_restarts_after_close(runner):
 
 
 def test_submit_returns_at_once(runner):
-    started = time.perf_counter()
-    future = runner.submit(asyncio.sleep(0.2, result="done"))
-    assert time.perf_counter() - started < 0.1
-    assert future.result(2) == "done"
+    """submit() hands back a future without waiting: the work cannot finish until this
+    thread lets it, after submit() returned."""
+    release = threading.Event()
+
+    async def held():
+        await asyncio.to_thread(release.wait, 5)  # (5 s: a submit() that waited fails, not hangs)
+        return "done"
+
+    future = runner.submit(held())
+    assert not future.done()
+    release.set()
+    assert future.result(5) == "done"
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

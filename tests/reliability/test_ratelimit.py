@@ -1,4 +1,4 @@
-"""RateLimiter: sliding-window limits, FIFO, cancellation safety, pause gate (matrix rows 16, 17, 27)."""
+"""RateLimiter: sliding-window limits, FIFO, cancellation safety, pause gate."""
 
 from __future__ import annotations
 

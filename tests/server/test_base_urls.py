@@ -209,6 +209,7 @@ def spellings(value: int) -> st.SearchStrategy[str]:
     return st.one_of(one, two, three, four)
 
 
+@pytest.mark.slow  # a property-based sweep: 300 examples
 @settings(max_examples=300, deadline=None)
 @given(st.integers(0, 2**32 - 1).flatmap(lambda v: st.tuples(st.just(v), spellings(v))))
 def test_ipv4_spellings_read_like_inet_aton(case):
@@ -221,6 +222,7 @@ async def fail_resolve(host, port):
     raise AssertionError(f"no lookup expected for {host}")
 
 
+@pytest.mark.slow  # a property-based sweep: 300 examples
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=60) | st.from_regex(r"\Ahttps?://[0-9a-fx.:\[\]@%]{0,30}(/[a-z]*)?\Z"))
 async def test_checker_only_ever_refuses_cleanly(text):

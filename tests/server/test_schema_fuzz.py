@@ -20,6 +20,8 @@ from closedpaw_nb.server import create_app, start_server
 
 from .conftest import AUTH, TOKEN, FakeDNS
 
+pytestmark = pytest.mark.slow  # property-based: hundreds of requests
+
 EXAMPLES = 120
 TARGET = "sim-canary"
 

@@ -73,13 +73,60 @@ def test_pacer_schedule_is_absolute_and_scaled() -> None:
     assert pacer.due(4) == pytest.approx(1000.05 + 4 * 0.05)
 
 
-async def test_pacer_waits_until_due_without_drift() -> None:
+class LateClock:
+    """Stands in for `time` and `asyncio` in the pacer's module: every sleep wakes up
+    `late` seconds after it was due, as a busy machine's timers do."""
+
+    def __init__(self, late: float) -> None:
+        self.now, self.late, self.sleeps = 1000.0, late, 0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.now += seconds + self.late
+
+
+@pytest.fixture
+def late_clock(monkeypatch: pytest.MonkeyPatch) -> LateClock:
+    from closedpaw_nb.sim import _text
+
+    clock = LateClock(late=0.003)
+    monkeypatch.setattr(_text, "time", clock)
+    monkeypatch.setattr(_text, "asyncio", clock)
+    monkeypatch.setattr(Pacer, "_bias", Pacer._bias)  # the learned bias is restored afterwards
+    return clock
+
+
+async def test_pacer_waits_until_due_without_drift(late_clock: LateClock) -> None:
+    """Each wait aims at its absolute due time, so lateness does not pile up: after ten
+    waits, each woken 3 ms late, the pacer is at most 3 ms past the last due time (waits of
+    one gap each would be 30 ms past), and never before it by more than the early bias."""
+    pacer = Pacer(LatencyProfile(ttft_ms=20, tokens_per_s=200, output_tokens=10), time_scale=1.0,
+                  start=late_clock.now)
+    for i in range(10):
+        await pacer.wait(i)
+        assert pacer.due(i) - Pacer._MAX_BIAS <= late_clock.now <= pacer.due(i) + late_clock.late + 1e-9
+    assert late_clock.sleeps == 10
+    assert pacer.due(9) == pytest.approx(1000.0 + 0.020 + 9 * 0.005)
+
+
+async def test_pacer_does_not_wait_for_what_is_already_due(late_clock: LateClock) -> None:
+    pacer = Pacer(LatencyProfile(ttft_ms=20, tokens_per_s=200, output_tokens=10), time_scale=1.0,
+                  start=late_clock.now - 1.0)  # a second behind schedule
+    for i in range(10):
+        await pacer.wait(i)
+    assert late_clock.sleeps == 0 and late_clock.now == 1000.0
+
+
+async def test_pacer_really_sleeps() -> None:
+    """On the real clock, the last token is never sent before it is due (less the early bias)."""
     start = time.perf_counter()
     pacer = Pacer(LatencyProfile(ttft_ms=20, tokens_per_s=200, output_tokens=10), time_scale=1.0, start=start)
     for i in range(10):
         await pacer.wait(i)
-    elapsed = time.perf_counter() - start
-    assert elapsed == pytest.approx(0.020 + 9 * 0.005, abs=0.004)
+    assert time.perf_counter() - start >= 0.020 + 9 * 0.005 - Pacer._MAX_BIAS
 
 
 async def test_time_scale_zero_never_sleeps() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -63,6 +64,7 @@ def encode(events: list[SSEEvent], newline: str) -> bytes:
     return out.encode()
 
 
+@pytest.mark.slow  # a property-based sweep: 200 examples (test_one_byte_chunks stays in the inner loop)
 @settings(max_examples=200, deadline=None)
 @given(st.lists(event_st, max_size=8), st.sampled_from(["\n", "\r\n", "\r"]),
        st.lists(st.integers(min_value=0, max_value=2000), max_size=12))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable
 
 import ipywidgets as w
+from conftest import wait_until  # noqa: F401 - the widget tests' polling (state changed by the runner thread)
 
 from closedpaw_nb.providers import BaseProvider
 from closedpaw_nb.types import ChatResponse, ProviderType
@@ -43,12 +42,3 @@ class SlowProvider(BaseProvider):
 def all_widget_state() -> str:
     """Every live widget's state, as the notebook would save it, serialised to one string."""
     return json.dumps(w.Widget.get_manager_state(drop_defaults=False), default=str)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll `predicate` until it holds (for state changed by the runner thread mid-run)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)

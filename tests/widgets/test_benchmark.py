@@ -80,7 +80,7 @@ def test_prompts_from_a_dataframe_column_keep_their_ids(sim_manager, store):
 
 
 def test_cancel_keeps_finished_rows_and_resume_finishes(manager, add_slow, store):
-    target = add_slow(n=5, delay=0.02)
+    target = add_slow(n=3, delay=0.01)
     panel = BenchmarkPanel(manager, store=store)
     panel.prompts.value = "\n".join(f"prompt {i}" for i in range(6))
     panel.targets.value, panel.trials.value, panel.warmup.value, panel.concurrency.value = (target,), 2, 0, 1

@@ -71,6 +71,7 @@ def expected_answers(targets: list[str]) -> dict[str, str]:
             _runner.run(mgr.close_all())
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_a_browser_session(tmp_path, canary):
     _require_tools()

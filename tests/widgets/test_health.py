@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from closedpaw_nb.config import ProviderConfig
 from closedpaw_nb.widgets import HealthDashboard
+from closedpaw_nb.widgets import health as health_module
 from closedpaw_nb.widgets._views import STATUS_COLOURS
 
 from ._helpers import KEY, wait_until
@@ -58,8 +61,15 @@ def test_listeners_get_every_check(sim_manager):
     assert got == [["bad", "s-anthropic", "s-openai"]]
 
 
-def test_auto_refresh_runs_until_unticked(sim_manager):
-    board = HealthDashboard(sim_manager, interval=1.0)
+@pytest.fixture
+def quick_refresh(monkeypatch):
+    """Lets auto-refresh run every 0.2 s (the panel's floor is 1 s: see test_interval_has_a_floor)."""
+    monkeypatch.setattr(health_module, "MIN_INTERVAL", 0.2)
+    return 0.2
+
+
+def test_auto_refresh_runs_until_unticked(sim_manager, quick_refresh):
+    board = HealthDashboard(sim_manager, interval=quick_refresh)
     board.auto_refresh.value = True
     assert board.refreshing
     wait_until(lambda: board.board.checks >= 2, timeout=10, what="two automatic checks")
@@ -70,8 +80,8 @@ def test_auto_refresh_runs_until_unticked(sim_manager):
     assert len(board.history) == count
 
 
-def test_auto_refresh_can_be_ticked_again_at_once(manager):
-    board = HealthDashboard(manager, interval=1.0)
+def test_auto_refresh_can_be_ticked_again_at_once(manager, quick_refresh):
+    board = HealthDashboard(manager, interval=quick_refresh)
     for value in (True, False, True):
         board.auto_refresh.value = value
     wait_until(lambda: board.board.checks >= 2, timeout=5, what="the restarted loop to keep checking")
@@ -79,9 +89,9 @@ def test_auto_refresh_can_be_ticked_again_at_once(manager):
     wait_until(lambda: not board.refreshing, timeout=5, what="auto-refresh to stop after close")
 
 
-def test_closing_the_dashboard_stops_auto_refresh(sim, manager):
+def test_closing_the_dashboard_stops_auto_refresh(sim, manager, quick_refresh):
     manager.register_provider(ProviderConfig("openai", name="s", api_key=KEY, base_url=sim.base_url("openai")))
-    board = HealthDashboard(manager, interval=1.0)
+    board = HealthDashboard(manager, interval=quick_refresh)
     board.auto_refresh.value = True
     wait_until(lambda: len(board.history) >= 1, what="the first automatic check")
     board.close()

@@ -10,6 +10,8 @@ import os
 import nbformat
 import pytest
 
+pytestmark = pytest.mark.slow  # starts an ipykernel
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 CELLS = [
