@@ -23,8 +23,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition",
-               interval: float = 0.01) -> None:
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition", interval: float = 0.01
+) -> None:
     """Poll `predicate` until it holds; AssertionError naming `what` after `timeout` seconds.
 
     The timeout is a bound for a hung test, not a performance claim: keep it generous."""
@@ -110,8 +111,13 @@ def sim_config(sim, provider_type: str, key: str = "sk-test-key-0123456789", **c
     """A ProviderConfig pointing `provider_type` at the simulator."""
     from closedpaw_nb import ProviderConfig
 
-    fields = dict(name=provider_type, api_key=key, base_url=sim.base_url(provider_type),
-                  default_model="sim-small", models=["sim-small"])
+    fields = dict(
+        name=provider_type,
+        api_key=key,
+        base_url=sim.base_url(provider_type),
+        default_model="sim-small",
+        models=["sim-small"],
+    )
     fields.update(changes)
     return ProviderConfig(provider_type, **fields)
 

@@ -20,8 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.slow  # the whole suite in a subprocess: several seconds
 def test_quick_run_writes_every_goal(tmp_path):
     out = tmp_path / "quick.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--no-litellm", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, check=False, timeout=110)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--no-litellm", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=110,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(out.read_text())
     assert [g["goal"] for g in results["goals"]] == ["G1", "G2", "G3", "G4", "G5", "G6", "G7"]
@@ -33,15 +39,22 @@ def test_quick_run_writes_every_goal(tmp_path):
 @pytest.mark.slow  # a benchmark goal in a subprocess
 def test_one_goal_can_be_chosen(tmp_path):
     out = tmp_path / "g5.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "g5", "--quick", "--no-litellm", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, check=False, timeout=110)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "g5", "--quick", "--no-litellm", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=110,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert [g["goal"] for g in json.loads(out.read_text())["goals"]] == ["G5"]
 
 
 def test_unknown_goal_is_refused():
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "G9"], cwd=ROOT, capture_output=True, text=True,
-                          check=False, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "G9"], cwd=ROOT, capture_output=True, text=True, check=False, timeout=60
+    )
     assert done.returncode == 2 and "unknown goal" in done.stderr
 
 
@@ -64,8 +77,10 @@ def test_stub_stream_is_valid_sse_for_our_decoder():
     assert contents == ["t0 ", "t1 ", "t2 "]
 
 
-@pytest.mark.parametrize("host, local", [("127.0.0.1", True), ("::1", True), ("localhost", True),
-                                         ("10.0.0.1", False), ("example.com", False)])
+@pytest.mark.parametrize(
+    "host, local",
+    [("127.0.0.1", True), ("::1", True), ("localhost", True), ("10.0.0.1", False), ("example.com", False)],
+)
 def test_network_guard_allows_only_loopback(host, local):
     from benchmarks._guard import is_local
 

@@ -14,7 +14,7 @@ CANARY = "sk-test-CANARY-config-0123456789"
 
 def test_secret_never_shows_its_value():
     secret = Secret(CANARY)
-    for text in (repr(secret), str(secret), f"{secret}", f"{secret!r}", "%s" % secret):
+    for text in (repr(secret), str(secret), f"{secret}", f"{secret!r}", "%s" % secret):  # noqa: UP031 - %-formatting is a way to print it too
         assert CANARY not in text
     assert secret.reveal() == CANARY
     assert secret.fingerprint().startswith("sha256:") and CANARY not in secret.fingerprint()
@@ -65,4 +65,7 @@ def test_key_resolution_order_argument_then_vault_then_env():
 
 def test_gemini_reads_either_env_var():
     config = ProviderConfig("google")
-    assert resolve_api_key(config, ["GEMINI_API_KEY", "GOOGLE_API_KEY"], None, {"GOOGLE_API_KEY": "g-key-123456"}).reveal() == "g-key-123456"
+    assert (
+        resolve_api_key(config, ["GEMINI_API_KEY", "GOOGLE_API_KEY"], None, {"GOOGLE_API_KEY": "g-key-123456"}).reveal()
+        == "g-key-123456"
+    )

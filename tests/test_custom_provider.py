@@ -38,13 +38,20 @@ class ClientProvider(BaseProvider):
     async def chat(self, messages, model=None, **kwargs):
         ClientProvider.received.append(messages)
         body = {"model": model or self.config.default_model, "messages": [m.to_dict() for m in messages]}
-        response = await self.client.post(f"{self.config.base_url}/chat/completions", json=body,
-                                          headers={"Authorization": f"Bearer {self.config.api_key.reveal()}"})
+        response = await self.client.post(
+            f"{self.config.base_url}/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {self.config.api_key.reveal()}"},
+        )
         response.raise_for_status()
         data = response.json()
-        return ChatResponse(content=data["choices"][0]["message"]["content"], model=data["model"],
-                            provider=self.name, latency_ms=response.elapsed.total_seconds() * 1000 or 0.01,
-                            finish_reason="stop")
+        return ChatResponse(
+            content=data["choices"][0]["message"]["content"],
+            model=data["model"],
+            provider=self.name,
+            latency_ms=response.elapsed.total_seconds() * 1000 or 0.01,
+            finish_reason="stop",
+        )
 
     async def list_models(self):
         return ["sim-small", "sim-large"]
@@ -56,9 +63,16 @@ def custom(sim):
     ClientProvider.received = []
     manager = ProviderManager()
     provider = manager.register_provider(
-        cp.ProviderConfig("custom", name="http", api_key="sk-test-key-0123456789",
-                          base_url=sim.base_url("openai"), default_model="sim-small", timeout=7),
-        provider_class=ClientProvider)
+        cp.ProviderConfig(
+            "custom",
+            name="http",
+            api_key="sk-test-key-0123456789",
+            base_url=sim.base_url("openai"),
+            default_model="sim-small",
+            timeout=7,
+        ),
+        provider_class=ClientProvider,
+    )
     yield manager, provider
     _runner.run(manager.close_all())
 
@@ -100,9 +114,16 @@ def test_a_client_passed_or_assigned_is_used_and_closed(sim):
 
     manager = ProviderManager()
     for name, cls in (("passing", Passing), ("assigning", Assigning)):
-        manager.register_provider(cp.ProviderConfig("custom", name=name, api_key="sk-test-key-0123456789",
-                                                    base_url=sim.base_url("openai"), default_model="sim-small"),
-                                  provider_class=cls)
+        manager.register_provider(
+            cp.ProviderConfig(
+                "custom",
+                name=name,
+                api_key="sk-test-key-0123456789",
+                base_url=sim.base_url("openai"),
+                default_model="sim-small",
+            ),
+            provider_class=cls,
+        )
         assert _runner.run(manager.chat("hi", name)).content
     assert manager.get_provider("passing").client is mine
     assigned = manager.get_provider("assigning").client
@@ -128,12 +149,12 @@ def test_keys_stay_out_of_the_client_logs_and_errors(sim, canary, caplog):
             response.raise_for_status()
 
     manager = ProviderManager()
-    provider = manager.register_provider(cp.ProviderConfig("custom", name="leaky", api_key=canary,
-                                                           base_url=sim.base_url("openai"), default_model="m"),
-                                         provider_class=Leaky)
-    with caplog.at_level(logging.DEBUG):
-        with pytest.raises(NotFoundError) as caught:
-            _runner.run(manager.chat("hi", "leaky"))
+    provider = manager.register_provider(
+        cp.ProviderConfig("custom", name="leaky", api_key=canary, base_url=sim.base_url("openai"), default_model="m"),
+        provider_class=Leaky,
+    )
+    with caplog.at_level(logging.DEBUG), pytest.raises(NotFoundError) as caught:
+        _runner.run(manager.chat("hi", "leaky"))
     _runner.run(manager.close_all())
     assert caught.value.status_code == 404
     texts = [caplog.text, str(caught.value), repr(caught.value), repr(provider), repr(provider.client)]
@@ -148,8 +169,20 @@ def _received_lists() -> bool:
     return all(isinstance(m, list) and all(isinstance(x, ChatMessage) for x in m) for m in ClientProvider.received)
 
 
-@pytest.mark.parametrize("path", ["manager.chat", "manager.stream", "cp.chat", "cp.stream", "cp.compare",
-                                  "cp.benchmark", "contract check", "widget", "http api"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "manager.chat",
+        "manager.stream",
+        "cp.chat",
+        "cp.stream",
+        "cp.compare",
+        "cp.benchmark",
+        "contract check",
+        "widget",
+        "http api",
+    ],
+)
 def test_every_path_hands_chat_a_list_of_chat_messages(path, helpers_manager, tmp_path):
     manager = helpers_manager
     call = {
@@ -158,8 +191,9 @@ def test_every_path_hands_chat_a_list_of_chat_messages(path, helpers_manager, tm
         "cp.chat": lambda: cp.chat("plain string", "http", temperature=0),
         "cp.stream": lambda: "".join(cp.stream("plain string", "http")),
         "cp.compare": lambda: cp.compare("plain string", ["http:sim-small"]),
-        "cp.benchmark": lambda: cp.benchmark("plain string", ["http:sim-small"], trials=1, warmup=0,
-                                             store=str(tmp_path / "runs.sqlite"), progress=False),
+        "cp.benchmark": lambda: cp.benchmark(
+            "plain string", ["http:sim-small"], trials=1, warmup=0, store=str(tmp_path / "runs.sqlite"), progress=False
+        ),
         "contract check": lambda: cp_testing_check(manager.get_provider("http")),
         "widget": lambda: _widget_run(manager),
         "http api": lambda: _runner.run(_api_chat(manager)),
@@ -192,10 +226,12 @@ async def _api_chat(manager):
 
     token = "test-token-custom-0123456789"
     app = create_app(manager, token=token)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://127.0.0.1",
-                                 headers={"Authorization": f"Bearer {token}"}) as client:
-        response = await client.post("/api/chat", json={"provider": "http", "messages": [
-            {"role": "user", "content": "plain string"}]})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        response = await client.post(
+            "/api/chat", json={"provider": "http", "messages": [{"role": "user", "content": "plain string"}]}
+        )
         assert response.status_code == 200, response.text
         models = await client.get("/api/providers/http/models")
         assert models.status_code == 200 and "sim-large" in models.text
@@ -231,8 +267,9 @@ def test_a_model_list_that_is_not_strings_is_explained(custom):
             return [{"id": "x"}]
 
     manager = ProviderManager()
-    manager.register_provider(cp.ProviderConfig("custom", name="bad", base_url="http://127.0.0.1:9"),
-                              provider_class=Bad)
+    manager.register_provider(
+        cp.ProviderConfig("custom", name="bad", base_url="http://127.0.0.1:9"), provider_class=Bad
+    )
     with pytest.raises(ProviderImplementationError, match=r"list_models\(\) must return a list of model ids"):
         _runner.run(manager._guarded("bad").list_model_info())
     assert _runner.run(manager.list_all_models())["bad"] == []
@@ -251,16 +288,21 @@ class Judged(ClientProvider):
         return verdict
 
 
-@pytest.mark.parametrize("verdict, status, detail", [
-    (True, "ok", "ok (health_check)"),
-    (False, "error", "health_check() returned False"),
-    ("yes", "error", "must return True or False"),
-    (httpx.ConnectError("refused"), "unreachable", "could not connect"),
-])
+@pytest.mark.parametrize(
+    "verdict, status, detail",
+    [
+        (True, "ok", "ok (health_check)"),
+        (False, "error", "health_check() returned False"),
+        ("yes", "error", "must return True or False"),
+        (httpx.ConnectError("refused"), "unreachable", "could not connect"),
+    ],
+)
 def test_an_overridden_health_check_is_what_every_view_shows(verdict, status, detail, monkeypatch):
     manager = ProviderManager()
-    manager.register_provider(cp.ProviderConfig("custom", name="judged", base_url="http://127.0.0.1:9",
-                                                settings={"verdict": verdict}), provider_class=Judged)
+    manager.register_provider(
+        cp.ProviderConfig("custom", name="judged", base_url="http://127.0.0.1:9", settings={"verdict": verdict}),
+        provider_class=Judged,
+    )
     monkeypatch.setattr(manager_module, "_singleton", manager)
     found = _runner.run(manager.check_health_all())["judged"]
     assert found.status == status and detail in found.detail
@@ -276,8 +318,9 @@ def test_an_overridden_health_check_is_what_every_view_shows(verdict, status, de
     board.close()
 
 
-@pytest.mark.parametrize("listing, status", [
-    (["m"], HealthState.OK), (httpx.ConnectError("refused"), HealthState.ERROR)])
+@pytest.mark.parametrize(
+    "listing, status", [(["m"], HealthState.OK), (httpx.ConnectError("refused"), HealthState.ERROR)]
+)
 def test_a_health_check_that_calls_super_gets_the_default_probe(listing, status):
     class Polite(ClientProvider):
         async def list_models(self):
@@ -289,8 +332,9 @@ def test_a_health_check_that_calls_super_gets_the_default_probe(listing, status)
             return await super().health_check()  # no recursion: the default probe lists models
 
     manager = ProviderManager()
-    manager.register_provider(cp.ProviderConfig("custom", name="polite", base_url="http://127.0.0.1:9"),
-                              provider_class=Polite)
+    manager.register_provider(
+        cp.ProviderConfig("custom", name="polite", base_url="http://127.0.0.1:9"), provider_class=Polite
+    )
     assert _runner.run(manager.check_health_all())["polite"].status is status
 
 
@@ -314,8 +358,10 @@ class ForgetsSuper(ClientProvider):
 
 def _register(cls, name="p", **config):
     manager = ProviderManager()
-    manager.register_provider(cp.ProviderConfig("custom", name=name, base_url="http://127.0.0.1:9",
-                                                default_model="m", **config), provider_class=cls)
+    manager.register_provider(
+        cp.ProviderConfig("custom", name=name, base_url="http://127.0.0.1:9", default_model="m", **config),
+        provider_class=cls,
+    )
     return manager
 
 
@@ -348,8 +394,10 @@ def test_forgetting_super_init_is_refused_at_registration():
 
 async def test_the_contract_check_names_each_mistake():
     config = cp.ProviderConfig("custom", name="p", base_url="http://127.0.0.1:9", default_model="m")
-    reports = {cls.__name__: await acheck_provider(cls(config), raise_on_failure=False)
-               for cls in (ReturnsDict, BareException, ForgetsSuper)}
+    reports = {
+        cls.__name__: await acheck_provider(cls(config), raise_on_failure=False)
+        for cls in (ReturnsDict, BareException, ForgetsSuper)
+    }
     failed = {name: {c.name: c.detail for c in r.failures} for name, r in reports.items()}
     assert "ChatResponse" in failed["ReturnsDict"]["chat returns a ChatResponse"]
     assert "raise_for_status()" in failed["BareException"]["errors are ProviderErrors (unknown model)"]

@@ -8,12 +8,48 @@ import sys
 import closedpaw_nb
 
 PUBLIC = {
-    "BaseProvider", "ChatMessage", "ChatOptions", "ChatResponse", "ChatStream", "ClosedPawError",
-    "ConfigError", "HealthState", "HealthStatus", "ModelInfo", "ProviderConfig", "ProviderError",
-    "ProviderManager", "ProviderType", "Secret", "Usage", "__version__", "get_provider_manager",
-    "BenchmarkResult", "CompareResult", "DataVault", "KeyringVault", "RateLimiter", "RetryPolicy", "RunStore",
-    "register", "chat", "achat", "stream", "compare", "acompare", "benchmark", "abenchmark",
-    "resume", "aresume", "models", "amodels", "health", "ahealth", "EvalResult", "evaluate", "aevaluate",
+    "BaseProvider",
+    "ChatMessage",
+    "ChatOptions",
+    "ChatResponse",
+    "ChatStream",
+    "ClosedPawError",
+    "ConfigError",
+    "HealthState",
+    "HealthStatus",
+    "ModelInfo",
+    "ProviderConfig",
+    "ProviderError",
+    "ProviderManager",
+    "ProviderType",
+    "Secret",
+    "Usage",
+    "__version__",
+    "get_provider_manager",
+    "BenchmarkResult",
+    "CompareResult",
+    "DataVault",
+    "KeyringVault",
+    "RateLimiter",
+    "RetryPolicy",
+    "RunStore",
+    "register",
+    "chat",
+    "achat",
+    "stream",
+    "compare",
+    "acompare",
+    "benchmark",
+    "abenchmark",
+    "resume",
+    "aresume",
+    "models",
+    "amodels",
+    "health",
+    "ahealth",
+    "EvalResult",
+    "evaluate",
+    "aevaluate",
 }
 
 
@@ -24,7 +60,14 @@ def test_all_is_pinned():
 
 
 def test_provider_type_values_match_the_seed():
-    assert [t.value for t in closedpaw_nb.ProviderType] == ["ollama", "openai", "anthropic", "google", "mistral", "custom"]
+    assert [t.value for t in closedpaw_nb.ProviderType] == [
+        "ollama",
+        "openai",
+        "anthropic",
+        "google",
+        "mistral",
+        "custom",
+    ]
 
 
 def test_import_opens_no_socket_and_loads_no_heavy_modules():
@@ -35,7 +78,8 @@ def test_import_opens_no_socket_and_loads_no_heavy_modules():
         "sys.addaudithook(audit)\n"
         "import closedpaw_nb\n"
         "closedpaw_nb.get_provider_manager()\n"
-        "heavy = [m for m in ('pandas', 'ipywidgets', 'matplotlib', 'starlette', 'uvicorn', 'cryptography') if m in sys.modules]\n"
+        "heavy = [m for m in ('pandas', 'ipywidgets', 'matplotlib', 'starlette', 'uvicorn', 'cryptography')\n"
+        "         if m in sys.modules]\n"
         "print(heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -165,9 +165,7 @@ class TinyProvider(BaseProvider):
         model = model or self.config.default_model
         prompt = "\n".join(f"{m.role}: {m.content}" for m in messages)
         start = time.perf_counter()
-        response = await self.client.post(
-            f"{self.config.base_url}/generate", json={"model": model, "prompt": prompt}
-        )
+        response = await self.client.post(f"{self.config.base_url}/generate", json={"model": model, "prompt": prompt})
         latency_ms = (time.perf_counter() - start) * 1000
         if response.status_code != 200:
             response.raise_for_status()
@@ -218,8 +216,12 @@ class BareErrorProvider(TinyProvider):
         if response.status_code != 200:
             raise Exception(f"API error: {response.status_code}")
         data = response.json()
-        return ChatResponse(content=data["text"], model=data["model"], provider=self.config.name,
-                            latency_ms=(time.perf_counter() - start) * 1000)
+        return ChatResponse(
+            content=data["text"],
+            model=data["model"],
+            provider=self.config.name,
+            latency_ms=(time.perf_counter() - start) * 1000,
+        )
 
 
 class NoSuperProvider(TinyProvider):
@@ -248,8 +250,9 @@ def tiny_config(api: TinyAPI, name: str = "tiny", **changes: Any) -> ProviderCon
     return ProviderConfig(ProviderType.CUSTOM, **fields)
 
 
-def register(mgr: ProviderManager, api: TinyAPI, name: str = "tiny",
-             cls: type[BaseProvider] = TinyProvider, **changes: Any) -> BaseProvider:
+def register(
+    mgr: ProviderManager, api: TinyAPI, name: str = "tiny", cls: type[BaseProvider] = TinyProvider, **changes: Any
+) -> BaseProvider:
     return mgr.register_provider(tiny_config(api, name, **changes), provider_class=cls)
 
 
@@ -326,8 +329,9 @@ def test_cp_compare(api, manager):
 
 def test_cp_benchmark(api, manager, tmp_path):
     register(manager, api)
-    run = cp.benchmark(["p1", "p2"], ["tiny:tiny-1"], trials=2, warmup=0,
-                       store=str(tmp_path / "runs.sqlite"), progress=False)
+    run = cp.benchmark(
+        ["p1", "p2"], ["tiny:tiny-1"], trials=2, warmup=0, store=str(tmp_path / "runs.sqlite"), progress=False
+    )
     try:
         df = run.df
         assert len(df) == 4 and df.ok.all(), df[["target", "ok", "error"]].to_string()
@@ -399,8 +403,11 @@ async def test_http_api(api):
     mgr.register_provider(tiny_config(api), provider_class=TinyProvider)
     app = create_app(mgr, token=TOKEN)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
-                                     headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://127.0.0.1",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as client:
             listed = await client.get("/api/providers")
             assert listed.status_code == 200, listed.text
             providers = listed.json()["providers"]
@@ -411,15 +418,18 @@ async def test_http_api(api):
             ids = [m["id"] if isinstance(m, dict) else m for m in models.json()["models"]]
             assert ids == [MODEL]
 
-            reply = await client.post("/api/chat", json={
-                "provider": "tiny", "messages": [{"role": "user", "content": "hi"}]})
+            reply = await client.post(
+                "/api/chat", json={"provider": "tiny", "messages": [{"role": "user", "content": "hi"}]}
+            )
             assert reply.status_code == 200, reply.text
             body = reply.json()
             assert body["content"] == "USER: HI" and body["provider"] == "tiny" and body["model"] == MODEL
             assert api.generated() == [{"model": MODEL, "prompt": "user: hi"}]
 
-            missing = await client.post("/api/chat", json={
-                "provider": "tiny", "model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]})
+            missing = await client.post(
+                "/api/chat",
+                json={"provider": "tiny", "model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]},
+            )
             # Provider errors are 502s naming the error class and the upstream status.
             assert missing.status_code == 502, missing.text
             error = missing.json()["error"]

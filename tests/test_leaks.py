@@ -10,11 +10,11 @@ import logging
 import traceback
 
 import pytest
-from conftest import PROVIDER_TYPES, sim_config
 
 from closedpaw_nb import ProviderManager
 from closedpaw_nb.errors import ProviderError
 from closedpaw_nb.sim import Fault
+from conftest import PROVIDER_TYPES, sim_config
 
 MOUNT = {"custom": "openai"}
 
@@ -69,8 +69,9 @@ def error_texts(exc: BaseException) -> list[str]:
 
 # The whole sweep (every provider x every fault, streamed and not) is `slow`; one protocol
 # stays in the inner loop (python -m pytest -m "not slow").
-@pytest.mark.parametrize("provider_type", [
-    pytest.param(p, marks=[] if p == "openai" else [pytest.mark.slow]) for p in PROVIDER_TYPES])
+@pytest.mark.parametrize(
+    "provider_type", [pytest.param(p, marks=[] if p == "openai" else [pytest.mark.slow]) for p in PROVIDER_TYPES]
+)
 async def test_canary_never_leaks(sim, provider_type, canary, log_lines, capsys):
     seen: list[str] = []
     for fault in FAULTS:
@@ -79,9 +80,15 @@ async def test_canary_never_leaks(sim, provider_type, canary, log_lines, capsys)
         # A hang ends at the read timeout, whatever it is: keep that short, and wait it out once
         # (retries after an error are covered by the 429, 500 and reset faults).
         hang = bool(fault) and fault["kind"] == "hang"
-        provider = manager.register_provider(sim_config(
-            sim, provider_type, key=canary, timeout=0.1 if hang else 0.3,
-            settings={"max_retries": 0 if hang else 1, "retry_initial_delay": 0.01, "organization": "org-1"}))
+        provider = manager.register_provider(
+            sim_config(
+                sim,
+                provider_type,
+                key=canary,
+                timeout=0.1 if hang else 0.3,
+                settings={"max_retries": 0 if hang else 1, "retry_initial_delay": 0.01, "organization": "org-1"},
+            )
+        )
         seen += [repr(manager), repr(provider), str(manager.get_status()), repr(provider.config)]
         for streaming in (False, True):
             if fault:
@@ -110,12 +117,19 @@ async def test_canary_never_leaks(sim, provider_type, canary, log_lines, capsys)
 
 
 def test_redaction_filter_scrubs_httpx_style_args(canary):
-    from closedpaw_nb.transport.redact import SecretFilter
     from closedpaw_nb.config import Secret
+    from closedpaw_nb.transport.redact import SecretFilter
 
     Secret(canary)
-    record = logging.LogRecord("httpx", logging.INFO, __file__, 1, 'HTTP Request: %s %s "%s"',
-                               ("POST", f"https://x/v1?key={canary}", "HTTP/1.1 200 OK"), None)
+    record = logging.LogRecord(
+        "httpx",
+        logging.INFO,
+        __file__,
+        1,
+        'HTTP Request: %s %s "%s"',
+        ("POST", f"https://x/v1?key={canary}", "HTTP/1.1 200 OK"),
+        None,
+    )
     SecretFilter().filter(record)
     assert canary not in record.getMessage()
     assert "key=***" in record.getMessage()

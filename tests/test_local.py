@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import wait_until
 
 import closedpaw_nb.manager as manager_module
 from closedpaw_nb import ProviderManager, local
 from closedpaw_nb import notebook as nb
 from closedpaw_nb.local import _discovery
+from conftest import wait_until
 
 pytestmark = pytest.mark.skipif(os.environ.get(local.SKIP_ENV) == "1", reason=f"{local.SKIP_ENV}=1")
 
@@ -33,8 +33,10 @@ SHORT = {"max_tokens": 12, "temperature": 0.0, "seed": 1}
 
 def require_extra() -> None:
     if not local.is_available():
-        pytest.skip(f"the `local` extra is not installed ({', '.join(local.missing_requirements())} missing); "
-                    f"install it with: {local.INSTALL_HINT}")
+        pytest.skip(
+            f"the `local` extra is not installed ({', '.join(local.missing_requirements())} missing); "
+            f"install it with: {local.INSTALL_HINT}"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +67,11 @@ def port_is_closed(port: int) -> bool:
 
 def test_missing_extra_names_the_install_command(monkeypatch, capsys):
     real_find_spec = _discovery.importlib.util.find_spec
-    monkeypatch.setattr(_discovery.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "llama_cpp" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        _discovery.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "llama_cpp" else real_find_spec(name, *a),
+    )
     assert not local.is_available()
     assert "llama-cpp-python" in local.missing_requirements()
     with pytest.raises(local.LocalModelUnavailable, match=r'pip install "closedpaw_nb\[local\]"'):
@@ -216,9 +221,14 @@ def test_server_dies_with_its_parent(tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(
         "import sys, time\nfrom closedpaw_nb.local import LocalModel\n"
-        "m = LocalModel().start()\nprint(m.pid, m.port, m._log_path, flush=True)\ntime.sleep(600)\n")
-    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": _pythonpath()})
+        "m = LocalModel().start()\nprint(m.pid, m.port, m._log_path, flush=True)\ntime.sleep(600)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": _pythonpath()},
+    )
     try:
         pid, port, log = parent.stdout.readline().split()
         pid, port = int(pid), int(port)
@@ -235,9 +245,13 @@ def test_server_dies_with_its_parent(tmp_path):
 @pytest.mark.slow
 def test_cli_serves_until_interrupted(tmp_path):
     require_extra()
-    cli = subprocess.Popen([sys.executable, "-m", "closedpaw_nb.local", "--prompt", "Say hi."],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           env={**os.environ, "PYTHONPATH": _pythonpath()})
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "closedpaw_nb.local", "--prompt", "Say hi."],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": _pythonpath()},
+    )
     lines: list[str] = []
     try:
         for line in cli.stdout:

@@ -36,9 +36,16 @@ class ReverseProvider(BaseProvider):
             raise NotFoundError(f"model {model!r} not found", provider=self.name, model=model, status_code=404)
         prompt = normalize_messages(messages)[-1].content
         text = prompt[::-1]
-        return ChatResponse(content=text, model=model, provider=self.name, prompt_tokens=len(prompt.split()),
-                            completion_tokens=len(text.split()), tokens_used=len(prompt.split()) * 2,
-                            finish_reason="stop", latency_ms=0.1)
+        return ChatResponse(
+            content=text,
+            model=model,
+            provider=self.name,
+            prompt_tokens=len(prompt.split()),
+            completion_tokens=len(text.split()),
+            tokens_used=len(prompt.split()) * 2,
+            finish_reason="stop",
+            latency_ms=0.1,
+        )
 
     async def stream_chat(self, messages, model=None, **options):
         response = await self.chat(messages, model, **options)
@@ -56,7 +63,8 @@ class ReverseProvider(BaseProvider):
 def test_custom_provider_registers_and_passes_the_contract():
     manager = ProviderManager()
     provider = manager.register_provider(
-        ProviderConfig(ProviderType.CUSTOM, name="rev", default_model="reverse-1"), provider_class=ReverseProvider)
+        ProviderConfig(ProviderType.CUSTOM, name="rev", default_model="reverse-1"), provider_class=ReverseProvider
+    )
     assert isinstance(provider, ReverseProvider) and manager.get_provider("rev") is provider
     report = check_provider(provider, deterministic=False)
     assert report.passed, str(report)
@@ -216,6 +224,9 @@ async def test_explicit_retry_policy_overrides_settings():
     from closedpaw_nb.reliability.retry import RetryPolicy
 
     manager = ProviderManager()
-    manager.register_provider(ProviderConfig("custom", name="r", default_model="m", settings={"max_retries": 5}),
-                              provider_class=ReverseProvider, retry_policy=RetryPolicy(max_retries=0))
+    manager.register_provider(
+        ProviderConfig("custom", name="r", default_model="m", settings={"max_retries": 5}),
+        provider_class=ReverseProvider,
+        retry_policy=RetryPolicy(max_retries=0),
+    )
     assert manager._guarded("r").policy.max_retries == 0

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 import closedpaw_nb.manager as manager_module
-from closedpaw_nb import ConfigError, notebook as nb
+from closedpaw_nb import ConfigError
+from closedpaw_nb import notebook as nb
 from closedpaw_nb.bench.store import RunStore
 
 
@@ -92,7 +93,7 @@ def test_helpers_inside_a_real_ipykernel(monkeypatch, nest):
     # The kernel is a child process: make sure it imports this checkout.
     monkeypatch.setenv("PYTHONPATH", root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
-    outputs = [c.outputs for c in notebook.cells][1 if nest else 0:]
+    outputs = [c.outputs for c in notebook.cells][1 if nest else 0 :]
     assert outputs[1][0]["text"].strip() == "24"
     assert "sim-anthropic" in outputs[2][0]["data"]["text/html"]
     assert any(o.get("text", "").strip() == "3" for o in outputs[3])
@@ -125,8 +126,10 @@ def test_charts_render_in_a_kernel_without_matplotlib_inline(monkeypatch):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     monkeypatch.setenv("PYTHONPATH", root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     monkeypatch.setenv("MPLBACKEND", "agg")  # as a kernel with no inline backend selected
-    code = ("import pandas as pd\nfrom closedpaw_nb.bench import charts\n"
-            "charts.error_rate_bars(pd.DataFrame({'target': ['a'], 'ok': [True], 'warmup': [False]}))")
+    code = (
+        "import pandas as pd\nfrom closedpaw_nb.bench import charts\n"
+        "charts.error_rate_bars(pd.DataFrame({'target': ['a'], 'ok': [True], 'warmup': [False]}))"
+    )
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
     NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
     assert "image/png" in notebook.cells[0].outputs[0]["data"]

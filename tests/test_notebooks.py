@@ -12,8 +12,14 @@ import nbformat
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-EXPECTED = ["01_quickstart", "02_compare_models", "03_latency_benchmark", "04_health_dashboard",
-            "05_custom_provider", "06_keys_and_vault"]
+EXPECTED = [
+    "01_quickstart",
+    "02_compare_models",
+    "03_latency_benchmark",
+    "04_health_dashboard",
+    "05_custom_provider",
+    "06_keys_and_vault",
+]
 CHECK = "# NBVAL_CHECK_OUTPUT"
 
 
@@ -64,16 +70,35 @@ def test_runs_write_only_to_temporary_folders(name):
 
 @pytest.mark.slow  # nbval runs a notebook in a kernel
 def test_a_broken_cell_fails_the_nbval_run(tmp_path):
-    broken = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("x = 1"),
-        nbformat.v4.new_code_cell("raise RuntimeError('broken on purpose')"),
-    ])
+    broken = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("x = 1"),
+            nbformat.v4.new_code_cell("raise RuntimeError('broken on purpose')"),
+        ]
+    )
     nbformat.write(broken, tmp_path / "broken.ipynb")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-c", str(tmp_path / "pytest.ini"),
-         "--rootdir", str(tmp_path), "--nbval-lax", "--nbval-current-env", str(tmp_path / "broken.ipynb")],
-        check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            str(tmp_path / "pytest.ini"),
+            "--rootdir",
+            str(tmp_path),
+            "--nbval-lax",
+            "--nbval-current-env",
+            str(tmp_path / "broken.ipynb"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert run.returncode == 1, run.stdout[-2000:]
     assert "1 failed, 1 passed" in run.stdout
     assert "broken on purpose" in run.stdout

@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import PROVIDER_TYPES
 
 from closedpaw_nb import errors as E
 from closedpaw_nb.sim import Fault
 from closedpaw_nb.testing import acheck_provider
 from closedpaw_nb.types import HealthState
+from conftest import PROVIDER_TYPES
 
 MOUNT = {"custom": "openai"}
 
@@ -27,9 +27,14 @@ async def test_builtin_provider_passes_the_contract(sim, provider_type, build):
     report = await acheck_provider(provider, bad_key_provider=bad, missing_model="missing-model")
     assert report.passed, str(report)
     assert {c.name for c in report.checks} >= {
-        "constructed with super().__init__(config)", "chat returns a ChatResponse", "stream equals chat",
-        "list_models returns model ids", "health", "errors are ProviderErrors (unknown model)",
-        "error mapping: invalid key"} - ({"error mapping: invalid key"} if bad is None else set())
+        "constructed with super().__init__(config)",
+        "chat returns a ChatResponse",
+        "stream equals chat",
+        "list_models returns model ids",
+        "health",
+        "errors are ProviderErrors (unknown model)",
+        "error mapping: invalid key",
+    } - ({"error mapping: invalid key"} if bad is None else set())
 
 
 async def test_ollama_bad_key_when_the_server_requires_one(sim, build):
@@ -64,7 +69,9 @@ async def test_health_is_unreachable_on_a_closed_port(sim, provider_type, build)
 async def test_health_probe_never_bills(sim, provider_type, build):
     await build(provider_type).check_health()
     paths = [r.path for r in sim.simulator.requests]
-    assert paths and not any(p.endswith(("/chat/completions", "/messages", "/api/chat")) or "generateContent" in p for p in paths)
+    assert paths and not any(
+        p.endswith(("/chat/completions", "/messages", "/api/chat")) or "generateContent" in p for p in paths
+    )
 
 
 SYSTEM = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Hi there"}]
@@ -87,12 +94,26 @@ async def test_common_knobs_map_to_each_api_s_own_names(sim, build):
         await build(provider_type).chat("Hi", **knobs)
     by = {r.provider: r.json for r in sim.simulator.requests}
     assert {k: by["openai"][k] for k in ("temperature", "top_p", "max_completion_tokens", "stop", "seed")} == {
-        "temperature": 0.2, "top_p": 0.9, "max_completion_tokens": 12, "stop": ["\n\n"], "seed": 7}
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "max_completion_tokens": 12,
+        "stop": ["\n\n"],
+        "seed": 7,
+    }
     assert {k: by["anthropic"][k] for k in ("temperature", "top_p", "max_tokens", "stop_sequences")} == {
-        "temperature": 0.2, "top_p": 0.9, "max_tokens": 12, "stop_sequences": ["\n\n"]}
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "max_tokens": 12,
+        "stop_sequences": ["\n\n"],
+    }
     assert "seed" not in by["anthropic"]
     assert by["google"]["generationConfig"] == {
-        "temperature": 0.2, "topP": 0.9, "maxOutputTokens": 12, "stopSequences": ["\n\n"], "seed": 7}
+        "temperature": 0.2,
+        "topP": 0.9,
+        "maxOutputTokens": 12,
+        "stopSequences": ["\n\n"],
+        "seed": 7,
+    }
     assert {k: by["mistral"][k] for k in ("max_tokens", "random_seed")} == {"max_tokens": 12, "random_seed": 7}
     assert by["ollama"]["options"] == {"temperature": 0.2, "top_p": 0.9, "num_predict": 12, "stop": ["\n\n"], "seed": 7}
 
@@ -130,9 +151,15 @@ async def test_unknown_chat_option_is_a_clear_error_before_sending(sim, build):
 
 
 STATUS_CASES = [
-    (400, E.BadRequestError), (401, E.AuthenticationError), (403, E.PermissionDeniedError),
-    (404, E.NotFoundError), (409, E.ConflictError), (422, E.UnprocessableEntityError),
-    (429, E.RateLimitError), (500, E.InternalServerError), (503, E.InternalServerError),
+    (400, E.BadRequestError),
+    (401, E.AuthenticationError),
+    (403, E.PermissionDeniedError),
+    (404, E.NotFoundError),
+    (409, E.ConflictError),
+    (422, E.UnprocessableEntityError),
+    (429, E.RateLimitError),
+    (500, E.InternalServerError),
+    (503, E.InternalServerError),
 ]
 
 
@@ -163,7 +190,9 @@ async def test_provider_specific_error_kinds(sim, provider_type, fault, error, b
 
 
 async def test_retry_after_sources_are_read(sim, build):
-    sim.simulator.add_fault(Fault("status", provider="openai", status=429, headers={"retry-after-ms": "1500", "retry-after": "10"}))
+    sim.simulator.add_fault(
+        Fault("status", provider="openai", status=429, headers={"retry-after-ms": "1500", "retry-after": "10"})
+    )
     sim.simulator.add_fault(Fault("status", provider="google", status=429, retry_delay="45.837906927s"))
     sim.simulator.add_fault(Fault("status", provider="anthropic", status=503, headers={"x-should-retry": "false"}))
     sim.simulator.add_fault(Fault("status", provider="mistral", status=400, headers={"x-should-retry": "true"}))
@@ -246,9 +275,10 @@ async def test_explicit_default_port_keeps_the_auth_header():
         seen.append(request.headers.get("authorization"))
         return httpx.Response(200, json={"object": "list", "data": [{"id": "m"}]})
 
-    provider = OpenAIProvider(ProviderConfig("openai", api_key="sk-test-port-0123456789",
-                                             base_url="https://api.openai.com:443/v1"),
-                              transport=httpx.MockTransport(handler))
+    provider = OpenAIProvider(
+        ProviderConfig("openai", api_key="sk-test-port-0123456789", base_url="https://api.openai.com:443/v1"),
+        transport=httpx.MockTransport(handler),
+    )
     await provider.fetch_models()
     await provider.close()
     assert seen == ["Bearer sk-test-port-0123456789"]
@@ -259,8 +289,9 @@ def crowded_sim():
     """A simulator listing 1,105 models: more than one page even at the APIs' largest page size."""
     from closedpaw_nb.sim import LatencyProfile, Simulator, serve_in_thread
 
-    profiles = {f"sim-extra-{i:04d}": LatencyProfile(ttft_ms=1.0, tokens_per_s=100.0, output_tokens=4)
-                for i in range(1103)}
+    profiles = {
+        f"sim-extra-{i:04d}": LatencyProfile(ttft_ms=1.0, tokens_per_s=100.0, output_tokens=4) for i in range(1103)
+    }
     with serve_in_thread(simulator=Simulator(profiles=profiles, time_scale=0)) as server:
         yield server
 
@@ -268,9 +299,8 @@ def crowded_sim():
 @pytest.mark.parametrize("provider_type, page_param", [("anthropic", "after_id"), ("google", "pageToken")])
 async def test_model_lists_follow_every_page(crowded_sim, provider_type, page_param):
     """Paging parameters reach the server, so a long model list is fetched in full, once."""
-    from conftest import sim_config
-
     from closedpaw_nb import ProviderManager
+    from conftest import sim_config
 
     manager = ProviderManager()
     manager.register_provider(sim_config(crowded_sim, provider_type))
@@ -279,13 +309,23 @@ async def test_model_lists_follow_every_page(crowded_sim, provider_type, page_pa
     finally:
         await manager.close_all()
     assert len({m.id for m in models}) == 1105
-    listed = [r for r in crowded_sim.simulator.requests
-              if r.provider == provider_type and r.method == "GET" and r.path.endswith("/models")]
+    listed = [
+        r
+        for r in crowded_sim.simulator.requests
+        if r.provider == provider_type and r.method == "GET" and r.path.endswith("/models")
+    ]
     assert len(listed) == 2 and page_param in listed[1].query
 
 
-@pytest.mark.parametrize("provider_type, header", [("openai", "authorization"), ("anthropic", "x-api-key"),
-                                                    ("google", "x-goog-api-key"), ("mistral", "authorization")])
+@pytest.mark.parametrize(
+    "provider_type, header",
+    [
+        ("openai", "authorization"),
+        ("anthropic", "x-api-key"),
+        ("google", "x-goog-api-key"),
+        ("mistral", "authorization"),
+    ],
+)
 def test_each_provider_names_the_header_that_carries_its_key(sim, provider_type, header, build):
     provider = build(provider_type)
     assert header in provider.secret_headers

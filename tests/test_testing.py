@@ -33,7 +33,8 @@ async def test_the_error_lists_every_failed_check_with_what_was_expected():
 
 def test_checks_still_fail_under_python_dash_O(tmp_path):
     script = tmp_path / "contract.py"
-    script.write_text(textwrap.dedent('''
+    script.write_text(
+        textwrap.dedent("""
         import closedpaw_nb._runner as runner
         from closedpaw_nb import ChatResponse, ProviderConfig
         from closedpaw_nb.providers import BaseProvider
@@ -47,7 +48,8 @@ def test_checks_still_fail_under_python_dash_O(tmp_path):
                                             raise_on_failure=False))
         assert False, "asserts are off under -O, so this line does nothing"
         print(sorted(c.name for c in report.failures))
-    '''))
+    """)
+    )
     out = subprocess.run([sys.executable, "-O", str(script)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "chat returns a ChatResponse" in out.stdout and "list_models returns model ids" in out.stdout

@@ -14,12 +14,12 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import sim_config
 
 from closedpaw_nb import ConfigError, ProviderManager
 from closedpaw_nb.bench.run import normalize_prompts, resolve_targets, resume_benchmark, run_benchmark
 from closedpaw_nb.bench.store import ROW_FIELDS, RunStore, keys_of
 from closedpaw_nb.sim import Fault
+from conftest import sim_config
 
 TARGETS = ["openai:sim-small", "anthropic:sim-small", "google:sim-small", "ollama:sim-small"]
 
@@ -45,8 +45,11 @@ async def test_interrupted_run_resumes_to_exactly_all_rows(manager, tmp_path):
         if seen == 100:
             task.cancel()  # a kernel interrupt mid-run
 
-    task = asyncio.ensure_future(run_benchmark(manager, prompts, TARGETS, trials=5, warmup=0, concurrency=8,
-                                               store=store, run_id="run-1", on_row=on_row))
+    task = asyncio.ensure_future(
+        run_benchmark(
+            manager, prompts, TARGETS, trials=5, warmup=0, concurrency=8, store=store, run_id="run-1", on_row=on_row
+        )
+    )
     with pytest.raises(asyncio.CancelledError):
         await task
     kept = store.rows("run-1")
@@ -72,7 +75,9 @@ CHILD = textwrap.dedent("""
 
     async def main(url):
         mgr = ProviderManager()
-        mgr.register_provider(ProviderConfig("openai", api_key="sk-x-0123456789", base_url=url, default_model="sim-small"))
+        mgr.register_provider(
+            ProviderConfig("openai", api_key="sk-x-0123456789", base_url=url, default_model="sim-small")
+        )
         await run_benchmark(mgr, [f"p {i}" for i in range(50)], ["openai:sim-small"], trials=4, warmup=0,
                             concurrency=2, store=RunStore(sys.argv[1]), run_id="crash", on_row=on_row)
 
@@ -124,8 +129,17 @@ async def test_a_store_that_cannot_write_stops_the_run_with_its_error(manager, t
     store = FailingStore(tmp_path / "full.sqlite", good=3)
     reported = []
     with pytest.raises(sqlite3.OperationalError, match="disk is full"):
-        await run_benchmark(manager, [f"p{i}" for i in range(10)], TARGETS, trials=3, warmup=0, concurrency=4,
-                            store=store, run_id="full", on_row=reported.append)
+        await run_benchmark(
+            manager,
+            [f"p{i}" for i in range(10)],
+            TARGETS,
+            trials=3,
+            warmup=0,
+            concurrency=4,
+            store=store,
+            run_id="full",
+            on_row=reported.append,
+        )
     stored = RunStore(tmp_path / "full.sqlite").rows("full")
     # Every row reported finished is on disk; the run stopped well before its 120 calls.
     assert 0 < len(stored) < 120 and keys_of(reported) == keys_of(stored)
@@ -136,15 +150,25 @@ async def test_an_on_row_callback_that_raises_stops_the_run_with_its_error(manag
         raise RuntimeError("the progress display broke")
 
     with pytest.raises(RuntimeError, match="progress display broke"):
-        await run_benchmark(manager, [f"p{i}" for i in range(10)], TARGETS, trials=3, warmup=0, concurrency=4,
-                            store=RunStore(tmp_path / "cb.sqlite"), run_id="cb", on_row=on_row)
+        await run_benchmark(
+            manager,
+            [f"p{i}" for i in range(10)],
+            TARGETS,
+            trials=3,
+            warmup=0,
+            concurrency=4,
+            store=RunStore(tmp_path / "cb.sqlite"),
+            run_id="cb",
+            on_row=on_row,
+        )
     assert 0 < len(RunStore(tmp_path / "cb.sqlite").rows("cb")) < 120  # stored what finished, then stopped
 
 
 async def test_failures_are_rows_not_crashes(manager, sim, tmp_path):
     sim.simulator.add_fault(Fault("status", provider="anthropic", status=500, times=None))
-    result = await run_benchmark(manager, ["a", "b"], TARGETS, trials=2, warmup=1, concurrency=4,
-                                 store=RunStore(tmp_path / "r.sqlite"))
+    result = await run_benchmark(
+        manager, ["a", "b"], TARGETS, trials=2, warmup=1, concurrency=4, store=RunStore(tmp_path / "r.sqlite")
+    )
     df = result.df
     assert len(df) == 4 + 2 * 2 * 4  # warm-ups + prompts x trials x targets
     failed = df[df.provider == "anthropic"]
@@ -162,7 +186,9 @@ async def test_unknown_target_fails_before_anything_is_sent(manager, sim, tmp_pa
 
 def test_targets_and_prompts_normalise(manager):
     assert [str(t) for t in resolve_targets(manager, ["openai", ("ollama", "llama3.2:latest")])] == [
-        "openai:sim-small", "ollama:llama3.2:latest"]
+        "openai:sim-small",
+        "ollama:llama3.2:latest",
+    ]
     assert normalize_prompts("hi") == [("p000", "hi")]
     assert normalize_prompts(pd.Series(["x", "y"], index=["q1", "q2"])) == [("q1", "x"), ("q2", "y")]
     with pytest.raises(ConfigError, match="non-empty strings"):
@@ -177,13 +203,22 @@ async def test_measured_ttft_and_rate_follow_the_simulated_profiles(tmp_path):
     from closedpaw_nb.sim import LatencyProfile, Simulator, serve_in_thread
     from closedpaw_nb.sim._text import Pacer
 
-    profiles = {"quick": LatencyProfile(ttft_ms=20, tokens_per_s=400, output_tokens=11),
-                "paced": LatencyProfile(ttft_ms=100, tokens_per_s=100, output_tokens=11)}
+    profiles = {
+        "quick": LatencyProfile(ttft_ms=20, tokens_per_s=400, output_tokens=11),
+        "paced": LatencyProfile(ttft_ms=100, tokens_per_s=100, output_tokens=11),
+    }
     with serve_in_thread(simulator=Simulator(profiles=profiles)) as server:
         mgr = ProviderManager()
         mgr.register_provider(sim_config(server, "openai", default_model="paced", models=list(profiles)))
-        result = await run_benchmark(mgr, ["measure me"], ["openai:quick", "openai:paced"], trials=3, warmup=1,
-                                     concurrency=1, store=RunStore(tmp_path / "r.sqlite"))
+        result = await run_benchmark(
+            mgr,
+            ["measure me"],
+            ["openai:quick", "openai:paced"],
+            trials=3,
+            warmup=1,
+            concurrency=1,
+            store=RunStore(tmp_path / "r.sqlite"),
+        )
         await mgr.close_all()
     summary = result.summary()
     ttft = summary["ttft_p50_ms"]
@@ -197,11 +232,20 @@ async def test_measured_ttft_and_rate_follow_the_simulated_profiles(tmp_path):
 
 async def test_exports_carry_a_manifest_and_no_key(manager, tmp_path, canary):
     manager.register_provider(sim_config_for_canary(manager, canary))
-    result = await run_benchmark(manager, {"q1": "hello"}, ["canary:sim-small", "openai:sim-small"], trials=1,
-                                 warmup=0, store=RunStore(tmp_path / "r.sqlite"),
-                                 prices={"openai:sim-small": (1.0, 2.0)})
-    paths = [result.to_csv(tmp_path / "out.csv"), result.to_json(tmp_path / "out.json"),
-             result.to_parquet(tmp_path / "out.parquet")]
+    result = await run_benchmark(
+        manager,
+        {"q1": "hello"},
+        ["canary:sim-small", "openai:sim-small"],
+        trials=1,
+        warmup=0,
+        store=RunStore(tmp_path / "r.sqlite"),
+        prices={"openai:sim-small": (1.0, 2.0)},
+    )
+    paths = [
+        result.to_csv(tmp_path / "out.csv"),
+        result.to_json(tmp_path / "out.json"),
+        result.to_parquet(tmp_path / "out.parquet"),
+    ]
     manifest = json.loads((tmp_path / "out.manifest.json").read_text())
     assert manifest["prompts"] == {"q1": "hello"} and manifest["library"]["closedpaw_nb"]
     assert manifest["providers"]["canary"]["has_key"] is True

@@ -24,6 +24,7 @@ def _covers(ci: Interval, truth: float) -> bool:
 # --- mean_ci ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a thousand simulated evaluations
 def test_95_percent_ci_covers_a_known_accuracy_95_percent_of_the_time():
     # 1,000 simulated evaluations of 125 items, each correct with p = 0.7. (125 rather than
     # 100 keeps 0.7 off the 1/n grid of possible accuracies, so bounds that land exactly on
@@ -65,6 +66,7 @@ def test_clustering_changes_little_when_trials_are_independent():
     assert abs(np.mean(ratios) - 1) < 0.1, np.mean(ratios)
 
 
+@pytest.mark.slow  # a thousand simulated evaluations
 def test_clustered_ci_keeps_its_coverage_when_trials_are_correlated_and_the_naive_one_does_not():
     rng = np.random.default_rng(9)
     clustered = naive = 0
@@ -158,6 +160,7 @@ def test_a_better_target_by_delta_gets_a_ci_covering_delta_and_narrower_than_unp
     assert diff.high - diff.low < 0.8 * math.hypot(ca.high - ca.low, cb.high - cb.low)
 
 
+@pytest.mark.slow  # a thousand simulated evaluations
 def test_paired_difference_covers_delta_about_95_percent_of_the_time():
     rng = np.random.default_rng(4)
     covered = sum(

@@ -140,8 +140,9 @@ def test_default_path_is_in_the_user_config_dir(tmp_path, monkeypatch):
     assert vault.path.exists()
 
 
-@pytest.mark.parametrize("name, key", [("", "k"), ("   ", "k"), (None, "k"), (3, "k"),
-                                       ("n", ""), ("n", None), ("n", b"bytes")])
+@pytest.mark.parametrize(
+    "name, key", [("", "k"), ("   ", "k"), (None, "k"), (3, "k"), ("n", ""), ("n", None), ("n", b"bytes")]
+)
 def test_bad_names_and_keys_are_clear_errors(path, name, key):
     with pytest.raises(ConfigError, match="non-empty str"):
         make(path).store(name, key)
@@ -229,33 +230,36 @@ def real_blob(tmp_path_factory):
 def _set_params(blob, n, r, p):
     fields = list(_HEADER.unpack_from(blob))
     fields[3:6] = n, r, p
-    return _HEADER.pack(*fields) + blob[_HEADER.size:]
+    return _HEADER.pack(*fields) + blob[_HEADER.size :]
 
 
 WRONG, FORMAT = VaultPasswordError, VaultFormatError
 
 
-@pytest.mark.parametrize("tamper, error, message", [
-    pytest.param(lambda b: flip(b, 30 * 8), WRONG, "wrong passphrase", id="salt-bit"),
-    pytest.param(lambda b: flip(b, 45 * 8 + 3), WRONG, "wrong passphrase", id="nonce-bit"),
-    pytest.param(lambda b: flip(b, 60 * 8), WRONG, "wrong passphrase", id="ciphertext-bit"),
-    pytest.param(lambda b: flip(b, len(b) * 8 - 1), WRONG, "wrong passphrase", id="tag-bit"),
-    pytest.param(lambda b: b[:-1], FORMAT, "truncated", id="truncated-by-1"),
-    pytest.param(lambda b: b[:_HEADER.size + 3], FORMAT, "truncated", id="truncated-after-header"),
-    pytest.param(lambda b: b[:20], FORMAT, "not a closedpaw_nb vault", id="truncated-header"),
-    pytest.param(lambda b: b"", FORMAT, "not a closedpaw_nb vault", id="empty"),
-    pytest.param(lambda b: b + b"\0", FORMAT, "trailing", id="trailing-byte"),
-    pytest.param(lambda b: b"XX" + b[2:], FORMAT, "not a closedpaw_nb vault", id="magic"),
-    pytest.param(lambda b: b'{"keys": {"openai": "sk-x"}}', FORMAT, "not a closedpaw_nb vault", id="json"),
-    pytest.param(lambda b: b[:8] + b"\x02" + b[9:], FORMAT, "version 2 is not supported", id="version"),
-    pytest.param(lambda b: b[:9] + b"\x07" + b[10:], FORMAT, "unknown KDF", id="kdf-id"),
-    pytest.param(lambda b: _set_params(b, 2**10, 8, 1), FORMAT, "below the safe floor", id="low-n"),
-    pytest.param(lambda b: _set_params(b, 2**17, 1, 1), FORMAT, "below the safe floor", id="low-r"),
-    pytest.param(lambda b: _set_params(b, 2**17, 8, 0), FORMAT, "below the safe floor", id="zero-p"),
-    pytest.param(lambda b: _set_params(b, 2**17 + 1, 8, 1), FORMAT, "power of two", id="n-not-pow2"),
-    pytest.param(lambda b: _set_params(b, 2**30, 8, 1), FORMAT, "work ceiling", id="huge-n"),
-    pytest.param(lambda b: _set_params(b, 2**17, 8, 2**20), FORMAT, "work ceiling", id="huge-p"),
-])
+@pytest.mark.parametrize(
+    "tamper, error, message",
+    [
+        pytest.param(lambda b: flip(b, 30 * 8), WRONG, "wrong passphrase", id="salt-bit"),
+        pytest.param(lambda b: flip(b, 45 * 8 + 3), WRONG, "wrong passphrase", id="nonce-bit"),
+        pytest.param(lambda b: flip(b, 60 * 8), WRONG, "wrong passphrase", id="ciphertext-bit"),
+        pytest.param(lambda b: flip(b, len(b) * 8 - 1), WRONG, "wrong passphrase", id="tag-bit"),
+        pytest.param(lambda b: b[:-1], FORMAT, "truncated", id="truncated-by-1"),
+        pytest.param(lambda b: b[: _HEADER.size + 3], FORMAT, "truncated", id="truncated-after-header"),
+        pytest.param(lambda b: b[:20], FORMAT, "not a closedpaw_nb vault", id="truncated-header"),
+        pytest.param(lambda b: b"", FORMAT, "not a closedpaw_nb vault", id="empty"),
+        pytest.param(lambda b: b + b"\0", FORMAT, "trailing", id="trailing-byte"),
+        pytest.param(lambda b: b"XX" + b[2:], FORMAT, "not a closedpaw_nb vault", id="magic"),
+        pytest.param(lambda b: b'{"keys": {"openai": "sk-x"}}', FORMAT, "not a closedpaw_nb vault", id="json"),
+        pytest.param(lambda b: b[:8] + b"\x02" + b[9:], FORMAT, "version 2 is not supported", id="version"),
+        pytest.param(lambda b: b[:9] + b"\x07" + b[10:], FORMAT, "unknown KDF", id="kdf-id"),
+        pytest.param(lambda b: _set_params(b, 2**10, 8, 1), FORMAT, "below the safe floor", id="low-n"),
+        pytest.param(lambda b: _set_params(b, 2**17, 1, 1), FORMAT, "below the safe floor", id="low-r"),
+        pytest.param(lambda b: _set_params(b, 2**17, 8, 0), FORMAT, "below the safe floor", id="zero-p"),
+        pytest.param(lambda b: _set_params(b, 2**17 + 1, 8, 1), FORMAT, "power of two", id="n-not-pow2"),
+        pytest.param(lambda b: _set_params(b, 2**30, 8, 1), FORMAT, "work ceiling", id="huge-n"),
+        pytest.param(lambda b: _set_params(b, 2**17, 8, 2**20), FORMAT, "work ceiling", id="huge-p"),
+    ],
+)
 def test_explicit_tampering_fails_closed(path, real_blob, monkeypatch, tamper, error, message):
     monkeypatch.setattr(DataVault, "KDF_FLOOR", ScryptParams(2**17, 8, 1))  # the real floor
     derivations = []
@@ -482,10 +486,13 @@ def test_the_vault_does_not_need_fcntl(path):
 
 
 def test_import_closedpaw_nb_does_not_load_the_vault_or_filelock():
-    code = ("import sys, closedpaw_nb; "
-            "assert not {'filelock', 'closedpaw_nb.keys.vault'} & set(sys.modules), sorted(sys.modules)")
+    code = (
+        "import sys, closedpaw_nb; "
+        "assert not {'filelock', 'closedpaw_nb.keys.vault'} & set(sys.modules), sorted(sys.modules)"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")])}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+
 
 # -- secret hygiene and integration ---------------------------------------------------------
 
@@ -498,8 +505,12 @@ def test_canary_never_appears_in_repr_logs_or_errors(path, caplog, monkeypatch):
     vault.delete("openai")
     vault.store("openai", CANARY)
     errors = []
-    for action in (lambda: vault.store("", CANARY), lambda: vault.store("openai", ""),
-                   lambda: DataVault(path, CANARY), lambda: DataVault(path, PASS + "x")):
+    for action in (
+        lambda: vault.store("", CANARY),
+        lambda: vault.store("openai", ""),
+        lambda: DataVault(path, CANARY),
+        lambda: DataVault(path, PASS + "x"),
+    ):
         with pytest.raises(Exception) as info:
             action()
         errors.append(info.value)

@@ -23,13 +23,13 @@ import asyncio
 
 import httpx
 import pytest
-from conftest import sim_config
 
 from closedpaw_nb import ProviderManager
 from closedpaw_nb import errors as E
 from closedpaw_nb.providers.openai import OpenAIProvider
 from closedpaw_nb.reliability.ratelimit import RateLimiter
 from closedpaw_nb.sim import Fault, Simulator, serve_in_thread
+from conftest import sim_config
 
 
 @pytest.fixture
@@ -127,8 +127,9 @@ async def test_a_per_day_quota_marks_the_provider_exhausted(managed, sim):
 
 async def test_an_exhausted_quota_clears_when_the_server_said_it_resets(managed, sim, clock):
     mgr = managed("openai")
-    sim.simulator.add_fault(Fault("status", provider="openai", status=429, code="insufficient_quota",
-                                  headers={"retry-after": "30"}))
+    sim.simulator.add_fault(
+        Fault("status", provider="openai", status=429, code="insufficient_quota", headers={"retry-after": "30"})
+    )
     with pytest.raises(E.QuotaExhaustedError):
         await mgr.chat("hi")
     with pytest.raises(E.QuotaExhaustedError, match="not sent") as info:
@@ -207,8 +208,10 @@ async def test_body_size_is_capped_and_shapes_are_checked():
 
     from closedpaw_nb import ProviderConfig
 
-    provider = OpenAIProvider(ProviderConfig("openai", api_key="sk-x-0123456789", base_url="http://x/v1",
-                                             default_model="m"), transport=httpx.MockTransport(handler))
+    provider = OpenAIProvider(
+        ProviderConfig("openai", api_key="sk-x-0123456789", base_url="http://x/v1", default_model="m"),
+        transport=httpx.MockTransport(handler),
+    )
     with pytest.raises(E.ResponseParseError, match="larger than"):
         await provider.chat("hi")
     with pytest.raises((E.ResponseParseError, KeyError)):
@@ -222,8 +225,10 @@ async def test_missing_fields_are_parse_errors_with_short_snippets():
     def handler(request):
         return httpx.Response(200, json={"choices": []})
 
-    provider = OpenAIProvider(ProviderConfig("openai", api_key="sk-x-0123456789", base_url="http://x/v1",
-                                             default_model="m"), transport=httpx.MockTransport(handler))
+    provider = OpenAIProvider(
+        ProviderConfig("openai", api_key="sk-x-0123456789", base_url="http://x/v1", default_model="m"),
+        transport=httpx.MockTransport(handler),
+    )
     with pytest.raises(E.ResponseParseError) as info:
         await provider.chat("hi")
     assert len(str(info.value)) < 500
@@ -255,8 +260,9 @@ async def test_redirects_never_carry_keys_to_another_origin(sim, canary):
         target = other.base_url("anthropic") + "/v1/messages"
         for follow in (False, True):
             mgr = ProviderManager()
-            mgr.register_provider(sim_config(sim, "anthropic", key=canary,
-                                             settings={"follow_redirects": follow, "max_retries": 0}))
+            mgr.register_provider(
+                sim_config(sim, "anthropic", key=canary, settings={"follow_redirects": follow, "max_retries": 0})
+            )
             sim.simulator.add_fault(Fault("redirect", provider="anthropic", location=target, status=307))
             with pytest.raises(E.ProviderError):
                 await mgr.chat("hi")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from closedpaw_nb import ChatResponse, ProviderConfig
 from closedpaw_nb import errors as E
 from closedpaw_nb.providers.base import BaseProvider
+from closedpaw_nb.reliability.guard import GuardedProvider
 from closedpaw_nb.reliability.ratelimit import RateLimiter
 from closedpaw_nb.reliability.retry import RetryPolicy, parse_retry_after
-from closedpaw_nb.reliability.guard import GuardedProvider
 
-NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -224,7 +224,7 @@ async def test_a_guarded_stream_can_be_resumed_from_another_task(clock):
     inner, provider = guarded([], clock)
     stream = provider.stream("hi")
     first = await asyncio.create_task(stream.__anext__())  # started in one task...
-    rest = await asyncio.create_task(_drain(stream))       # ...finished in another
+    rest = await asyncio.create_task(_drain(stream))  # ...finished in another
     assert [first, *rest] == ["a", "b", "c"]
 
 

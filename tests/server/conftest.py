@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from conftest import sim_config
 
 from closedpaw_nb import ProviderManager
 from closedpaw_nb.server import create_app
+from conftest import sim_config
 
 TOKEN = "test-token-9f3a6c1e7b2d4058a1c3"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -50,8 +50,8 @@ ALWAYS_UNSAFE = [
     "http://example.com\\@127.0.0.1/",
     "http://[::1%25lo]/",
     "http://%31%32%37.0.0.1/",
-    "http://meta.example/",          # DNS: 169.254.169.254
-    "http://nxdomain.example/",      # DNS: no answer
+    "http://meta.example/",  # DNS: 169.254.169.254
+    "http://nxdomain.example/",  # DNS: no answer
     "http:///v1",
     "http://example.com:99999/",
 ]
@@ -69,22 +69,24 @@ LOCAL = [
     "http://[fc00::1]/",
     "http://[::ffff:127.0.0.1]/",
     "http://[::ffff:10.0.0.1]/",
-    "http://[2002:7f00:1::]/",       # 6to4 wrapping 127.0.0.1
-    "http://rebind.example/",        # DNS: one public and one loopback record
-    "http://v6only.example/",        # DNS: ::1
-    "http://127.0.0.1.nip.io/",      # DNS: 127.0.0.1
+    "http://[2002:7f00:1::]/",  # 6to4 wrapping 127.0.0.1
+    "http://rebind.example/",  # DNS: one public and one loopback record
+    "http://v6only.example/",  # DNS: ::1
+    "http://127.0.0.1.nip.io/",  # DNS: 127.0.0.1
 ]
 
 
 @pytest.fixture(autouse=True)
 def records(dns):
-    dns.records.update({
-        "meta.example": ["169.254.169.254"],
-        "rebind.example": [PUBLIC, "127.0.0.1"],
-        "v6only.example": ["::1"],
-        "127.0.0.1.nip.io": ["127.0.0.1"],
-        "public.example": [PUBLIC, "2606:2800:220:1:248:1893:25c8:1946"],
-    })
+    dns.records.update(
+        {
+            "meta.example": ["169.254.169.254"],
+            "rebind.example": [PUBLIC, "127.0.0.1"],
+            "v6only.example": ["::1"],
+            "127.0.0.1.nip.io": ["127.0.0.1"],
+            "public.example": [PUBLIC, "2606:2800:220:1:248:1893:25c8:1946"],
+        }
+    )
     return dns
 
 
@@ -179,15 +181,30 @@ async def test_every_dns_record_is_checked(client, records):
 # -- the checker on its own -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("address", "reach"), [
-    ("8.8.8.8", Reach.PUBLIC), ("2606:4700:4700::1111", Reach.PUBLIC),
-    ("127.0.0.1", Reach.LOCAL), ("10.1.2.3", Reach.LOCAL), ("::1", Reach.LOCAL), ("fd12::1", Reach.LOCAL),
-    ("::ffff:127.0.0.1", Reach.LOCAL), ("64:ff9b::a00:1", Reach.LOCAL), ("::127.0.0.1", Reach.LOCAL),
-    ("::ffff:0:7f00:1", Reach.LOCAL), ("2001:0:4136:e378:8000:63bf:3fff:fdd2", Reach.LOCAL),
-    ("169.254.169.254", Reach.FORBIDDEN), ("fe80::1", Reach.FORBIDDEN), ("0.0.0.0", Reach.FORBIDDEN),
-    ("::ffff:169.254.169.254", Reach.FORBIDDEN), ("2002:a9fe:a9fe::", Reach.FORBIDDEN),
-    ("168.63.129.16", Reach.FORBIDDEN), ("ff02::1", Reach.FORBIDDEN), ("255.255.255.255", Reach.FORBIDDEN),
-])
+@pytest.mark.parametrize(
+    ("address", "reach"),
+    [
+        ("8.8.8.8", Reach.PUBLIC),
+        ("2606:4700:4700::1111", Reach.PUBLIC),
+        ("127.0.0.1", Reach.LOCAL),
+        ("10.1.2.3", Reach.LOCAL),
+        ("::1", Reach.LOCAL),
+        ("fd12::1", Reach.LOCAL),
+        ("::ffff:127.0.0.1", Reach.LOCAL),
+        ("64:ff9b::a00:1", Reach.LOCAL),
+        ("::127.0.0.1", Reach.LOCAL),
+        ("::ffff:0:7f00:1", Reach.LOCAL),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", Reach.LOCAL),
+        ("169.254.169.254", Reach.FORBIDDEN),
+        ("fe80::1", Reach.FORBIDDEN),
+        ("0.0.0.0", Reach.FORBIDDEN),
+        ("::ffff:169.254.169.254", Reach.FORBIDDEN),
+        ("2002:a9fe:a9fe::", Reach.FORBIDDEN),
+        ("168.63.129.16", Reach.FORBIDDEN),
+        ("ff02::1", Reach.FORBIDDEN),
+        ("255.255.255.255", Reach.FORBIDDEN),
+    ],
+)
 def test_classify_ip(address, reach):
     assert classify_ip(ipaddress.ip_address(address)) is reach
 
@@ -203,9 +220,11 @@ def spellings(value: int) -> st.SearchStrategy[str]:
     one = styles.map(lambda s: part(value, s))
     two = st.tuples(styles, styles).map(lambda s: f"{part(b[0], s[0])}.{part(value & 0xFFFFFF, s[1])}")
     three = st.tuples(styles, styles, styles).map(
-        lambda s: f"{part(b[0], s[0])}.{part(b[1], s[1])}.{part(value & 0xFFFF, s[2])}")
+        lambda s: f"{part(b[0], s[0])}.{part(b[1], s[1])}.{part(value & 0xFFFF, s[2])}"
+    )
     four = st.tuples(styles, styles, styles, styles).map(
-        lambda s: ".".join(part(n, x) for n, x in zip(b, s)))
+        lambda s: ".".join(part(n, x) for n, x in zip(b, s, strict=False))
+    )
     return st.one_of(one, two, three, four)
 
 

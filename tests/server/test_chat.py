@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import sim_config
 
 from closedpaw_nb.sim import Fault
+from conftest import sim_config
 
 from .conftest import error_of
 from .sse import parse_sse
@@ -56,9 +56,18 @@ async def test_stream_each_protocol(client, every_protocol, provider):
 
 
 async def test_knobs_reach_the_provider(client, sim):
-    response = await client.post("/api/chat", json={
-        "messages": HI, "model": "sim-large", "max_tokens": 3, "temperature": 0.5, "top_p": 0.9,
-        "stop": ["zzz"], "seed": 7})
+    response = await client.post(
+        "/api/chat",
+        json={
+            "messages": HI,
+            "model": "sim-large",
+            "max_tokens": 3,
+            "temperature": 0.5,
+            "top_p": 0.9,
+            "stop": ["zzz"],
+            "seed": 7,
+        },
+    )
     assert response.status_code == 200, response.text
     assert response.json()["finish_reason"] == "length"
     assert response.json()["completion_tokens"] <= 3
@@ -67,18 +76,21 @@ async def test_knobs_reach_the_provider(client, sim):
     assert sent["stop"] == ["zzz"] and sent["top_p"] == 0.9
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"messages": []}, "body.messages"),
-    ({"messages": [{"role": "tool", "content": "x"}]}, "body.messages.0.role"),
-    ({"messages": [{"role": "user"}]}, "body.messages.0.content"),
-    ({"messages": "hello"}, "body.messages"),
-    ({"messages": HI, "temperature": 3}, "body.temperature"),
-    ({"messages": HI, "max_tokens": 0}, "body.max_tokens"),
-    ({"messages": HI, "stream": "maybe"}, "body.stream"),
-    ({"messages": HI, "model": "../../etc?x=1"}, "body.model"),
-    ({"messages": HI, "frequency": 1}, "body.frequency"),
-    ({}, "body.messages"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"messages": []}, "body.messages"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "body.messages.0.role"),
+        ({"messages": [{"role": "user"}]}, "body.messages.0.content"),
+        ({"messages": "hello"}, "body.messages"),
+        ({"messages": HI, "temperature": 3}, "body.temperature"),
+        ({"messages": HI, "max_tokens": 0}, "body.max_tokens"),
+        ({"messages": HI, "stream": "maybe"}, "body.stream"),
+        ({"messages": HI, "model": "../../etc?x=1"}, "body.model"),
+        ({"messages": HI, "frequency": 1}, "body.frequency"),
+        ({}, "body.messages"),
+    ],
+)
 async def test_bad_chat_requests_name_the_field(client, body, field):
     response = await client.post("/api/chat", json=body)
     assert response.status_code == 422, response.text
@@ -136,8 +148,9 @@ async def test_cut_stream_is_an_sse_error_event(client, sim):
 
 
 async def test_bad_key_upstream_never_echoes_the_key(client, manager, sim):
-    manager.register_provider(sim_config(sim, "anthropic", key="invalid-key-0123456789abcdef",
-                                         settings={"max_retries": 0}))
+    manager.register_provider(
+        sim_config(sim, "anthropic", key="invalid-key-0123456789abcdef", settings={"max_retries": 0})
+    )
     response = await client.post("/api/chat", json={"provider": "anthropic", "messages": HI})
     assert response.status_code == 502
     assert error_of(response)["type"] == "AuthenticationError"

@@ -70,13 +70,20 @@ async def test_simulator_mode_is_usable_without_keys():
     token = p.app.state.token
     try:
         assert "SIMULATED" in "\n".join(p.lines)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(p.app), base_url="http://127.0.0.1",
-                                     headers={"Authorization": f"Bearer {token}"}) as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(p.app),
+            base_url="http://127.0.0.1",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client:
             providers = (await client.get("/api/providers")).json()
-            assert set(providers["providers"]) == {f"sim-{t}" for t in
-                                                   ("openai", "anthropic", "google", "mistral", "ollama")}
-            async with client.stream("POST", "/api/chat", json={
-                    "provider": "sim-google", "messages": [{"role": "user", "content": "hi"}], "stream": True}) as r:
+            assert set(providers["providers"]) == {
+                f"sim-{t}" for t in ("openai", "anthropic", "google", "mistral", "ollama")
+            }
+            async with client.stream(
+                "POST",
+                "/api/chat",
+                json={"provider": "sim-google", "messages": [{"role": "user", "content": "hi"}], "stream": True},
+            ) as r:
                 events = parse_sse([line async for line in r.aiter_lines()])
             assert events[-1][0] == "done"
         await p.app.state.manager.close_all()

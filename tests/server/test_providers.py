@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from conftest import sim_config
 
 from .conftest import error_of
@@ -11,8 +12,14 @@ TYPES = ["ollama", "openai", "anthropic", "google", "mistral", "custom"]
 
 
 def custom_body(sim, name="local-llm", **extra):
-    return {"provider_type": "custom", "name": name, "base_url": sim.base_url("custom"),
-            "api_key": "sk-test-local-0123456789", "default_model": "sim-small", **extra}
+    return {
+        "provider_type": "custom",
+        "name": name,
+        "base_url": sim.base_url("custom"),
+        "api_key": "sk-test-local-0123456789",
+        "default_model": "sim-small",
+        **extra,
+    }
 
 
 async def test_status_shows_has_key_and_fingerprint_never_the_key(client, canary):
@@ -40,9 +47,16 @@ async def test_register_then_listed(client, sim):
 
 
 async def test_register_ollama_at_the_simulator(client, sim):
-    body = {"provider_type": "ollama", "name": "ollama-sim", "base_url": sim.base_url("ollama"),
-            "models": ["sim-small"], "default_model": "sim-small", "rate_limit": 600, "timeout": 30,
-            "settings": {"max_retries": 0}}
+    body = {
+        "provider_type": "ollama",
+        "name": "ollama-sim",
+        "base_url": sim.base_url("ollama"),
+        "models": ["sim-small"],
+        "default_model": "sim-small",
+        "rate_limit": 600,
+        "timeout": 30,
+        "settings": {"max_retries": 0},
+    }
     response = await client.post("/api/providers/register", json=body)
     assert response.status_code == 201, response.text
     assert response.json()["rate_limit"] == 600
@@ -59,22 +73,25 @@ async def test_invalid_provider_type(client):
         assert t in error["message"]
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"name": "has space"}, "body.name"),
-    ({"name": "a:b"}, "body.name"),
-    ({"name": ""}, "body.name"),
-    ({"timeout": -1}, "body.timeout"),
-    ({"timeout": "soon"}, "body.timeout"),
-    ({"rate_limit": 0}, "body.rate_limit"),
-    ({"models": "sim-small"}, "body.models"),
-    ({"default_model": "bad model?x=1"}, "body.default_model"),
-    ({"enabled": "perhaps"}, "body.enabled"),
-    ({"api_keys": "sk-typo"}, "body.api_keys"),                   # unknown field: no silent drop
-    ({"api_key": "has a space"}, "body.api_key"),
-    ({"settings": {"follow_redirects": True}}, "body.settings.follow_redirects"),
-    ({"settings": {"max_retries": 99}}, "body.settings.max_retries"),
-    ({"settings": {"extra_headers": {"X-Evil": "a\r\nb"}}}, "body.settings.extra_headers.X-Evil"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": "has space"}, "body.name"),
+        ({"name": "a:b"}, "body.name"),
+        ({"name": ""}, "body.name"),
+        ({"timeout": -1}, "body.timeout"),
+        ({"timeout": "soon"}, "body.timeout"),
+        ({"rate_limit": 0}, "body.rate_limit"),
+        ({"models": "sim-small"}, "body.models"),
+        ({"default_model": "bad model?x=1"}, "body.default_model"),
+        ({"enabled": "perhaps"}, "body.enabled"),
+        ({"api_keys": "sk-typo"}, "body.api_keys"),  # unknown field: no silent drop
+        ({"api_key": "has a space"}, "body.api_key"),
+        ({"settings": {"follow_redirects": True}}, "body.settings.follow_redirects"),
+        ({"settings": {"max_retries": 99}}, "body.settings.max_retries"),
+        ({"settings": {"extra_headers": {"X-Evil": "a\r\nb"}}}, "body.settings.extra_headers.X-Evil"),
+    ],
+)
 async def test_bad_fields_name_the_field(client, sim, change, field):
     response = await client.post("/api/providers/register", json=custom_body(sim, **change))
     assert response.status_code == 422, response.text
@@ -97,8 +114,9 @@ async def test_validation_errors_never_echo_the_input(client, sim, canary):
 
 
 async def test_malformed_and_missing_bodies(client):
-    response = await client.post("/api/providers/register", content=b"{not json",
-                                 headers={"content-type": "application/json"})
+    response = await client.post(
+        "/api/providers/register", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert error_of(response)["type"] == "validation_error"
     response = await client.post("/api/providers/register", json={"name": "x"})
@@ -135,8 +153,11 @@ async def test_models_of_one_provider(client):
 
 
 async def test_unknown_provider_is_404_with_a_clear_message(client):
-    for method, path in [("GET", "/api/providers/nope/models"), ("POST", "/api/providers/nope/default"),
-                         ("DELETE", "/api/providers/nope")]:
+    for method, path in [
+        ("GET", "/api/providers/nope/models"),
+        ("POST", "/api/providers/nope/default"),
+        ("DELETE", "/api/providers/nope"),
+    ]:
         response = await client.request(method, path)
         assert response.status_code == 404, path
         error = error_of(response)
@@ -145,8 +166,9 @@ async def test_unknown_provider_is_404_with_a_clear_message(client):
 
 
 async def test_upstream_failure_is_502_with_its_type(client, manager, sim):
-    manager.register_provider(sim_config(sim, "openai", name="badkey", key="invalid-key-0123456789",
-                                         settings={"max_retries": 0}))
+    manager.register_provider(
+        sim_config(sim, "openai", name="badkey", key="invalid-key-0123456789", settings={"max_retries": 0})
+    )
     response = await client.get("/api/providers/badkey/models")
     assert response.status_code == 502
     error = error_of(response)

@@ -6,10 +6,10 @@ import socket
 
 import httpx
 import pytest
-from conftest import sim_config
 
 from closedpaw_nb import ProviderManager
 from closedpaw_nb.server import create_app, start_server
+from conftest import sim_config
 
 from .conftest import AUTH, TOKEN
 from .sse import parse_sse
@@ -43,8 +43,13 @@ def test_over_tcp(served, sim, canary):
         status = client.get("/api/providers")
         assert status.status_code == 200 and canary not in status.text
         assert status.json()["providers"]["anthropic"]["has_key"] is True
-        body = {"provider_type": "custom", "name": "local", "base_url": sim.base_url("custom"),
-                "api_key": "sk-test-local-0123456789", "default_model": "sim-small"}
+        body = {
+            "provider_type": "custom",
+            "name": "local",
+            "base_url": sim.base_url("custom"),
+            "api_key": "sk-test-local-0123456789",
+            "default_model": "sim-small",
+        }
         assert client.post("/api/providers/register", json=body).status_code == 201
         assert client.get("/api/providers/health").json()["healthy"] == 2
         answer = client.post("/api/chat", json={"provider": "local", "messages": HI})
@@ -52,8 +57,10 @@ def test_over_tcp(served, sim, canary):
 
 
 def test_streamed_chat_over_tcp(served, canary):
-    with (httpx.Client(base_url=served.url, headers=AUTH, timeout=10) as client,
-          client.stream("POST", "/api/chat", json={"messages": HI, "stream": True}) as response):
+    with (
+        httpx.Client(base_url=served.url, headers=AUTH, timeout=10) as client,
+        client.stream("POST", "/api/chat", json={"messages": HI, "stream": True}) as response,
+    ):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         events = parse_sse(response.iter_lines())

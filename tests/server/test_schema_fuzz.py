@@ -12,11 +12,11 @@ import socket
 import httpx
 import pytest
 import schemathesis
-from conftest import sim_config
 from hypothesis import HealthCheck, settings
 
 from closedpaw_nb import ProviderManager
 from closedpaw_nb.server import create_app, start_server
+from conftest import sim_config
 
 from .conftest import AUTH, TOKEN, FakeDNS
 
@@ -40,8 +40,9 @@ def aim(case) -> None:
 @pytest.fixture(scope="module")
 def fuzz_server(sim_server, canary_key):
     manager = ProviderManager()
-    manager.register_provider(sim_config(sim_server, "openai", name=TARGET, key=canary_key,
-                                         settings={"max_retries": 0}))
+    manager.register_provider(
+        sim_config(sim_server, "openai", name=TARGET, key=canary_key, settings={"max_retries": 0})
+    )
     app = create_app(manager, token=TOKEN)
     with pytest.MonkeyPatch.context() as patch:
         # Generated host names must not reach real DNS: every name is unknown here.
@@ -68,8 +69,9 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
 def test_no_server_error_and_no_canary(case, fuzz_server, canary_key):
     server, _ = fuzz_server
     # The generated Authorization value is replaced by the real token; a case that leaves

@@ -40,16 +40,19 @@ async def test_every_other_route_needs_the_token(app, anon):
         assert "missing bearer token" in error_of(response)["message"]
 
 
-@pytest.mark.parametrize("header", [
-    f"Bearer {TOKEN[:-1]}",               # a prefix
-    f"Bearer {TOKEN}x",                   # an extension
-    f"Bearer {TOKEN.upper()}",
-    "Bearer " + "x" * len(TOKEN),
-    f"Basic {TOKEN}",                     # right secret, wrong scheme
-    TOKEN,                                # no scheme at all
-    "Bearer ",
-    "Bearer café".encode(),              # non-ASCII bytes must not crash the comparison
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"Bearer {TOKEN[:-1]}",  # a prefix
+        f"Bearer {TOKEN}x",  # an extension
+        f"Bearer {TOKEN.upper()}",
+        "Bearer " + "x" * len(TOKEN),
+        f"Basic {TOKEN}",  # right secret, wrong scheme
+        TOKEN,  # no scheme at all
+        "Bearer ",
+        "Bearer café".encode(),  # non-ASCII bytes must not crash the comparison
+    ],
+)
 async def test_wrong_token_is_refused(anon, header):
     response = await anon.get("/api/providers", headers={"Authorization": header})
     assert response.status_code == 401
@@ -86,10 +89,19 @@ async def test_token_is_compared_in_constant_time(anon, monkeypatch):
     assert calls == [(bytes, bytes), (bytes, bytes)]
 
 
-@pytest.mark.parametrize("host", [
-    "evil.example", "evil.example:8766", "127.0.0.1.evil.example", "localhost.evil.example",
-    "[::2]:8766", "10.0.0.5", "", "0.0.0.0:8766",
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "evil.example:8766",
+        "127.0.0.1.evil.example",
+        "localhost.evil.example",
+        "[::2]:8766",
+        "10.0.0.5",
+        "",
+        "0.0.0.0:8766",
+    ],
+)
 async def test_foreign_host_header_is_refused(client, host):
     for path in ("/api/providers", "/healthz"):
         response = await client.get(path, headers={"Host": host})
@@ -107,15 +119,19 @@ async def test_loopback_host_headers_are_accepted(client, host):
 
 async def test_extra_allowed_host(make_app):
     app = make_app(allowed_hosts=["gateway.lan"])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gateway.lan:8766",
-                                 headers=AUTH) as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://gateway.lan:8766", headers=AUTH
+    ) as c:
         assert (await c.get("/api/providers")).status_code == 200
         assert (await c.get("/api/providers", headers={"Host": "127.0.0.1"})).status_code == 400
 
 
 async def test_no_cors_by_default(client, anon):
-    preflight = {"Origin": EVIL, "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "authorization, content-type"}
+    preflight = {
+        "Origin": EVIL,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
     response = await anon.options("/api/providers/register", headers=preflight)
     assert response.status_code == 401  # nothing answers preflights: it meets the token check
     assert "access-control-allow-origin" not in response.headers
@@ -163,6 +179,13 @@ async def test_docs_and_schema_with_the_token(client):
     schema = (await client.get("/openapi.json")).json()
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert set(schema["paths"]) == {
-        "/healthz", "/api/providers", "/api/providers/health", "/api/providers/models",
-        "/api/providers/register", "/api/providers/{provider_name}/models",
-        "/api/providers/{provider_name}/default", "/api/providers/{provider_name}", "/api/chat"}
+        "/healthz",
+        "/api/providers",
+        "/api/providers/health",
+        "/api/providers/models",
+        "/api/providers/register",
+        "/api/providers/{provider_name}/models",
+        "/api/providers/{provider_name}/default",
+        "/api/providers/{provider_name}",
+        "/api/chat",
+    }

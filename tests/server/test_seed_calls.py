@@ -11,28 +11,44 @@ import logging
 
 import httpx
 import pytest
-from conftest import sim_config
 
 from closedpaw_nb import ChatResponse, ProviderConfig, ProviderManager
 from closedpaw_nb.errors import APIConnectionError
 from closedpaw_nb.providers import BaseProvider
 from closedpaw_nb.server import create_app, start_server
 from closedpaw_nb.server.deps import is_key_like
+from conftest import sim_config
 
 from .conftest import AUTH, BASE, TOKEN, error_of
 
 REGISTER = "/api/providers/register"
 SEED_PARAMS = {"provider_type", "name", "base_url", "default_model"}
-KEY_NAMES = ["api_key", "API_KEY", "apikey", "apiKey", "Api-Key", "key", "token", "Token", "access_token",
-             "x-api-key", "openai_api_key"]
+KEY_NAMES = [
+    "api_key",
+    "API_KEY",
+    "apikey",
+    "apiKey",
+    "Api-Key",
+    "key",
+    "token",
+    "Token",
+    "access_token",
+    "x-api-key",
+    "openai_api_key",
+]
 # Not key-shaped and never registered anywhere: only the `?api_key=` rule can scrub it.
 PLAIN_KEY = "PlainQueryKey0123456789abcdef"
 
 
 def seed_params(sim, name="seed-llm", **extra) -> dict:
     """The seed's registration of an OpenAI-compatible server, as query parameters."""
-    return {"provider_type": "custom", "name": name, "base_url": sim.base_url("custom"),
-            "default_model": "sim-small", **extra}
+    return {
+        "provider_type": "custom",
+        "name": name,
+        "base_url": sim.base_url("custom"),
+        "default_model": "sim-small",
+        **extra,
+    }
 
 
 def without_name(info: dict) -> dict:
@@ -62,8 +78,10 @@ async def test_query_form_for_ollama_and_the_default_name(client, sim):
     assert response.json()["name"] == "ollama" and response.json()["has_key"] is False
     models = await client.get("/api/providers/ollama/models")
     assert models.status_code == 200 and "sim-small:latest" in models.json()["models"]
-    chat = await client.post("/api/chat", json={"provider": "ollama", "model": "sim-small:latest",
-                                                "messages": [{"role": "user", "content": "hi"}]})
+    chat = await client.post(
+        "/api/chat",
+        json={"provider": "ollama", "model": "sim-small:latest", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert chat.status_code == 200, chat.text
     assert chat.json()["provider"] == "ollama"
 
@@ -83,13 +101,16 @@ async def test_query_form_meets_the_same_checks(client, make_app, sim):
     assert "other" not in await names(client) and "nourl" not in await names(client)
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"provider_type": "skynet"}, "query.provider_type"),
-    ({"provider_type": "custom", "name": "has space"}, "query.name"),
-    ({"provider_type": "custom", "name": ""}, "query.name"),
-    ({"provider_type": "custom", "base_url": ""}, "query.base_url"),
-    ({"provider_type": "custom", "default_model": "bad model?x=1"}, "query.default_model"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"provider_type": "skynet"}, "query.provider_type"),
+        ({"provider_type": "custom", "name": "has space"}, "query.name"),
+        ({"provider_type": "custom", "name": ""}, "query.name"),
+        ({"provider_type": "custom", "base_url": ""}, "query.base_url"),
+        ({"provider_type": "custom", "default_model": "bad model?x=1"}, "query.default_model"),
+    ],
+)
 async def test_bad_query_values_name_the_parameter(client, params, field):
     response = await client.post(REGISTER, params=params)
     assert response.status_code == 422, response.text
@@ -167,8 +188,12 @@ def test_what_counts_as_a_key_like_name():
 async def test_a_key_in_the_query_string_is_refused_with_a_body_and_on_every_route(client, sim, canary):
     with_body = await client.post(REGISTER, params={"api_key": canary}, json=seed_params(sim))
     assert with_body.status_code == 400 and error_of(with_body)["type"] == "key_in_query"
-    for method, path in [("GET", "/api/providers"), ("GET", "/api/providers/openai/models"),
-                         ("POST", "/api/chat"), ("DELETE", "/api/providers/openai")]:
+    for method, path in [
+        ("GET", "/api/providers"),
+        ("GET", "/api/providers/openai/models"),
+        ("POST", "/api/chat"),
+        ("DELETE", "/api/providers/openai"),
+    ]:
         response = await client.request(method, path, params={"token": canary})
         assert response.status_code == 400, (method, path, response.text)
         assert canary not in response.text
@@ -258,24 +283,32 @@ async def test_models_are_ids_with_details_beside_them(client):
 
 
 async def test_models_of_a_provider_returning_plain_strings(client, manager):
-    manager.register_provider(ProviderConfig("custom", name="seedish", default_model="seed-a"),
-                              provider_class=SeedStyleProvider)
+    manager.register_provider(
+        ProviderConfig("custom", name="seedish", default_model="seed-a"), provider_class=SeedStyleProvider
+    )
     response = await client.get("/api/providers/seedish/models")
     assert response.status_code == 200, response.text
-    assert response.json() == {"provider": "seedish", "models": ["seed-b", "seed-a"], "details": [
-        {"id": "seed-b", "display_name": None, "context_length": None},
-        {"id": "seed-a", "display_name": None, "context_length": None}]}
+    assert response.json() == {
+        "provider": "seedish",
+        "models": ["seed-b", "seed-a"],
+        "details": [
+            {"id": "seed-b", "display_name": None, "context_length": None},
+            {"id": "seed-a", "display_name": None, "context_length": None},
+        ],
+    }
 
 
 async def test_a_failing_listing_keeps_its_error(client, manager, sim):
-    manager.register_provider(ProviderConfig("custom", name="down", default_model="m"),
-                              provider_class=UnreachableProvider)
+    manager.register_provider(
+        ProviderConfig("custom", name="down", default_model="m"), provider_class=UnreachableProvider
+    )
     response = await client.get("/api/providers/down/models")
     assert response.status_code == 502
     error = error_of(response)
     assert error["type"] == "APIConnectionError" and error["provider"] == "down"
-    manager.register_provider(sim_config(sim, "openai", name="badkey", key="invalid-key-0123456789",
-                                         settings={"max_retries": 0}))
+    manager.register_provider(
+        sim_config(sim, "openai", name="badkey", key="invalid-key-0123456789", settings={"max_retries": 0})
+    )
     response = await client.get("/api/providers/badkey/models")
     assert response.status_code == 502 and error_of(response)["upstream_status"] == 401
 
@@ -298,8 +331,14 @@ def logged_server(sim, canary, caplog):
 
 def test_access_log_never_shows_a_key_from_the_query_string(logged_server, sim, canary, caplog, capfd):
     caplog.set_level(logging.INFO)
-    planted = [("api_key", canary), ("apikey", PLAIN_KEY), ("API_KEY", PLAIN_KEY), ("token", PLAIN_KEY),
-               ("key", PLAIN_KEY), ("access_token", PLAIN_KEY)]
+    planted = [
+        ("api_key", canary),
+        ("apikey", PLAIN_KEY),
+        ("API_KEY", PLAIN_KEY),
+        ("token", PLAIN_KEY),
+        ("key", PLAIN_KEY),
+        ("access_token", PLAIN_KEY),
+    ]
     with httpx.Client(base_url=logged_server.url, headers=AUTH, timeout=10) as client:
         for name, value in planted:
             response = client.post(REGISTER, params={"provider_type": "ollama", name: value})

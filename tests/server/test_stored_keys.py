@@ -31,27 +31,33 @@ async def vclient(vault_manager, dns):
 
 
 def canary_seen(sim, canary) -> bool:
-    return any(canary in str(r.headers) or canary in str(r.json) or canary in r.query
-               for r in sim.simulator.requests)
+    return any(canary in str(r.headers) or canary in str(r.json) or canary in r.query for r in sim.simulator.requests)
 
 
 async def test_premise_the_manager_alone_would_use_the_stored_key(vault_manager, sim, canary):
     # Without the server's rule, this registration would carry the canary to the simulator.
     provider = ProviderManager(key_lookup=vault_manager.key_lookup).register_provider(
-        ProviderConfig("custom", name="myproxy", base_url=sim.base_url("custom")))
+        ProviderConfig("custom", name="myproxy", base_url=sim.base_url("custom"))
+    )
     assert provider.config.api_key.reveal() == canary
 
 
 async def test_vault_key_not_sent_to_a_new_origin(vclient, vault_manager, sim, canary):
-    body = {"provider_type": "custom", "name": "myproxy", "base_url": sim.base_url("custom"),
-            "default_model": "sim-small"}
+    body = {
+        "provider_type": "custom",
+        "name": "myproxy",
+        "base_url": sim.base_url("custom"),
+        "default_model": "sim-small",
+    }
     response = await vclient.post("/api/providers/register", json=body)
     assert response.status_code == 422
     error = error_of(response)
     assert error["type"] == "api_key_required"
     assert "api_key" in error["message"] and "DataVault entry 'myproxy'" in error["message"]
     assert "myproxy" not in vault_manager
-    chat = await vclient.post("/api/chat", json={"provider": "myproxy", "messages": [{"role": "user", "content": "hi"}]})
+    chat = await vclient.post(
+        "/api/chat", json={"provider": "myproxy", "messages": [{"role": "user", "content": "hi"}]}
+    )
     assert chat.status_code == 404
     assert not canary_seen(sim, canary)
 
@@ -81,17 +87,25 @@ async def test_re_registering_at_a_new_origin_needs_the_key_again(vclient, vault
     assert official.status_code == 201  # the stored key goes to api.openai.com only
     assert official.json()["has_key"] is True
     assert (await vclient.delete("/api/providers/openai")).status_code == 200
-    moved = await vclient.post("/api/providers/register",
-                               json={"provider_type": "openai", "base_url": "https://evil.example/v1"})
+    moved = await vclient.post(
+        "/api/providers/register", json={"provider_type": "openai", "base_url": "https://evil.example/v1"}
+    )
     assert moved.status_code == 422
     assert "openai" not in vault_manager
 
 
 async def test_supplied_key_is_the_only_key_sent(vclient, sim, canary):
-    body = {"provider_type": "custom", "name": "myproxy", "base_url": sim.base_url("custom"),
-            "default_model": "sim-small", "api_key": FRESH}
+    body = {
+        "provider_type": "custom",
+        "name": "myproxy",
+        "base_url": sim.base_url("custom"),
+        "default_model": "sim-small",
+        "api_key": FRESH,
+    }
     assert (await vclient.post("/api/providers/register", json=body)).status_code == 201
-    chat = await vclient.post("/api/chat", json={"provider": "myproxy", "messages": [{"role": "user", "content": "hi"}]})
+    chat = await vclient.post(
+        "/api/chat", json={"provider": "myproxy", "messages": [{"role": "user", "content": "hi"}]}
+    )
     assert chat.status_code == 200, chat.text
     sent = [r for r in sim.simulator.requests if r.path.endswith("/chat/completions")]
     assert sent and sent[-1].headers["authorization"] == f"Bearer {FRESH}"

@@ -12,9 +12,9 @@ import anthropic
 import httpx
 import openai
 import pytest
-from conftest import wait_until
 
 from closedpaw_nb.sim import Fault, SimServer, serve_in_thread
+from conftest import wait_until
 
 from .conftest import KEY
 

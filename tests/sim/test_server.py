@@ -121,8 +121,9 @@ def paced() -> Iterator[SimServer]:
 
 @pytest.mark.slow  # waits on real time by design: paced streams
 @pytest.mark.parametrize("model,ttft,gap", [("sim-small", 0.030, 1 / 400), ("sim-large", 0.080, 1 / 150)])
-def test_latency_profile_is_honoured(paced: SimServer, closer: Callable[[Any], Any], model: str, ttft: float,
-                                     gap: float) -> None:
+def test_latency_profile_is_honoured(
+    paced: SimServer, closer: Callable[[Any], Any], model: str, ttft: float, gap: float
+) -> None:
     """No delta leaves before the profile says: delta i arrives at least ttft + i * gap after
     the request was sent. Lower bounds, which hold on any machine (how close the server comes
     to the profile is a performance question: see the Pacer tests in test_text.py)."""
@@ -146,8 +147,9 @@ def test_custom_profile_time_scale_and_non_streamed_wait(closer: Callable[[Any],
         started = time.perf_counter()
         reply = client.chat.completions.create(model="slow", messages=MESSAGES)
         elapsed = time.perf_counter() - started
-        done = httpx.post(srv.base_url("ollama") + "/api/chat",
-                          json={"model": "slow", "messages": MESSAGES, "stream": False}).json()
+        done = httpx.post(
+            srv.base_url("ollama") + "/api/chat", json={"model": "slow", "messages": MESSAGES, "stream": False}
+        ).json()
     assert reply.usage.completion_tokens == 6
     expected = 0.5 * (0.200 + 5 / 50)  # time of the last token, scaled
     assert elapsed >= expected - EARLY  # the reply came only when the last token was due

@@ -103,8 +103,7 @@ async def test_pacer_waits_until_due_without_drift(late_clock: LateClock) -> Non
     """Each wait aims at its absolute due time, so lateness does not pile up: after ten
     waits, each woken 3 ms late, the pacer is at most 3 ms past the last due time (waits of
     one gap each would be 30 ms past), and never before it by more than the early bias."""
-    pacer = Pacer(LatencyProfile(ttft_ms=20, tokens_per_s=200, output_tokens=10), time_scale=1.0,
-                  start=late_clock.now)
+    pacer = Pacer(LatencyProfile(ttft_ms=20, tokens_per_s=200, output_tokens=10), time_scale=1.0, start=late_clock.now)
     for i in range(10):
         await pacer.wait(i)
         assert pacer.due(i) - Pacer._MAX_BIAS <= late_clock.now <= pacer.due(i) + late_clock.late + 1e-9
@@ -113,8 +112,9 @@ async def test_pacer_waits_until_due_without_drift(late_clock: LateClock) -> Non
 
 
 async def test_pacer_does_not_wait_for_what_is_already_due(late_clock: LateClock) -> None:
-    pacer = Pacer(LatencyProfile(ttft_ms=20, tokens_per_s=200, output_tokens=10), time_scale=1.0,
-                  start=late_clock.now - 1.0)  # a second behind schedule
+    pacer = Pacer(
+        LatencyProfile(ttft_ms=20, tokens_per_s=200, output_tokens=10), time_scale=1.0, start=late_clock.now - 1.0
+    )  # a second behind schedule
     for i in range(10):
         await pacer.wait(i)
     assert late_clock.sleeps == 0 and late_clock.now == 1000.0

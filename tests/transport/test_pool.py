@@ -24,6 +24,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from closedpaw_nb.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ResponseParseError,
+    StreamInterruptedError,
+)
 from closedpaw_nb.transport.client import HTTPClient
 from closedpaw_nb.transport.pool import (
     ConnectFailed,
@@ -35,12 +41,6 @@ from closedpaw_nb.transport.pool import (
     ReadTimedOut,
     ResponseHead,
     WriteTimedOut,
-)
-from closedpaw_nb.errors import (
-    APIConnectionError,
-    APITimeoutError,
-    ResponseParseError,
-    StreamInterruptedError,
 )
 
 pytestmark = pytest.mark.timeout(20)
@@ -227,8 +227,9 @@ def _no_proxy(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-async def send(pool: ConnectionPool, origin, target: bytes = b"/", *, method: bytes = b"GET", body: bytes = b"",
-               timeouts=TIMEOUTS) -> ResponseHead:
+async def send(
+    pool: ConnectionPool, origin, target: bytes = b"/", *, method: bytes = b"GET", body: bytes = b"", timeouts=TIMEOUTS
+) -> ResponseHead:
     """Send one request through the pool; returns the head, body unread."""
     headers = [(b"host", b"%s:%d" % (origin[1].encode(), origin[2]))]
     if body:
@@ -502,9 +503,9 @@ async def test_server_closing_an_idle_connection_after_a_large_body_is_seen(make
     async def handler(conn: Conn) -> None:
         if conn.index == 1:
             await conn.read_request()
-            await conn.send(response(body)[:-8 * 1024])  # just under 256 KiB ...
+            await conn.send(response(body)[: -8 * 1024])  # just under 256 KiB ...
             await asyncio.sleep(0.03)
-            await conn.send(body[-8 * 1024:])  # ... then the end, in one segment
+            await conn.send(body[-8 * 1024 :])  # ... then the end, in one segment
             await read_done.wait()
             return  # FIN on the now idle connection
         await answer_all(conn)
@@ -640,8 +641,9 @@ async def test_request_body_that_cannot_be_written_raises_write_timed_out(make_p
     async with Server(handler) as server:
         pool = make_pool()
         with pytest.raises(WriteTimedOut):
-            await send(pool, server.origin, method=b"POST", body=bytes(16 * 1024 * 1024),
-                       timeouts={**TIMEOUTS, "write": 0.2})
+            await send(
+                pool, server.origin, method=b"POST", body=bytes(16 * 1024 * 1024), timeouts={**TIMEOUTS, "write": 0.2}
+            )
         assert (pool.open_connections, pool.idle_connections) == (0, 0)
 
 
@@ -974,17 +976,32 @@ def tls_files(tmp_path_factory):
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "closedpaw test CA")])
     ca = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -992,11 +1009,15 @@ def tls_files(tmp_path_factory):
     leaf = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
@@ -1006,8 +1027,9 @@ def tls_files(tmp_path_factory):
     pem = serialization.Encoding.PEM
     (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
     (folder / "leaf.pem").write_bytes(leaf.public_bytes(pem))
-    (folder / "leaf.key").write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                                        serialization.NoEncryption()))
+    (folder / "leaf.key").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return folder
 
 
@@ -1211,14 +1233,18 @@ async def _close_without_answer(conn: Conn) -> None:
     await conn.read_request()
 
 
-@pytest.mark.parametrize("handler, error", [
-    (None, APIConnectionError),  # connection refused
-    (never_answer, APITimeoutError),
-    (_stall_after_half, APITimeoutError),
-    (_reset_after_half, APIConnectionError),
-    (_garbage, APIConnectionError),
-    (_close_without_answer, APIConnectionError),
-], ids=["refused", "no-answer", "stalled-body", "reset-body", "garbage", "closed"])
+@pytest.mark.parametrize(
+    "handler, error",
+    [
+        (None, APIConnectionError),  # connection refused
+        (never_answer, APITimeoutError),
+        (_stall_after_half, APITimeoutError),
+        (_reset_after_half, APIConnectionError),
+        (_garbage, APIConnectionError),
+        (_close_without_answer, APIConnectionError),
+    ],
+    ids=["refused", "no-answer", "stalled-body", "reset-body", "garbage", "closed"],
+)
 async def test_client_errors_map_and_never_name_the_url(clients, handler, error):
     """Each transport failure becomes closedpaw's error, whose text names neither the URL,
     host nor port, and which chains nothing that might."""
@@ -1339,13 +1365,16 @@ async def test_client_keeps_a_query_on_the_base_url(clients):
         assert result.content == b"ok /openai/deployments/d/chat/completions?api-version=2024-10-21&x=1"
 
 
-@pytest.mark.parametrize("env, direct", [
-    ({}, True),
-    ({"HTTPS_PROXY": "http://proxy.invalid:3128"}, False),
-    ({"ALL_PROXY": "http://proxy.invalid:3128"}, False),
-    ({"HTTPS_PROXY": "http://proxy.invalid:3128", "NO_PROXY": "api.example.com"}, True),
-    ({"HTTP_PROXY": "http://proxy.invalid:3128"}, True),  # an http proxy does not carry https
-])
+@pytest.mark.parametrize(
+    "env, direct",
+    [
+        ({}, True),
+        ({"HTTPS_PROXY": "http://proxy.invalid:3128"}, False),
+        ({"ALL_PROXY": "http://proxy.invalid:3128"}, False),
+        ({"HTTPS_PROXY": "http://proxy.invalid:3128", "NO_PROXY": "api.example.com"}, True),
+        ({"HTTP_PROXY": "http://proxy.invalid:3128"}, True),  # an http proxy does not carry https
+    ],
+)
 def test_client_leaves_proxied_urls_to_httpx(monkeypatch, env, direct):
     """A proxy from the environment routes the provider through httpx (which speaks to
     proxies); otherwise requests go straight over the pool."""

@@ -31,7 +31,10 @@ def test_named_events_comments_and_multiline_data():
 
 def test_crlf_and_bare_cr_line_endings():
     assert decode_all(b"data: x\r\n\r\ndata: y\r\rdata: z\n\n", []) == [
-        SSEEvent(data="x"), SSEEvent(data="y"), SSEEvent(data="z")]
+        SSEEvent(data="x"),
+        SSEEvent(data="y"),
+        SSEEvent(data="z"),
+    ]
 
 
 def test_one_leading_space_is_stripped_and_no_space_is_kept():
@@ -43,7 +46,7 @@ def test_final_event_without_blank_line_is_flushed():
 
 
 def test_utf8_split_across_chunks():
-    body = 'data: héllo ✓\n\n'.encode()
+    body = "data: héllo ✓\n\n".encode()
     for cut in range(1, len(body)):
         assert decode_all(body, [cut]) == [SSEEvent(data="héllo ✓")]
 
@@ -66,8 +69,11 @@ def encode(events: list[SSEEvent], newline: str) -> bytes:
 
 @pytest.mark.slow  # a property-based sweep: 200 examples (test_one_byte_chunks stays in the inner loop)
 @settings(max_examples=200, deadline=None)
-@given(st.lists(event_st, max_size=8), st.sampled_from(["\n", "\r\n", "\r"]),
-       st.lists(st.integers(min_value=0, max_value=2000), max_size=12))
+@given(
+    st.lists(event_st, max_size=8),
+    st.sampled_from(["\n", "\r\n", "\r"]),
+    st.lists(st.integers(min_value=0, max_value=2000), max_size=12),
+)
 def test_any_chunking_gives_the_same_events(events, newline, cuts):
     body = encode(events, newline)
     assert decode_all(body, cuts) == decode_all(body, []) == events
@@ -80,8 +86,10 @@ def test_one_byte_chunks():
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.text(alphabet="abc{}:\" é", min_size=1, max_size=10).filter(str.strip), max_size=6),
-       st.lists(st.integers(min_value=0, max_value=200), max_size=8))
+@given(
+    st.lists(st.text(alphabet='abc{}:" é', min_size=1, max_size=10).filter(str.strip), max_size=6),
+    st.lists(st.integers(min_value=0, max_value=200), max_size=8),
+)
 def test_ndjson_lines_survive_chunking(lines, cuts):
     body = "\n".join(lines).encode() + b"\n"
     decoder, out, start = NDJSONDecoder(), [], 0

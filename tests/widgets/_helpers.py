@@ -6,10 +6,10 @@ import asyncio
 import json
 
 import ipywidgets as w
-from conftest import wait_until  # noqa: F401 - the widget tests' polling (state changed by the runner thread)
 
 from closedpaw_nb.providers import BaseProvider
 from closedpaw_nb.types import ChatResponse, ProviderType
+from conftest import wait_until  # noqa: F401 - the widget tests' polling (state changed by the runner thread)
 
 KEY = "sk-test-key-0123456789"
 
@@ -22,8 +22,14 @@ class SlowProvider(BaseProvider):
 
     async def chat(self, messages, model=None, **options):
         text = "".join(self._words())
-        return ChatResponse(text, model or "slow-model", self.name, prompt_tokens=3,
-                            completion_tokens=len(self._words()), finish_reason="stop")
+        return ChatResponse(
+            text,
+            model or "slow-model",
+            self.name,
+            prompt_tokens=3,
+            completion_tokens=len(self._words()),
+            finish_reason="stop",
+        )
 
     def _words(self) -> list[str]:
         return [f"w{i} " for i in range(self.config.settings.get("n", 30))]
@@ -33,8 +39,14 @@ class SlowProvider(BaseProvider):
             for word in self._words():
                 await asyncio.sleep(self.config.settings.get("delay", 0.01))
                 yield word
-            yield ChatResponse("".join(self._words()), model or "slow-model", self.name, prompt_tokens=3,
-                               completion_tokens=len(self._words()), finish_reason="stop")
+            yield ChatResponse(
+                "".join(self._words()),
+                model or "slow-model",
+                self.name,
+                prompt_tokens=3,
+                completion_tokens=len(self._words()),
+                finish_reason="stop",
+            )
         finally:
             SlowProvider.closed.append(self.name)
 

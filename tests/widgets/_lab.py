@@ -6,6 +6,7 @@ widget's state: the strictest place to look for a leaked key.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -16,10 +17,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = {
@@ -61,8 +62,10 @@ def _environment(base: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),  # the kernel imports this checkout
-        JUPYTERLAB_SETTINGS_DIR=str(base / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),
-        JUPYTER_RUNTIME_DIR=str(base / "runtime"), JUPYTER_CONFIG_DIR=str(base / "config"),
+        JUPYTERLAB_SETTINGS_DIR=str(base / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),
+        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+        JUPYTER_CONFIG_DIR=str(base / "config"),
         XDG_DATA_HOME=str(base / "data"),  # the benchmark run store's default home
         OLLAMA_HOST="127.0.0.1:9",  # the seed's Ollama entry: nothing listens there
     )
@@ -76,15 +79,25 @@ def running_lab(base: Path, timeout: float = 60.0) -> Iterator[Lab]:
     root.mkdir(parents=True, exist_ok=True)
     _write_settings(base / "settings")
     port, token, log = _free_port(), secrets.token_hex(16), base / "lab.log"
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-               f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-               "--LabApp.extension_manager=readonly"]  # no PyPI look-ups from the extension manager
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.extension_manager=readonly",
+    ]  # no PyPI look-ups from the extension manager
     if os.geteuid() == 0:  # CI and these machines run as root
         command.append("--ServerApp.allow_root=True")
     with open(log, "wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=_environment(base),
-                                   start_new_session=True, cwd=root)
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, env=_environment(base), start_new_session=True, cwd=root
+        )
     lab = Lab(f"http://127.0.0.1:{port}", token, root, log, process)
     try:
         _wait_ready(lab, timeout)
@@ -122,10 +135,8 @@ def _stop(lab: Lab) -> None:
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _descendants(pid: int) -> list[int]:

@@ -26,21 +26,43 @@ def sim_manager(sim, manager):
     """A manager with two simulator providers ("s-openai", "s-anthropic") and one with a
     key the simulator rejects ("bad")."""
     for ptype in ("openai", "anthropic"):
-        manager.register_provider(ProviderConfig(ptype, name=f"s-{ptype}", api_key=KEY, base_url=sim.base_url(ptype),
-                                                 models=["sim-small", "sim-large"], default_model="sim-small"))
-    manager.register_provider(ProviderConfig("openai", name="bad", api_key="invalid-key-0123456789",
-                                             base_url=sim.base_url("openai"), default_model="sim-small"))
+        manager.register_provider(
+            ProviderConfig(
+                ptype,
+                name=f"s-{ptype}",
+                api_key=KEY,
+                base_url=sim.base_url(ptype),
+                models=["sim-small", "sim-large"],
+                default_model="sim-small",
+            )
+        )
+    manager.register_provider(
+        ProviderConfig(
+            "openai",
+            name="bad",
+            api_key="invalid-key-0123456789",
+            base_url=sim.base_url("openai"),
+            default_model="sim-small",
+        )
+    )
     return manager
 
 
 @pytest.fixture
 def add_slow(manager):
     """Register a SlowProvider: add_slow(name, n=30, delay=0.01)."""
+
     def add(name: str = "slow", n: int = 30, delay: float = 0.01) -> str:
-        config = ProviderConfig(ProviderType.CUSTOM, name=name, default_model="slow-model", models=["slow-model"],
-                                settings={"n": n, "delay": delay})
+        config = ProviderConfig(
+            ProviderType.CUSTOM,
+            name=name,
+            default_model="slow-model",
+            models=["slow-model"],
+            settings={"n": n, "delay": delay},
+        )
         manager.register_provider(config, provider_class=SlowProvider)
         return f"{name}:slow-model"
+
     return add
 
 

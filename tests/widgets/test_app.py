@@ -10,7 +10,12 @@ import closedpaw_nb.manager as manager_module
 from closedpaw_nb import _runner
 from closedpaw_nb.bench.store import RunStore
 from closedpaw_nb.widgets import (
-    BenchmarkPanel, ClosedPawApp, ComparisonPanel, HealthDashboard, RegistrationPanel, app,
+    BenchmarkPanel,
+    ClosedPawApp,
+    ComparisonPanel,
+    HealthDashboard,
+    RegistrationPanel,
+    app,
 )
 
 from ._helpers import all_widget_state, wait_until
@@ -27,7 +32,7 @@ def test_four_tabs_share_one_manager(manager, store):
     ui = app(manager, store=store)
     assert isinstance(ui, ClosedPawApp) and ui.titles == ("Providers", "Compare", "Health", "Benchmark")
     kinds = (RegistrationPanel, ComparisonPanel, HealthDashboard, BenchmarkPanel)
-    assert all(isinstance(p, k) and p.manager is manager for p, k in zip(ui.children, kinds))
+    assert all(isinstance(p, k) and p.manager is manager for p, k in zip(ui.children, kinds, strict=False))
 
 
 def test_default_manager_is_the_notebook_one(monkeypatch, store):

@@ -20,11 +20,14 @@ def store(tmp_path):
     store.close()
 
 
-@pytest.mark.parametrize("prompts, targets, expected", [
-    ("", ("s-openai:sim-small",), "type at least one prompt"),
-    ("\n  \n", ("s-openai:sim-small",), "type at least one prompt"),
-    ("one", (), "pick at least one target"),
-])
+@pytest.mark.parametrize(
+    "prompts, targets, expected",
+    [
+        ("", ("s-openai:sim-small",), "type at least one prompt"),
+        ("\n  \n", ("s-openai:sim-small",), "type at least one prompt"),
+        ("one", (), "pick at least one target"),
+    ],
+)
 def test_bad_inputs_are_refused(sim_manager, store, prompts, targets, expected):
     panel = BenchmarkPanel(sim_manager, store=store)
     panel.prompts.value, panel.targets.value = prompts, targets

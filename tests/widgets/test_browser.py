@@ -23,8 +23,16 @@ from ._lab import ROOT, running_lab
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 PROMPT = "Why is the sky blue?"
 MAX_TOKENS = 30
 SETUP = (
@@ -62,8 +70,9 @@ def expected_answers(targets: list[str]) -> dict[str, str]:
 
     with serve_in_thread(simulator=Simulator(time_scale=0)) as sim:
         mgr = ProviderManager()
-        mgr.register_provider(ProviderConfig("openai", name="sim", api_key="sk-reference-0000000000",
-                                             base_url=sim.base_url("openai")))
+        mgr.register_provider(
+            ProviderConfig("openai", name="sim", api_key="sk-reference-0000000000", base_url=sim.base_url("openai"))
+        )
         options = dict(temperature=0.7, max_tokens=MAX_TOKENS)  # the panel's defaults, and the test's max
         try:
             return {t: _runner.run(mgr.chat(PROMPT, "sim", t.split(":")[1], **options)).content for t in targets}
@@ -101,8 +110,10 @@ def test_a_browser_session(tmp_path, canary):
 
 def _open_and_run(page, url: str) -> None:
     page.goto(url)
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext")
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+        " && window.jupyterapp.shell.currentWidget.sessionContext"
+    )
     page.evaluate("""async () => {
         const panel = window.jupyterapp.shell.currentWidget;
         await panel.context.ready;

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from closedpaw_nb.config import ProviderConfig
 from closedpaw_nb.bench.frames import ROW_COLUMNS, empty_frame
+from closedpaw_nb.config import ProviderConfig
 from closedpaw_nb.widgets import ComparisonPanel
 from closedpaw_nb.widgets._streaming import TICK
 
@@ -14,15 +14,23 @@ from ._helpers import KEY, SlowProvider, wait_until
 
 def test_targets_list_every_provider_model(sim_manager):
     panel = ComparisonPanel(sim_manager)
-    assert panel.targets.options == ("s-openai:sim-small", "s-openai:sim-large", "s-anthropic:sim-small",
-                                     "s-anthropic:sim-large", "bad:sim-small")
+    assert panel.targets.options == (
+        "s-openai:sim-small",
+        "s-openai:sim-large",
+        "s-anthropic:sim-small",
+        "s-anthropic:sim-large",
+        "bad:sim-small",
+    )
 
 
-@pytest.mark.parametrize("prompt, targets, expected", [
-    ("", ("s-openai:sim-small",), "type a prompt"),
-    ("   ", ("s-openai:sim-small",), "type a prompt"),
-    ("Hello", (), "pick at least one target"),
-])
+@pytest.mark.parametrize(
+    "prompt, targets, expected",
+    [
+        ("", ("s-openai:sim-small",), "type a prompt"),
+        ("   ", ("s-openai:sim-small",), "type a prompt"),
+        ("Hello", (), "pick at least one target"),
+    ],
+)
 def test_bad_inputs_are_refused(sim_manager, prompt, targets, expected):
     panel = ComparisonPanel(sim_manager)
     panel.prompt.value, panel.targets.value = prompt, targets
@@ -65,8 +73,16 @@ def test_answers_stream_into_one_column_per_target(sim, sim_manager):
 
 
 def test_simulated_providers_are_labelled(sim, manager):
-    manager.register_provider(ProviderConfig("openai", name="sim-openai", api_key=KEY, base_url=sim.base_url("openai"),
-                                             default_model="sim-small", settings={"simulated": True}))
+    manager.register_provider(
+        ProviderConfig(
+            "openai",
+            name="sim-openai",
+            api_key=KEY,
+            base_url=sim.base_url("openai"),
+            default_model="sim-small",
+            settings={"simulated": True},
+        )
+    )
     panel = ComparisonPanel(manager)
     panel.prompt.value, panel.targets.value = "Hello", ("sim-openai:sim-small",)
     panel.run_button.click()
@@ -84,7 +100,7 @@ def test_each_run_appends_rows(sim_manager):
     panel.run_button.click()
     panel.wait()
     df = panel.results
-    assert len(df) == 3 and df.run_id.nunique() == 2 and list(df.prompt) .count("Two") == 2
+    assert len(df) == 3 and df.run_id.nunique() == 2 and list(df.prompt).count("Two") == 2
 
 
 def test_an_error_stays_in_its_column(sim_manager):
@@ -122,8 +138,10 @@ def test_streaming_updates_are_live_and_throttled(manager, add_slow):
 
 
 def test_cancel_stops_running_targets_and_keeps_finished_ones(sim_manager, add_slow):
-    sim_manager.register_provider(ProviderConfig("custom", name="slow", default_model="slow-model",
-                                                 settings={"n": 200, "delay": 0.05}), provider_class=SlowProvider)
+    sim_manager.register_provider(
+        ProviderConfig("custom", name="slow", default_model="slow-model", settings={"n": 200, "delay": 0.05}),
+        provider_class=SlowProvider,
+    )
     SlowProvider.closed.clear()
     panel = ComparisonPanel(sim_manager)
     panel.prompt.value = "Hello"

@@ -20,8 +20,12 @@ def test_check_shows_each_status_in_colour(sim_manager):
     board.check_button.click()
     board.wait()
     latest = board.latest.set_index("provider")
-    assert latest.status.to_dict() == {"s-openai": "ok", "s-anthropic": "ok", "bad": "auth_failed",
-                                       "gone": "unreachable"}
+    assert latest.status.to_dict() == {
+        "s-openai": "ok",
+        "s-anthropic": "ok",
+        "bad": "auth_failed",
+        "gone": "unreachable",
+    }
     assert latest.loc["s-openai", "model_count"] == 2 and latest.loc["s-openai", "latency_ms"] > 0
     table = board.table.value
     for status in ("ok", "auth_failed", "unreachable"):

@@ -50,7 +50,7 @@ def test_panels_in_a_real_kernel(monkeypatch, tmp_path, canary, nest):
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     NotebookClient(notebook, timeout=120, kernel_name="python3", store_widget_state=True).execute()
-    out = ["".join(o.get("text", "") for o in c.outputs) for c in notebook.cells[1 if nest else 0:]]
+    out = ["".join(o.get("text", "") for o in c.outputs) for c in notebook.cells[1 if nest else 0 :]]
     assert out[1].startswith("'' Registered 'openai'")
     answer = out[2].split("ANSWER=", 1)[1].strip()
     assert answer and "1/1 ok" in out[3] and "finished: 3 ok, 0 errors" in out[3]

@@ -15,8 +15,14 @@ from ._helpers import KEY, all_widget_state
 
 @pytest.fixture(autouse=True)
 def _no_env_keys(monkeypatch):
-    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
-                "OLLAMA_HOST"):
+    for var in (
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "MISTRAL_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "OLLAMA_HOST",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -150,10 +156,13 @@ def test_a_held_key_is_dropped_when_the_type_changes(sim, manager):
     assert panel.register() is False and "needs an API key" in panel.errors["api_key"]
 
 
-@pytest.mark.parametrize("key, fault, expected", [
-    ("invalid-key-0123456789", None, "auth_failed"),
-    (KEY, Fault("status", provider="openai", endpoint="models", status=500, times=None), "error"),
-])
+@pytest.mark.parametrize(
+    "key, fault, expected",
+    [
+        ("invalid-key-0123456789", None, "auth_failed"),
+        (KEY, Fault("status", provider="openai", endpoint="models", status=500, times=None), "error"),
+    ],
+)
 def test_connection_test_reports_failures(sim, manager, key, fault, expected):
     if fault is not None:
         sim.simulator.add_fault(fault)
