@@ -1,10 +1,12 @@
 """Scorers for evaluating answers on your own data: `exact_match`, `includes`, `regex`,
-`numeric`, `choice`, `json_valid`, `python`, and the `Score` they return.
+`numeric`, `choice`, `json_valid`, `python`, the model judge `llm_judge`, and the `Score`
+they return.
 
 This is the public path; the code lives in `closedpaw_nb.evals.scorers`, whose docstring
 explains the outcomes (a value, a missing score, an exception) and the size limits.
 """
 
+from .evals.judges import llm_judge
 from .evals.scorers import (
     MAX_ANSWER_CHARS,
     Score,
@@ -26,6 +28,7 @@ __all__ = [
     "exact_match",
     "includes",
     "json_valid",
+    "llm_judge",
     "numeric",
     "python",
     "regex",
