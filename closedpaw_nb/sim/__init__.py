@@ -8,6 +8,12 @@ each model's :class:`LatencyProfile`, with exact usage counts. Every response ca
 (or no key) get each provider's real auth error; model names starting with ``missing`` get its
 real 404. :class:`Fault` scripts errors, hangs, resets, cut or broken streams and more.
 
+A prompt that is an item of the shipped question set (``closedpaw_nb.datasets.load("basic")``)
+gets that item's answer instead of filler, right with the model's documented accuracy
+(:data:`ACCURACY`: sim-large 0.9, sim-small 0.6) as a stable hash decides per (model, item)
+(:func:`expected_correct`), and a grading prompt gets a deterministic ``GRADE: C`` /
+``GRADE: I`` verdict. ``closedpaw_nb.sim.answers`` documents both rules and formats.
+
 Example:
     >>> from closedpaw_nb.sim import Fault, serve_in_thread  # doctest: +SKIP
     >>> with serve_in_thread() as sim:  # doctest: +SKIP
@@ -25,8 +31,10 @@ from ._app import DEFAULT_PROFILES, RecordedRequest, Simulator, create_app
 from ._faults import Fault, FaultKind
 from ._server import SimServer, main, serve_in_thread, start_server
 from ._text import LatencyProfile
+from .answers import ACCURACY, expected_correct
 
 __all__ = [
+    "ACCURACY",
     "DEFAULT_PROFILES",
     "Fault",
     "FaultKind",
@@ -35,6 +43,7 @@ __all__ = [
     "SimServer",
     "Simulator",
     "create_app",
+    "expected_correct",
     "main",
     "serve_in_thread",
     "start_server",

@@ -2,7 +2,9 @@
 
 Every request takes the same path: record it, take a matching fault, then (unless the fault
 replaces the response) check auth, answer ``missing...`` models with a 404, run the protocol's
-handler and, for chat, generate deterministic text and write it at the model's pace.
+handler and, for chat, generate deterministic text and write it at the model's pace. The text
+answers an item of the shipped question set, or grades a judge prompt, when the last user
+message is one (see ``answers``); otherwise it is filler.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from ._asgi import Receive, Send
 from ._faults import Fault, FaultQueue, fault_reply
 from ._protocol import Call, ParsedChat, Reply, RouteSpec, WireProtocol
 from ._respond import FaultResponse, GenerationResponse, ReplyResponse, add_headers
-from ._text import Generation, LatencyProfile, Pacer, generate
+from ._text import Generation, LatencyProfile, Pacer, generate, generate_text
+from .answers import ACCURACY, expected_correct, respond
 from .anthropic import AnthropicProtocol
 from .google import GoogleProtocol
 from .mistral import MistralProtocol
@@ -81,6 +84,9 @@ class Simulator:
         ollama_requires_key: Make ``/ollama`` demand a Bearer key (401 ``unauthorized``).
         default_profile: Profile of unlisted model names (default: that of ``sim-small``).
         max_recorded: How many requests ``requests`` keeps (oldest dropped first); None keeps all.
+        accuracy: Extra or replacement accuracies on the shipped question set, merged over
+            ``answers.ACCURACY`` (``sim-large`` 0.9, ``sim-small`` 0.6); unlisted models have
+            ``answers.DEFAULT_ACCURACY``. Each must be in [0, 1].
     """
 
     def __init__(
@@ -90,9 +96,14 @@ class Simulator:
         ollama_requires_key: bool = False,
         default_profile: LatencyProfile | None = None,
         max_recorded: int | None = 10_000,
+        accuracy: Mapping[str, float] | None = None,
     ) -> None:
         if time_scale < 0:
             raise ValueError("time_scale must be >= 0")
+        for model, value in (accuracy or {}).items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"the accuracy of {model!r} must be in [0, 1], got {value!r}")
+        self.accuracy: dict[str, float] = {**ACCURACY, **(accuracy or {})}
         self.profiles: dict[str, LatencyProfile] = {**DEFAULT_PROFILES, **(profiles or {})}
         self.default_profile = default_profile or DEFAULT_PROFILES["sim-small"]
         self.time_scale = time_scale
@@ -130,8 +141,15 @@ class Simulator:
         """The latency profile of ``model`` (``name:tag`` falls back to ``name``)."""
         return self.profiles.get(model) or self.profiles.get(model.split(":")[0]) or self.default_profile
 
+    def expected_correct(self, model: str, item_id: str) -> bool:
+        """Whether this simulator answers question-set item ``item_id`` correctly as ``model``."""
+        return expected_correct(model, item_id, self.accuracy)
+
     def generate(self, req: ParsedChat) -> Generation:
-        """Deterministic answer for ``req``."""
+        """Deterministic answer for ``req``: a question-set answer, a judge's verdict, or filler."""
+        fixed = respond(req.model, req.prompt, self.accuracy)
+        if fixed is not None:
+            return generate_text(fixed, prompt_tokens=req.prompt_tokens, max_tokens=req.max_tokens, stop=req.stop)
         return generate(
             model=req.model,
             prompt=req.prompt,
