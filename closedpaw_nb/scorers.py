@@ -1,5 +1,5 @@
 """Scorers for evaluating answers on your own data: `exact_match`, `includes`, `regex`,
-`numeric`, `choice`, `json_valid`, `python`, the model judge `llm_judge`, and the `Score`
+`numeric`, `choice`, `json_valid`, `python`, the model judge `llm_judge`, `per_item` (each item by its own `scorer` column), and the `Score`
 they return.
 
 This is the public path; the code lives in `closedpaw_nb.evals.scorers`, whose docstring
@@ -7,6 +7,7 @@ explains the outcomes (a value, a missing score, an exception) and the size limi
 """
 
 from .evals.judges import llm_judge
+from .evals.per_item import per_item
 from .evals.scorers import (
     MAX_ANSWER_CHARS,
     Score,
@@ -30,6 +31,7 @@ __all__ = [
     "json_valid",
     "llm_judge",
     "numeric",
+    "per_item",
     "python",
     "regex",
 ]

@@ -11,6 +11,7 @@ import pytest
 import closedpaw_nb as cp
 import closedpaw_nb.manager as manager_module
 from closedpaw_nb import ChatResponse, ConfigError, ProviderConfig, ProviderManager
+from closedpaw_nb import _runner as runner
 from closedpaw_nb.errors import InternalServerError
 from closedpaw_nb.providers import BaseProvider
 from closedpaw_nb.scorers import exact_match, includes, numeric
@@ -134,3 +135,36 @@ def test_bad_input_is_refused_before_anything_is_sent(students, tmp_path, data, 
     with pytest.raises(ConfigError, match=message):
         cp.evaluate(data, ["strong"], scorers=scorers, store=str(tmp_path / "e.sqlite"), progress=False)
     assert Student.calls == {}
+
+
+def test_the_leaderboard_recovers_the_simulators_configured_accuracy(sim, tmp_path):
+    """The simulated models answer the shipped set with a known truth; the leaderboard finds it."""
+    from closedpaw_nb import datasets
+    from closedpaw_nb.bench.store import RunStore
+    from closedpaw_nb.evals.run import run_evaluation
+    from closedpaw_nb.scorers import per_item
+    from closedpaw_nb.sim import ACCURACY
+    from conftest import sim_config
+
+    items = datasets.load("basic")
+    manager = ProviderManager()
+    manager.register_provider(sim_config(sim, "anthropic", name="sim", models=["sim-small", "sim-large"]))
+    result = runner.run(
+        run_evaluation(
+            manager,
+            items,
+            ["sim:sim-small", "sim:sim-large"],
+            scorers=[per_item()],
+            store=RunStore(tmp_path / "e.sqlite"),
+        )
+    )
+    board = result.leaderboard().set_index("target")
+    assert list(board.index) == ["sim:sim-large", "sim:sim-small"]
+    for model in ("sim-small", "sim-large"):
+        truth = np.mean([sim.simulator.expected_correct(model, i) for i in items["id"]])
+        row = board.loc[f"sim:{model}"]
+        assert row["correct"] == pytest.approx(truth)  # exactly what the simulator was told to get right
+        assert row["correct_ci_low"] <= ACCURACY[model] <= row["correct_ci_high"]  # the CI covers the configured rate
+    per_category = result.df.groupby(["target", "category"])["correct"].mean()
+    assert per_category.notna().all() and len(per_category) == 2 * items["category"].nunique()
+    runner.run(manager.close_all())

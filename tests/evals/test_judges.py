@@ -111,3 +111,15 @@ def test_a_judge_needs_a_target_and_a_template_with_the_answer():
         llm_judge("r")
     with pytest.raises(ValueError, match=r"\{answer\}"):
         llm_judge("r", "judge:j", template="no fields")
+
+
+async def test_per_item_scores_each_row_by_its_own_scorer_column():
+    from closedpaw_nb.scorers import per_item
+
+    scorer = per_item()
+    assert (await scorer.score("The answer is 42.", 42, {"scorer": "numeric"})).value == 1.0
+    assert (await scorer.score("Answer: B", "B", {"scorer": "choice"})).value == 1.0
+    assert (await scorer.score("Paris.", "Paris", {"scorer": "exact_match"})).value == 1.0
+    assert (await scorer.score("Lyon", "Paris", {"scorer": "exact_match"})).value == 0.0
+    unknown = await scorer.score("x", "y", {"scorer": "vibes"})
+    assert unknown.value is None and "'vibes'" in unknown.explanation and scorer.name == "correct"
