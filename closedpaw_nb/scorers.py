@@ -1,8 +1,8 @@
 """Scorers for evaluating answers on your own data: `exact_match`, `includes`, `regex`,
-`numeric`, `choice`, `json_valid`, `python`, the model judge `llm_judge`, `per_item` (each item by its own `scorer` column), and the `Score`
-they return.
+`numeric`, `choice`, `json_valid`, `python`, the model judge `llm_judge`, `per_item` (each
+item judged by its own `scorer` column), and the `Score` they return.
 
-This is the public path; the code lives in `closedpaw_nb.evals.scorers`, whose docstring
+This is the public path; the code lives in `closedpaw_nb.evals`, whose `scorers` docstring
 explains the outcomes (a value, a missing score, an exception) and the size limits.
 """
 
