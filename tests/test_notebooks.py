@@ -19,6 +19,7 @@ EXPECTED = [
     "04_health_dashboard",
     "05_custom_provider",
     "06_keys_and_vault",
+    "07_evaluate",
 ]
 CHECK = "# NBVAL_CHECK_OUTPUT"
 
