@@ -446,22 +446,11 @@ def benchmark(
         A BenchmarkResult (`.df`, `.summary()`, `.to_csv()`, ...). Interrupted runs keep
         their rows; `resume(run_id)` runs only the missing calls.
     """
-    return _runner.run(
-        abenchmark_core(
-            prompts,
-            targets,
-            trials=trials,
-            concurrency=concurrency,
-            warmup=warmup,
-            stream=stream,
-            system=system,
-            prices=prices,
-            store=_store(store),
-            run_id=run_id,
-            progress=progress,
-            **options,
-        )
+    settings = dict(trials=trials, concurrency=concurrency, warmup=warmup, stream=stream, system=system, prices=prices)
+    job = abenchmark_core(
+        prompts, targets, store=_store(store), run_id=run_id, progress=progress, **settings, **options
     )
+    return _runner.run(job)
 
 
 async def abenchmark(
@@ -480,22 +469,11 @@ async def abenchmark(
     **options: Any,
 ) -> BenchmarkResult:
     """Awaitable `benchmark` (same arguments)."""
-    return await _runner.wrap(
-        abenchmark_core(
-            prompts,
-            targets,
-            trials=trials,
-            concurrency=concurrency,
-            warmup=warmup,
-            stream=stream,
-            system=system,
-            prices=prices,
-            store=_store(store),
-            run_id=run_id,
-            progress=progress,
-            **options,
-        )
+    settings = dict(trials=trials, concurrency=concurrency, warmup=warmup, stream=stream, system=system, prices=prices)
+    job = abenchmark_core(
+        prompts, targets, store=_store(store), run_id=run_id, progress=progress, **settings, **options
     )
+    return await _runner.wrap(job)
 
 
 async def abenchmark_core(

@@ -45,6 +45,7 @@ __all__ = [
     "resume_benchmark",
     "run_benchmark",
     "run_matrix",
+    "run_recorded",
 ]
 
 RowCallback = Callable[[dict[str, Any]], None]
@@ -457,13 +458,13 @@ async def run_benchmark(
     store.create_run(run_id, info)
     done = store.done_keys(run_id)
     todo = [item for item in plan(resolved, pairs, trials, warmup) if item.key not in done]
-    if on_start is not None:
-        maybe = on_start(len(todo))
-        if asyncio.iscoroutine(maybe):
-            await maybe
-    status = "cancelled"
-    try:
-        await run_matrix(
+    await run_recorded(
+        store,
+        run_id,
+        info,
+        len(todo),
+        on_start,
+        lambda: run_matrix(
             manager,
             todo,
             dict(pairs),
@@ -474,12 +475,32 @@ async def run_benchmark(
             stream=stream,
             concurrency=concurrency,
             on_row=on_row,
-        )
+        ),
+    )
+    return BenchmarkResult(run_id, store, info)
+
+
+async def run_recorded(
+    store: RunStore,
+    run_id: str,
+    info: dict[str, Any],
+    todo: int,
+    on_start: Callable[[int], Awaitable[None] | None] | None,
+    work: Callable[[], Awaitable[object]],
+) -> None:
+    """Announce `todo` calls to `on_start`, await `work`, and record how the run ended
+    ("done", or "cancelled" when it raised or was interrupted) with its finishing time."""
+    if on_start is not None:
+        maybe = on_start(todo)
+        if asyncio.iscoroutine(maybe):
+            await maybe
+    status = "cancelled"
+    try:
+        await work()
         status = "done"
     finally:
         info["finished_at"] = datetime.now(UTC).isoformat()
         store.set_status(run_id, status, info)
-    return BenchmarkResult(run_id, store, info)
 
 
 async def resume_benchmark(

@@ -13,10 +13,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..bench.run import TargetsLike, manifest, new_run_id, plan, resolve_targets, run_matrix
+from ..bench.run import TargetsLike, manifest, new_run_id, plan, resolve_targets, run_matrix, run_recorded
 from ..bench.store import RunStore
 from ..errors import ConfigError
 from ..manager import ProviderManager
@@ -82,12 +81,8 @@ async def run_evaluation(
     store.create_run(run_id, info)
     done = store.done_keys(run_id)
     todo = [w for w in plan(resolved, list(prompts.items()), trials, 0) if w.key not in done]
-    if on_start is not None:
-        maybe = on_start(len(todo))
-        if asyncio.iscoroutine(maybe):
-            await maybe
-    status = "cancelled"
-    try:
+
+    async def work() -> None:
         await run_matrix(
             manager,
             todo,
@@ -101,10 +96,8 @@ async def run_evaluation(
             on_row=on_row,
         )
         await score_run(store, run_id, items, checked, concurrency=concurrency)
-        status = "done"
-    finally:
-        info["finished_at"] = datetime.now(UTC).isoformat()
-        store.set_status(run_id, status, info)
+
+    await run_recorded(store, run_id, info, len(todo), on_start, work)
     return EvalResult(run_id, store, info)
 
 
