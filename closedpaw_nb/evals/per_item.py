@@ -9,6 +9,7 @@ so a leaderboard has one "correct" column across the whole set.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from .scorers import Score, Scorer, choice, exact_match, includes, json_valid, numeric
@@ -17,7 +18,9 @@ __all__ = ["PerItem", "per_item"]
 
 
 class PerItem(Scorer):
-    """Dispatches on `item[column]` to a built-in scorer with its default settings."""
+    """Dispatches on `item[column]` to a built-in scorer with its default settings; the
+    explanation starts with the scorer used ("numeric: ..."), and an item naming no known
+    scorer gets a missing score saying so (never a 0)."""
 
     kind = "correct"
 
@@ -30,11 +33,12 @@ class PerItem(Scorer):
 
     async def _score(self, answer: str, expected: Any, item: Mapping[str, Any]) -> Score:
         kind = item.get(self.column)
-        scorer = self.scorers.get(kind) if isinstance(kind, str) else None
+        scorer = self.scorers.get(kind.strip()) if isinstance(kind, str) else None
         if scorer is None:
             known = ", ".join(sorted(self.scorers))
             return Score.missing(f"the item's {self.column!r} is {kind!r}; expected one of {known}")
-        return await scorer.score(answer, expected, item)
+        score = await scorer.score(answer, expected, item)
+        return replace(score, explanation=f"{scorer.name}: {score.explanation}")  # say which rule judged it
 
 
 def per_item(column: str = "scorer", *, name: str | None = None) -> PerItem:

@@ -1,12 +1,13 @@
-"""ipywidgets panels: register providers, compare them live, watch their health, benchmark.
+"""ipywidgets panels: register providers, compare them live, watch their health, benchmark,
+rank them on a question set.
 
 ```python
 from closedpaw_nb.widgets import app
-app()                      # four tabs sharing one ProviderManager
+app()                      # five tabs sharing one ProviderManager
 ```
 
 Each panel also works alone (`RegistrationPanel()`, `ComparisonPanel()`,
-`HealthDashboard()`, `BenchmarkPanel()`), takes an optional `manager=`, and does its
+`HealthDashboard()`, `BenchmarkPanel()`, `LeaderboardPanel()`), takes an optional `manager=`, and does its
 network work on closedpaw_nb's background runner loop, so the kernel never freezes.
 API keys typed into the Providers tab are removed from the form when Register is
 pressed, so they never reach the notebook file.
@@ -18,6 +19,15 @@ from .app import ClosedPawApp, app
 from .benchmark import BenchmarkPanel
 from .comparison import ComparisonPanel
 from .health import HealthDashboard
+from .leaderboard import LeaderboardPanel
 from .registration import RegistrationPanel
 
-__all__ = ["BenchmarkPanel", "ClosedPawApp", "ComparisonPanel", "HealthDashboard", "RegistrationPanel", "app"]
+__all__ = [
+    "BenchmarkPanel",
+    "ClosedPawApp",
+    "ComparisonPanel",
+    "HealthDashboard",
+    "LeaderboardPanel",
+    "RegistrationPanel",
+    "app",
+]

@@ -1,4 +1,4 @@
-"""`app()`: the four panels as tabs, sharing one ProviderManager."""
+"""`app()`: the five panels as tabs, sharing one ProviderManager."""
 
 from __future__ import annotations
 
@@ -12,15 +12,16 @@ from ._shared import default_manager
 from .benchmark import BenchmarkPanel
 from .comparison import ComparisonPanel
 from .health import HealthDashboard
+from .leaderboard import LeaderboardPanel
 from .registration import RegistrationPanel
 
 __all__ = ["ClosedPawApp", "app"]
 
-TITLES = ("Providers", "Compare", "Health", "Benchmark")
+TITLES = ("Providers", "Compare", "Health", "Benchmark", "Leaderboard")
 
 
 class ClosedPawApp(w.Tab):  # type: ignore[misc]  # ipywidgets ships no types
-    """Providers, Compare, Health and Benchmark tabs on one manager.
+    """Providers, Compare, Health, Benchmark and Leaderboard tabs on one manager.
 
     Registering or removing a provider refreshes the other tabs' target lists, and each
     health check updates the health column of the providers table.
@@ -30,6 +31,7 @@ class ClosedPawApp(w.Tab):  # type: ignore[misc]  # ipywidgets ships no types
         comparison: The `ComparisonPanel`.
         health: The `HealthDashboard`.
         benchmark: The `BenchmarkPanel`.
+        leaderboard: The `LeaderboardPanel` (evaluations; it shares the benchmark's run store).
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class ClosedPawApp(w.Tab):  # type: ignore[misc]  # ipywidgets ships no types
         self.comparison = ComparisonPanel(self.manager, prices=prices)
         self.health = HealthDashboard(self.manager)
         self.benchmark = BenchmarkPanel(self.manager, prompts=prompts, store=store, prices=prices)
+        self.leaderboard = LeaderboardPanel(self.manager, store=store, prices=prices)
         super().__init__(children=list(self.panels), titles=TITLES)
         self.add_class("cpnb-app")
         self.registration.form.observe(self._providers_changed, names="revision")
@@ -53,12 +56,13 @@ class ClosedPawApp(w.Tab):  # type: ignore[misc]  # ipywidgets ships no types
 
     @property
     def panels(self) -> tuple[w.Widget, ...]:
-        """The four panels, in tab order."""
-        return (self.registration, self.comparison, self.health, self.benchmark)
+        """The five panels, in tab order."""
+        return (self.registration, self.comparison, self.health, self.benchmark, self.leaderboard)
 
     def _providers_changed(self, _change: Any) -> None:
         self.comparison.refresh_targets()
         self.benchmark.refresh_targets()
+        self.leaderboard.refresh_targets()
 
     def close(self) -> None:
         """Close the panels (stopping auto-refresh and running work) and the tabs."""
@@ -75,17 +79,18 @@ def app(
     prices: dict[str, Any] | None = None,
     prompts: Any = None,
 ) -> ClosedPawApp:
-    """The four panels as tabs sharing one manager; display it as a cell's last line.
+    """The five panels as tabs sharing one manager; display it as a cell's last line.
 
     Args:
         manager: The ProviderManager (default: the notebook helpers' process-wide one).
         vault: A DataVault, enabling "store key in DataVault" on the Providers tab.
-        store: The benchmark run store (a RunStore or a path; default: the user data dir).
+        store: The run store of benchmarks and evaluations (a RunStore or a path; default:
+            the user data dir).
         prices: {"provider:model" or "model": (usd_per_million_input, usd_per_million_output)}.
         prompts: Prompts the Benchmark tab offers (a list, dict or DataFrame column).
 
     Returns:
-        The Tab widget; its `.registration`, `.comparison`, `.health` and `.benchmark`
-        attributes are the panels.
+        The Tab widget; its `.registration`, `.comparison`, `.health`, `.benchmark` and
+        `.leaderboard` attributes are the panels.
     """
     return ClosedPawApp(manager, vault=vault, store=store, prices=prices, prompts=prompts)

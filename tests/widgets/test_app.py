@@ -1,4 +1,4 @@
-"""app(): four tabs on one manager, wired together; no key anywhere in the widget state."""
+"""app(): five tabs on one manager, wired together; no key anywhere in the widget state."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from closedpaw_nb.widgets import (
     ClosedPawApp,
     ComparisonPanel,
     HealthDashboard,
+    LeaderboardPanel,
     RegistrationPanel,
     app,
 )
@@ -28,11 +29,14 @@ def store(tmp_path):
     store.close()
 
 
-def test_four_tabs_share_one_manager(manager, store):
+def test_five_tabs_share_one_manager(manager, store):
     ui = app(manager, store=store)
-    assert isinstance(ui, ClosedPawApp) and ui.titles == ("Providers", "Compare", "Health", "Benchmark")
-    kinds = (RegistrationPanel, ComparisonPanel, HealthDashboard, BenchmarkPanel)
-    assert all(isinstance(p, k) and p.manager is manager for p, k in zip(ui.children, kinds, strict=False))
+    assert isinstance(ui, ClosedPawApp)
+    assert ui.titles == ("Providers", "Compare", "Health", "Benchmark", "Leaderboard")
+    kinds = (RegistrationPanel, ComparisonPanel, HealthDashboard, BenchmarkPanel, LeaderboardPanel)
+    assert len(ui.children) == len(kinds) and ui.leaderboard is ui.children[4]
+    assert all(isinstance(p, k) and p.manager is manager for p, k in zip(ui.children, kinds, strict=True))
+    assert ui.leaderboard.store is ui.benchmark.store is store
 
 
 def test_default_manager_is_the_notebook_one(monkeypatch, store):
@@ -54,7 +58,7 @@ def test_registering_refreshes_the_other_tabs_and_health_fills_the_table(sim, ma
     reg.register_button.click()
     reg.wait()
     assert ui.comparison.targets.options == ("claude-sim:sim-large",)
-    assert ui.benchmark.targets.options == ("claude-sim:sim-large",)
+    assert ui.benchmark.targets.options == ui.leaderboard.targets.options == ("claude-sim:sim-large",)
     sim.simulator.add_fault(_auth_fault())
     ui.health.check_button.click()
     ui.health.wait()
@@ -62,6 +66,7 @@ def test_registering_refreshes_the_other_tabs_and_health_fills_the_table(sim, ma
     reg.remove("claude-sim")
     reg.wait()
     assert ui.comparison.targets.options == () and ui.benchmark.targets.options == ()
+    assert ui.leaderboard.targets.options == ()
 
 
 def test_a_whole_session_leaves_no_key_in_any_widget(sim, manager, store, canary):
@@ -88,10 +93,16 @@ def test_a_whole_session_leaves_no_key_in_any_widget(sim, manager, store, canary
     bench.prompts.value, bench.targets.value, bench.trials.value = "a\nb", ("mistral-sim:sim-small",), 1
     bench.run_button.click()
     bench.wait()
+    board = ui.leaderboard
+    board.targets.value, board.limit.value = ("openai-sim:sim-small", "mistral-sim:sim-small"), 3
+    board.run_button.click()
+    board.wait()
     assert cmp_.results.ok.all() and bench.run.df.ok.all() and ui.health.latest.ok.all()
+    assert board.error == "" and len(board.form.rows) == 2 and board.form.errors == 0
     state = all_widget_state()
     assert canary not in state and cmp_.results.response.iloc[0] in state
-    assert canary not in json.dumps([reg.form.trait_values(), cmp_.form.trait_values()], default=str)
+    forms = [reg.form.trait_values(), cmp_.form.trait_values(), board.form.trait_values()]
+    assert canary not in json.dumps(forms, default=str)
 
 
 def test_closing_the_app_stops_background_work(sim, manager, store, add_slow):

@@ -2,8 +2,9 @@
 
 A person's session: open a notebook that displays `app()`, register a simulator provider
 through the form (the key is the canary), compare two models, check health, run a small
-benchmark, save. The answers must appear in the page; the saved .ipynb, with its widget
-state, must not contain the key. Screenshots of each panel go to
+benchmark, rank the two models on the first items of the shipped question set, save. The
+answers must appear in the page; the saved .ipynb, with its widget state, must not contain
+the key. Screenshots of each panel go to
 test-artifacts/screenshots/ at the repo root.
 
 Set CLOSEDPAW_SKIP_BROWSER=1 to skip; otherwise a missing browser or JupyterLab fails.
@@ -35,6 +36,7 @@ FLAGS = [
 ]
 PROMPT = "Why is the sky blue?"
 MAX_TOKENS = 30
+LEADERBOARD_ITEMS = 12  # the first items of the shipped "basic" set: a few seconds on the slowed simulator
 SETUP = (
     "from closedpaw_nb.sim import Simulator, start_server\n"
     "from closedpaw_nb.widgets import app\n"
@@ -100,6 +102,7 @@ def test_a_browser_session(tmp_path, canary):
                 answers = _compare(page)
                 _health(page)
                 _benchmark(page)
+                _leaderboard(page)
                 saved = _save(page, lab.root / "panels.ipynb")
             finally:
                 browser.close()
@@ -187,13 +190,32 @@ def _benchmark(page) -> None:
     page.locator(".cpnb-benchmark").screenshot(path=SHOTS / "5-benchmark.png")
 
 
+def _leaderboard(page) -> None:
+    _tab(page, "Leaderboard")
+    page.locator(".cpnb-lb-targets select").select_option(label=["sim:sim-small", "sim:sim-large"])
+    page.locator(".cpnb-lb-limit input").fill(str(LEADERBOARD_ITEMS))
+    page.locator(".cpnb-lb-limit input").press("Enter")
+    page.locator(".cpnb-lb-run").click()
+    page.locator(".cpnb-lb-table table").wait_for()
+    page.locator(".cpnb-lb-chart img").wait_for()
+    assert f"ok {2 * LEADERBOARD_ITEMS}" in page.locator(".cpnb-lb-counts").inner_text()
+    table = page.locator(".cpnb-lb-table").inner_text()
+    assert "sim:sim-small" in table and "sim:sim-large" in table and "correct_ci_low" in table
+    page.locator(".cpnb-leaderboard .cpnb-status", has_text="finished").wait_for()
+    page.locator(".cpnb-lb-board-csv").click()
+    page.locator(".cpnb-lb-exported", has_text=".leaderboard.csv").wait_for()
+    page.set_viewport_size({"width": 1400, "height": 1700})  # the whole panel, chart included
+    page.locator(".cpnb-leaderboard").screenshot(path=SHOTS / "6-leaderboard.png")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
 def _save(page, path: Path) -> str:
     before = path.stat().st_mtime_ns
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if path.stat().st_mtime_ns != before and "widget-state" in (text := path.read_text()):
-            page.screenshot(path=SHOTS / "6-notebook.png", full_page=True)
+            page.screenshot(path=SHOTS / "7-notebook.png", full_page=True)
             return text
         time.sleep(0.2)
     raise AssertionError("the notebook was not saved with its widget state")
