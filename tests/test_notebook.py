@@ -133,3 +133,13 @@ def test_charts_render_in_a_kernel_without_matplotlib_inline(monkeypatch):
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
     NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
     assert "image/png" in notebook.cells[0].outputs[0]["data"]
+
+
+def test_register_without_arguments_registers_each_cloud_provider_with_a_key(monkeypatch):
+    monkeypatch.setattr(manager_module, "_singleton", None)
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "MISTRAL_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-register-0123456789")
+    monkeypatch.setenv("GEMINI_API_KEY", "AIza-test-register-0123456789abcdef")
+    assert nb.register() == ["openai", "google"]  # the variables each provider class names
+    assert nb.register() == []  # already there
