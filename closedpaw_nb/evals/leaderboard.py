@@ -50,10 +50,18 @@ def join_scores(
     return measured.reset_index(drop=True)
 
 
-def leaderboard(df: pd.DataFrame, scorers: Sequence[str], *, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """One row per target, best first by the first scorer.
+def leaderboard(
+    df: pd.DataFrame,
+    scorers: Sequence[str],
+    *,
+    by: str | Sequence[str] = "target",
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per target (or per `by` group, e.g. ["target", "category"]), best first by the
+    first scorer.
 
-    Columns: `target`, `n_items`; for each scorer `<name>` (mean over answered calls),
+    Columns: the `by` columns, `n_items`; for each scorer `<name>` (mean over answered calls),
     `<name>_ci_low`, `<name>_ci_high` (bootstrap over items, trials kept together);
     `error_rate` (failed calls / calls), `latency_p50_ms` (ok calls),
     `cost_per_item_usd` (total cost / items; NaN when any cost is unknown) and
@@ -61,8 +69,13 @@ def leaderboard(df: pd.DataFrame, scorers: Sequence[str], *, confidence: float =
     """
     import pandas as pd
 
-    rows = [_target_row(target, g, scorers, confidence, seed) for target, g in df.groupby("target", sort=False)]
-    columns = ["target", "n_items"]
+    keys = [by] if isinstance(by, str) else list(by)
+    missing = [k for k in keys if k not in df.columns]
+    if missing:
+        raise ConfigError(f"cannot group by {', '.join(missing)}: the columns are {', '.join(map(str, df.columns))}")
+    groups = df.groupby(keys, sort=False, dropna=False)
+    rows = [dict(zip(keys, key, strict=True)) | _group_row(g, scorers, confidence, seed) for key, g in groups]
+    columns = [*keys, "n_items"]
     for name in scorers:
         columns += [name, f"{name}_ci_low", f"{name}_ci_high"]
     columns += ["error_rate", "latency_p50_ms", "cost_per_item_usd", "cost_per_correct_usd"]
@@ -72,8 +85,8 @@ def leaderboard(df: pd.DataFrame, scorers: Sequence[str], *, confidence: float =
     return board.reset_index(drop=True)
 
 
-def _target_row(target: str, g: pd.DataFrame, scorers: Sequence[str], confidence: float, seed: int) -> dict[str, Any]:
-    row: dict[str, Any] = {"target": target, "n_items": int(g["prompt_id"].nunique())}
+def _group_row(g: pd.DataFrame, scorers: Sequence[str], confidence: float, seed: int) -> dict[str, Any]:
+    row: dict[str, Any] = {"n_items": int(g["prompt_id"].nunique())}
     for name in scorers:
         values = g[name].to_numpy(dtype="float64") if name in g else np.full(len(g), np.nan)
         interval = mean_ci(values, g["prompt_id"].to_numpy(), confidence=confidence, seed=seed)

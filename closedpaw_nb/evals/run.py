@@ -192,12 +192,15 @@ class EvalResult:
         calls = add_costs(calls, self.manifest.get("prices") or {}, self.manifest.get("local_providers", ()))
         return join_scores(calls, self.store.scores(self.run_id), self.items, self.scorers)
 
-    def leaderboard(self, *, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    def leaderboard(
+        self, *, by: str | Sequence[str] = "target", confidence: float = 0.95, seed: int = 0
+    ) -> pd.DataFrame:
         """One row per target: items, each scorer's mean with its CI (bootstrap over items),
-        error rate, p50 latency, cost per item and per correct answer (see `leaderboard`)."""
+        error rate, p50 latency, cost per item and per correct answer (see `leaderboard`).
+        `by=["target", "category"]` gives the same per target and metadata value."""
         from .leaderboard import leaderboard
 
-        return leaderboard(self.df, self.scorers, confidence=confidence, seed=seed)
+        return leaderboard(self.df, self.scorers, by=by, confidence=confidence, seed=seed)
 
     def compare(self, a: str, b: str, *, scorer: str | None = None, confidence: float = 0.95) -> pd.DataFrame:
         """Target `a` minus target `b` on the same items, per scorer, with CI and McNemar's p."""

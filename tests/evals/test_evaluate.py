@@ -165,6 +165,12 @@ def test_the_leaderboard_recovers_the_simulators_configured_accuracy(sim, tmp_pa
         row = board.loc[f"sim:{model}"]
         assert row["correct"] == pytest.approx(truth)  # exactly what the simulator was told to get right
         assert row["correct_ci_low"] <= ACCURACY[model] <= row["correct_ci_high"]  # the CI covers the configured rate
-    per_category = result.df.groupby(["target", "category"])["correct"].mean()
-    assert per_category.notna().all() and len(per_category) == 2 * items["category"].nunique()
+    per_category = result.leaderboard(by=["target", "category"])
+    assert len(per_category) == 2 * items["category"].nunique() and per_category["correct"].notna().all()
+    choice = per_category.set_index(["target", "category"]).loc[("sim:sim-large", "choice")]
+    truth = np.mean([sim.simulator.expected_correct("sim-large", i) for i in items.query("category == 'choice'")["id"]])
+    assert choice["n_items"] == 8 and choice["correct"] == pytest.approx(truth)
+    assert choice["correct_ci_low"] <= choice["correct"] <= choice["correct_ci_high"]
+    with pytest.raises(ConfigError, match="cannot group by colour"):
+        result.leaderboard(by="colour")
     runner.run(manager.close_all())
