@@ -3,14 +3,13 @@ live counts, the status line, summary, chart and export row. No actions here."""
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import ipywidgets as w
 import traitlets
 
 from ._state import BenchmarkForm
-from ._views import LABEL_STYLE, button, holding, message, row
+from ._views import LABEL_STYLE, button, exported_list, message, render_progress, row
 
 __all__ = ["BenchmarkFields", "summary_html"]
 
@@ -121,18 +120,10 @@ class BenchmarkFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type
         self.prompts.layout.display = "none" if self.form.use_source else ""
 
     def _render_counts(self, _change: Any = None) -> None:
-        f = self.form
-        with holding(self.progress, self.counts):
-            self.progress.max, self.progress.value = max(f.total, 1), f.done
-            self.progress.description = f"{f.done}/{f.total}"
-            self.progress.bar_style = "danger" if f.errors else ("success" if f.total and f.done == f.total else "")
-            self.counts.value = (
-                f"<span style='color:#1e6b34'>ok {f.ok}</span> · <span style='color:#a4161a'>errors {f.errors}</span>"
-            )
+        render_progress(self.progress, self.counts, self.form)
 
     def _render_status(self, _change: Any = None) -> None:
         self.status_html.value = message(self.form.error, "error") or message(self.form.status)
 
     def _render_exports(self, _change: Any = None) -> None:
-        items = "".join(f"<li style='line-height:1.5'><code>{html.escape(p)}</code></li>" for p in self.form.exported)
-        self.exported_html.value = f"<ul class='cpnb-exported'>{items}</ul>" if items else ""
+        self.exported_html.value = exported_list(self.form.exported, "cpnb-exported")

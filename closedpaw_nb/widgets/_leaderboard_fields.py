@@ -5,17 +5,17 @@ pure helpers that sort and render the rows. No actions here: the panel wires the
 from __future__ import annotations
 
 import contextlib
-import html
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 import traitlets
-from traitlets import Bool, Dict, HasTraits, Int, List, Unicode
+from traitlets import Dict, Int, List, Unicode
 
 from ._benchmark_fields import summary_html
-from ._views import LABEL_STYLE, button, holding, message, note, row
+from ._state import RunForm
+from ._views import LABEL_STYLE, button, exported_list, holding, message, note, render_progress, row
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,30 +62,19 @@ _SORT_LABELS = {
 }
 
 
-class LeaderboardForm(HasTraits):
+class LeaderboardForm(RunForm):
     """The leaderboard's inputs, live progress, the last run's rows and the exports."""
 
-    targets = List(Unicode())
     dataset = Unicode("basic", help='A shipped set\'s name, or "file" to read `path`.')
     path = Unicode("", help="A CSV, JSONL or Parquet file of items (when dataset is 'file').")
     limit = Int(0, help="Evaluate only the first N items; 0: all of them.")
     scorers = List(Unicode(), default_value=[ITEM_SCORER], help="Names from SCORER_CHOICES.")
     trials = Int(1)
     concurrency = Int(8)
-    total = Int(0, help="Calls to make in this run.")
-    done = Int(0)
-    ok = Int(0)
-    errors = Int(0)
-    running = Bool(False)
-    run_id = Unicode("")
-    status = Unicode("")
-    error = Unicode("")
     scorer_names = List(Unicode(), help="The scorers of the run shown (its score columns).")
     rows = List(Dict(), help="The leaderboard, one dict per target in the shown order; NaN is None.")
     sort_by = Unicode("", help="The column `rows` are sorted by, best first.")
     simulated = List(Unicode(), help="Providers of the run shown that are closedpaw_nb's simulator.")
-    export_dir = Unicode("closedpaw-exports")
-    exported = List(Unicode())
 
     @traitlets.observe("sort_by")
     def _resort(self, change: dict[str, Any]) -> None:
@@ -297,14 +286,7 @@ class LeaderboardFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         self.path.layout.display = "" if self.form.dataset == FILE else "none"
 
     def _render_counts(self, _change: Any = None) -> None:
-        f = self.form
-        with holding(self.progress, self.counts):
-            self.progress.max, self.progress.value = max(f.total, 1), f.done
-            self.progress.description = f"{f.done}/{f.total}"
-            self.progress.bar_style = "danger" if f.errors else ("success" if f.total and f.done == f.total else "")
-            self.counts.value = (
-                f"<span style='color:#1e6b34'>ok {f.ok}</span> · <span style='color:#a4161a'>errors {f.errors}</span>"
-            )
+        render_progress(self.progress, self.counts, self.form)
 
     def _render_status(self, _change: Any = None) -> None:
         self.status_html.value = message(self.form.error, "error") or message(self.form.status)
@@ -337,5 +319,4 @@ class LeaderboardFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         self.simulated_html.value = note(text)
 
     def _render_exports(self, _change: Any = None) -> None:
-        items = "".join(f"<li style='line-height:1.5'><code>{html.escape(p)}</code></li>" for p in self.form.exported)
-        self.exported_html.value = f"<ul class='cpnb-lb-exported'>{items}</ul>" if items else ""
+        self.exported_html.value = exported_list(self.form.exported, "cpnb-lb-exported")

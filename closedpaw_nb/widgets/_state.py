@@ -126,16 +126,12 @@ class HealthBoard(HasTraits):
     error = Unicode("")
 
 
-class BenchmarkForm(HasTraits):
-    """The benchmark's inputs, live progress and exports."""
+class RunForm(HasTraits):
+    """What every panel that runs targets into the run store shows: targets, live progress,
+    the run, its status and the files exported."""
 
-    prompts_text = Unicode("", help="One prompt per line.")
-    use_source = Bool(False, help="Use the prompts passed to the panel instead of the text.")
     targets = List(Unicode())
-    trials = Int(3)
-    concurrency = Int(4)
-    warmup = Int(1)
-    total = Int(0)
+    total = Int(0, help="Calls to make in this run.")
     done = Int(0)
     ok = Int(0)
     errors = Int(0)
@@ -145,3 +141,13 @@ class BenchmarkForm(HasTraits):
     error = Unicode("")
     export_dir = Unicode("closedpaw-exports")
     exported = List(Unicode())
+
+
+class BenchmarkForm(RunForm):
+    """The benchmark's inputs, live progress and exports."""
+
+    prompts_text = Unicode("", help="One prompt per line.")
+    use_source = Bool(False, help="Use the prompts passed to the panel instead of the text.")
+    trials = Int(3)
+    concurrency = Int(4)
+    warmup = Int(1)

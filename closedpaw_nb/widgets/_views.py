@@ -15,7 +15,9 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..bench.store import RunStore
 from ._jobs import Job
+from ._shared import target_options
 
 __all__ = [
     "LABEL_STYLE",
@@ -135,3 +137,45 @@ class JobPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no types
         self.job.cancel()
         close_children(self)
         super().close()
+
+
+class RunPanel(JobPanel):
+    """A JobPanel that runs targets into a run store (the benchmark and leaderboard panels).
+
+    Subclasses set `manager`, `targets` (a SelectMultiple), `_store` and `_store_path`.
+    """
+
+    _store: RunStore | None
+    _store_path: Any
+
+    @property
+    def store(self) -> RunStore:
+        """The run store (opened on first use)."""
+        if self._store is None:
+            self._store = RunStore(self._store_path)
+        return self._store
+
+    def refresh_targets(self) -> None:
+        """Offer every registered provider's models as targets, keeping the selection."""
+        options = target_options(self.manager)
+        keep = tuple(v for v in self.targets.value if v in options)
+        with holding(self.targets):
+            self.targets.options, self.targets.value = options, keep
+
+
+def render_progress(progress: w.IntProgress, counts: w.HTML, form: Any) -> None:
+    """Show a run's done/total and ok/error counts (`form` has total, done, ok, errors)."""
+    with holding(progress, counts):
+        progress.max, progress.value = max(form.total, 1), form.done
+        progress.description = f"{form.done}/{form.total}"
+        done = form.total and form.done == form.total
+        progress.bar_style = "danger" if form.errors else ("success" if done else "")
+        counts.value = (
+            f"<span style='color:#1e6b34'>ok {form.ok}</span> · <span style='color:#a4161a'>errors {form.errors}</span>"
+        )
+
+
+def exported_list(paths: Any, css_class: str) -> str:
+    """The written files as an HTML list ('' when there are none)."""
+    items = "".join(f"<li style='line-height:1.5'><code>{html.escape(p)}</code></li>" for p in paths)
+    return f"<ul class='{css_class}'>{items}</ul>" if items else ""

@@ -19,14 +19,14 @@ from ..errors import ConfigError
 from ..manager import ProviderManager
 from ._benchmark_fields import BenchmarkFields, summary_html
 from ._jobs import Job
-from ._shared import default_manager, target_options
+from ._shared import default_manager
 from ._state import BenchmarkForm
-from ._views import JobPanel, holding, set_figure
+from ._views import RunPanel, holding, set_figure
 
 __all__ = ["BenchmarkPanel"]
 
 
-class BenchmarkPanel(JobPanel):
+class BenchmarkPanel(RunPanel):
     """Benchmark targets on your prompts, with progress, summary, chart and exports.
 
     Args:
@@ -92,20 +92,6 @@ class BenchmarkPanel(JobPanel):
         self.refresh_targets()
 
     # -- running ----------------------------------------------------------------------
-
-    @property
-    def store(self) -> RunStore:
-        """The run store (opened on first use)."""
-        if self._store is None:
-            self._store = RunStore(self._store_path)
-        return self._store
-
-    def refresh_targets(self) -> None:
-        """Offer every registered provider's models as targets, keeping the selection."""
-        options = target_options(self.manager)
-        keep = tuple(v for v in self.targets.value if v in options)
-        with holding(self.targets):
-            self.targets.options, self.targets.value = options, keep
 
     def start(self) -> bool:
         """Validate and start a new run; False (with `error` set) if the inputs are invalid."""

@@ -43,8 +43,8 @@ from ._leaderboard_fields import (
     records,
     sort_rows,
 )
-from ._shared import default_manager, target_options
-from ._views import JobPanel, holding, set_figure
+from ._shared import default_manager
+from ._views import RunPanel, holding, set_figure
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,7 +59,7 @@ def build_scorers(names: Sequence[str]) -> list[Scorer]:
     return [per_item(name=name) if name == ITEM_SCORER else single[name] for name in names]
 
 
-class LeaderboardPanel(JobPanel):
+class LeaderboardPanel(RunPanel):
     """Evaluate targets on a question set: progress, a sortable leaderboard, the Pareto
     chart and CSV exports.
 
@@ -122,20 +122,6 @@ class LeaderboardPanel(JobPanel):
         self.refresh_targets()
 
     # -- running ----------------------------------------------------------------------
-
-    @property
-    def store(self) -> RunStore:
-        """The run store (opened on first use)."""
-        if self._store is None:
-            self._store = RunStore(self._store_path)
-        return self._store
-
-    def refresh_targets(self) -> None:
-        """Offer every registered provider's models as targets, keeping the selection."""
-        options = target_options(self.manager)
-        keep = tuple(v for v in self.targets.value if v in options)
-        with holding(self.targets):
-            self.targets.options, self.targets.value = options, keep
 
     def start(self) -> bool:
         """Validate and start an evaluation; False (with `error` set) if the inputs are invalid.
