@@ -10,6 +10,7 @@ from .evals.judges import llm_judge
 from .evals.per_item import per_item
 from .evals.scorers import (
     MAX_ANSWER_CHARS,
+    JudgeCall,
     Score,
     Scorer,
     choice,
@@ -23,6 +24,7 @@ from .evals.scorers import (
 
 __all__ = [
     "MAX_ANSWER_CHARS",
+    "JudgeCall",
     "Score",
     "Scorer",
     "choice",

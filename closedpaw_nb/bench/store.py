@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ROW_FIELDS", "SCORE_FIELDS", "RunStore", "default_store_path"]
+__all__ = ["JUDGE_CALL_FIELDS", "ROW_FIELDS", "SCORE_FIELDS", "RunStore", "default_store_path"]
 
 ROW_FIELDS = (
     "run_id",
@@ -44,8 +44,23 @@ ROW_FIELDS = (
     "cost_usd",
 )
 KEY_FIELDS = ("target", "prompt_id", "trial", "warmup")
-# One row per call x scorer (evaluations): the score, what it read from the answer, and why.
-SCORE_FIELDS = ("run_id", "target", "prompt_id", "trial", "scorer", "value", "answer", "explanation")
+# One row per call x scorer (evaluations): the score, what it read from the answer, and why,
+# and for a model judge the key of its own call in `judge_calls`.
+SCORE_FIELDS = ("run_id", "target", "prompt_id", "trial", "scorer", "value", "answer", "explanation", "judge_call")
+# One row per distinct model-judge call, keyed by a hash of (judge target, judge prompt): the
+# verdict cache that makes re-scoring free, in any process that opens the same store.
+JUDGE_CALL_FIELDS = (
+    "key",
+    "judge",
+    "provider",
+    "model",
+    "local",
+    "reply",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "created_at",
+)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
@@ -61,6 +76,10 @@ CREATE TABLE IF NOT EXISTS rows (
 CREATE TABLE IF NOT EXISTS scores (
     {", ".join(SCORE_FIELDS)},
     PRIMARY KEY (run_id, target, prompt_id, trial, scorer)
+);
+CREATE TABLE IF NOT EXISTS judge_calls (
+    {", ".join(JUDGE_CALL_FIELDS)},
+    PRIMARY KEY (key)
 );
 """
 
@@ -96,6 +115,14 @@ class RunStore:
             # or power loss could lose the last commits.
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._add_missing_columns("scores", SCORE_FIELDS)
+
+    def _add_missing_columns(self, table: str, fields: tuple[str, ...]) -> None:
+        # A store written by an older release lacks the newer columns; adding them keeps its rows.
+        have = {record[1] for record in self._db.execute(f"PRAGMA table_info({table})")}
+        for name in fields:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name}")
 
     def create_run(self, run_id: str, manifest: Mapping[str, Any]) -> None:
         """Record a new run and its manifest (an existing run keeps its rows)."""
@@ -169,6 +196,34 @@ class RunStore:
                 f"SELECT {', '.join(SCORE_FIELDS)} FROM scores WHERE run_id=? ORDER BY rowid", (run_id,)
             ).fetchall()
         return [dict(zip(SCORE_FIELDS, record, strict=True)) for record in records]
+
+    def judge_verdict(self, key: str) -> dict[str, Any] | None:
+        """The recorded judge call with this key (see `JUDGE_CALL_FIELDS`), or None."""
+        with self._lock:
+            record = self._db.execute(
+                f"SELECT {', '.join(JUDGE_CALL_FIELDS)} FROM judge_calls WHERE key=?", (key,)
+            ).fetchone()
+        return dict(zip(JUDGE_CALL_FIELDS, record, strict=True)) if record else None
+
+    def write_judge_call(self, call: Mapping[str, Any]) -> None:
+        """Record one judge call (a call already recorded under its key is kept)."""
+        values = [_to_sql(call.get(name)) for name in JUDGE_CALL_FIELDS]
+        placeholders = ", ".join("?" * len(JUDGE_CALL_FIELDS))
+        with self._lock:
+            self._db.execute(
+                f"INSERT OR IGNORE INTO judge_calls ({', '.join(JUDGE_CALL_FIELDS)}) VALUES ({placeholders})", values
+            )
+
+    def judge_calls(self, run_id: str) -> list[dict[str, Any]]:
+        """The judge calls behind a run's scores, each once, with `scores`: how many scores use it."""
+        columns = ", ".join(f"j.{name}" for name in JUDGE_CALL_FIELDS)
+        with self._lock:
+            records = self._db.execute(
+                f"SELECT {columns}, COUNT(*) FROM judge_calls j JOIN scores s ON s.judge_call = j.key "
+                "WHERE s.run_id=? GROUP BY j.key ORDER BY MIN(s.rowid)",
+                (run_id,),
+            ).fetchall()
+        return [dict(zip((*JUDGE_CALL_FIELDS, "scores"), record, strict=True)) for record in records]
 
     def manifest(self, run_id: str) -> dict[str, Any] | None:
         with self._lock:

@@ -4,25 +4,36 @@ The judge sees the rubric, the item's input, the expected answer and the answer,
 which target wrote it. Its reply must end with `GRADE: C` (correct) or `GRADE: I`
 (incorrect); the last such line is the verdict (1.0 or 0.0). A reply without one is a
 missing score with the reply quoted as its reason, never a silent 0, and so is a judge
-call that fails. Verdicts are cached in memory by (judge target, judge prompt), so
-scoring the same answers again (`EvalResult.rescore`) calls the judge only once.
+call that fails.
+
+Expected answers are written into the prompt as text: a list of acceptable answers as
+"Any one of these:" followed by one "- answer" line each, a number or JSON value as JSON.
+
+Verdicts are cached by (judge target, judge prompt): in memory, and in the run store while
+an evaluation scores (`judge_store`), where each judge call is also its own row (reply,
+latency, tokens: `RunStore.judge_calls`). So scoring the same answers again
+(`EvalResult.rescore`, or a resumed evaluation in a new process) calls the judge only once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ClosedPawError
-from .scorers import Score, Scorer
+from .scorers import JudgeCall, Score, Scorer
 
 if TYPE_CHECKING:
+    from ..bench.store import RunStore
     from ..manager import ProviderManager
 
-__all__ = ["DEFAULT_TEMPLATE", "LLMJudge", "llm_judge"]
+__all__ = ["DEFAULT_TEMPLATE", "LLMJudge", "judge_store", "llm_judge"]
 
 DEFAULT_TEMPLATE = """You are grading an answer. {rubric}
 Think in one short line, then end with a last line that is exactly GRADE: C if the submitted \
@@ -39,7 +50,10 @@ the submitted answer comes last, so nothing inside it can pose as the expected a
 
 GRADE = re.compile(r"GRADE:\s*([CI])\b")
 CACHE_SIZE = 10_000
-_verdicts: OrderedDict[tuple[str, str], str] = OrderedDict()
+_verdicts: OrderedDict[str, dict[str, Any]] = OrderedDict()  # key -> judge call (JUDGE_CALL_FIELDS)
+judge_store: ContextVar[RunStore | None] = ContextVar("judge_store", default=None)
+"""The run store whose `judge_calls` table caches verdicts and records judge calls (set while
+`evals.run.score_run` scores); None: the in-memory cache only."""
 
 
 class LLMJudge(Scorer):
@@ -71,36 +85,62 @@ class LLMJudge(Scorer):
         return self.template.format(
             rubric=self.rubric,
             input=_text(item.get("input")),
-            expected=_text(expected) or "(none given: grade against the rubric)",
+            expected=_expected_text(expected) or "(none given: grade against the rubric)",
             answer=answer,
         )
 
     async def _score(self, answer: str, expected: Any, item: Mapping[str, Any]) -> Score:
         prompt = self.prompt(answer, expected, item)
         try:
-            reply = await self._verdict(prompt)
+            call = await self._verdict(prompt)
         except ClosedPawError as exc:
             return Score.missing(f"the judge {self.judge} failed: {type(exc).__name__}: {exc}")
-        grades = GRADE.findall(reply)
+        reply = call.pop("reply")
+        grades, judge_call = GRADE.findall(reply), JudgeCall(**call)
         if not grades:
-            return Score.missing(f"the judge's reply has no 'GRADE: C' or 'GRADE: I' line: {reply[-200:]!r}")
-        return Score(1.0 if grades[-1] == "C" else 0.0, answer[:200], reply.strip()[-300:])
+            reason = f"the judge's reply has no 'GRADE: C' or 'GRADE: I' line: {reply[-200:]!r}"
+            return Score(None, None, reason, judge_call=judge_call)
+        return Score(1.0 if grades[-1] == "C" else 0.0, answer[:200], reply.strip()[-300:], judge_call=judge_call)
 
-    async def _verdict(self, prompt: str) -> str:
-        key = (self.judge, prompt)
-        if key in _verdicts:
-            _verdicts.move_to_end(key)
-            return _verdicts[key]
+    async def _verdict(self, prompt: str) -> dict[str, Any]:
+        """The judge call for `prompt` (JudgeCall's fields and the `reply`): cached, or made now."""
+        key = hashlib.sha256(f"{self.judge}\0{prompt}".encode()).hexdigest()
+        store = judge_store.get()
+        recorded = _verdicts.get(key) or (store.judge_verdict(key) if store is not None else None)
+        if recorded is None:
+            recorded = await self._call(key, prompt)
+            cached = False
+        else:
+            cached = True
+        _verdicts[key] = recorded
+        _verdicts.move_to_end(key)
+        if len(_verdicts) > CACHE_SIZE:
+            _verdicts.popitem(last=False)
+        if store is not None:
+            store.write_judge_call(recorded)  # a verdict cached in memory is recorded in this store too
+        fields = ("key", "judge", "latency_ms", "prompt_tokens", "completion_tokens", "reply")
+        return {**{name: recorded[name] for name in fields}, "cached": cached}
+
+    async def _call(self, key: str, prompt: str) -> dict[str, Any]:
         from ..bench.run import resolve_targets
         from ..manager import get_provider_manager
 
         manager = self.manager or get_provider_manager()
         (target,) = resolve_targets(manager, self.judge)
         response = await manager.chat(prompt, target.provider, target.model, **self.options)
-        _verdicts[key] = response.content
-        if len(_verdicts) > CACHE_SIZE:
-            _verdicts.popitem(last=False)
-        return response.content
+        provider = manager.get_provider(target.provider)
+        return {
+            "key": key,
+            "judge": self.judge,
+            "provider": target.provider,
+            "model": response.model or target.model,
+            "local": bool(provider is not None and provider.is_local),
+            "reply": response.content,
+            "latency_ms": response.latency_ms,
+            "prompt_tokens": response.prompt_tokens,
+            "completion_tokens": response.completion_tokens,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
 
 
 def llm_judge(
@@ -127,6 +167,16 @@ def llm_judge(
     if not judge:
         raise ValueError('name the judge model: llm_judge(rubric, judge="provider:model")')
     return LLMJudge(rubric, judge, template=template, manager=manager, name=name, **options)
+
+
+def _expected_text(value: Any) -> str:
+    """An expected answer as prompt text: alternatives one per line, anything else as `_text`."""
+    if isinstance(value, list | tuple):
+        alternatives = [text for text in map(_text, value) if text.strip()]
+        if len(alternatives) > 1:
+            return "Any one of these:\n" + "\n".join(f"- {text}" for text in alternatives)
+        return alternatives[0] if alternatives else ""
+    return _text(value)
 
 
 def _text(value: Any) -> str:

@@ -16,17 +16,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..bench.run import TargetsLike, manifest, new_run_id, plan, resolve_targets, run_matrix, run_recorded
-from ..bench.store import RunStore
+from ..bench.store import JUDGE_CALL_FIELDS, RunStore
 from ..errors import ConfigError
 from ..manager import ProviderManager
 from .datasets import read_items
+from .judges import judge_store
 from .scorers import Score, Scorer
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-__all__ = ["EvalResult", "run_evaluation", "score_run"]
+    from ..bench.run import BenchmarkResult
+
+__all__ = ["EvalResult", "run_evaluation", "score_benchmark", "score_run"]
 
 RowCallback = Callable[[dict[str, Any]], None]
 
@@ -128,6 +131,7 @@ async def score_run(
             "value": score.value,
             "answer": score.answer,
             "explanation": score.explanation,
+            "judge_call": score.judge_call.key if score.judge_call else None,
         }
 
     jobs = [
@@ -138,9 +142,34 @@ async def score_run(
         if replace or (row["target"], row["prompt_id"], row["trial"], scorer.name) not in have
     ]
     written = 0
-    for batch in _batches(jobs, 200):  # a cancelled scoring keeps the batches already stored
-        written += store.write_scores(await asyncio.gather(*batch), replace=replace)
+    token = judge_store.set(store)  # model judges cache their verdicts in this store
+    try:
+        for batch in _batches(jobs, 200):  # a cancelled scoring keeps the batches already stored
+            written += store.write_scores(await asyncio.gather(*batch), replace=replace)
+    finally:
+        judge_store.reset(token)
     return written
+
+
+async def score_benchmark(
+    result: BenchmarkResult, *, expected: Any = None, scorers: Scorer | Sequence[Scorer] | None = None
+) -> EvalResult:
+    """`EvalResult.from_benchmark`, awaitable."""
+    import pandas as pd
+
+    from .quick import expected_by_prompt, quick_scorers
+
+    prompts = list((result.manifest.get("prompts") or {}).items())
+    wanted = expected_by_prompt(prompts, expected)
+    checked = quick_scorers(wanted, scorers)
+    if not checked:
+        raise ConfigError("nothing to score against: pass expected=... (answers per prompt) or scorers=[...]")
+    records = [{"id": pid, "input": text, "expected": wanted.get(pid)} for pid, text in prompts]
+    items = pd.DataFrame(records, columns=["id", "input", "expected"])
+    await score_run(result.store, result.run_id, items, checked, replace=True)
+    manifest = {**result.manifest, "kind": "evaluation", "items": records, "scorers": [s.name for s in checked]}
+    result.store.set_status(result.run_id, "done", manifest)
+    return EvalResult(result.run_id, result.store, manifest)
 
 
 def _batches(jobs: list[Any], size: int) -> list[list[Any]]:
@@ -169,6 +198,27 @@ class EvalResult:
     store: RunStore
     manifest: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_benchmark(
+        cls,
+        result: BenchmarkResult,
+        *,
+        expected: Any = None,
+        scorers: Scorer | Sequence[Scorer] | None = None,
+    ) -> EvalResult:
+        """Score a finished benchmark's answers (no target is called again); the run becomes
+        an evaluation in its store, with a leaderboard (awaitable: `score_benchmark`).
+
+        Args:
+            result: A `benchmark()` result (or one read back with `resume`).
+            expected: The expected answers, as in `compare`: a list in prompt order, a dict
+                by prompt id or text, or one value when the run had one prompt.
+            scorers: From `closedpaw_nb.scorers` (default with `expected`: `includes()`).
+        """
+        from .._runner import run
+
+        return run(score_benchmark(result, expected=expected, scorers=scorers))
+
     @property
     def scorers(self) -> list[str]:
         """The scorer names with scores in this run, in the order they were given."""
@@ -192,6 +242,21 @@ class EvalResult:
         calls = add_costs(calls, self.manifest.get("prices") or {}, self.manifest.get("local_providers", ()))
         return join_scores(calls, self.store.scores(self.run_id), self.items, self.scorers)
 
+    @property
+    def judge_calls(self) -> pd.DataFrame:
+        """The model-judge calls behind this run's scores, one row per distinct call (a verdict
+        reused for several scores appears once, `scores` says how often): judge, reply,
+        latency_ms, tokens and cost_usd (priced like the targets' calls)."""
+        import pandas as pd
+
+        from ..bench.frames import add_costs
+
+        calls = pd.DataFrame(self.store.judge_calls(self.run_id), columns=[*JUDGE_CALL_FIELDS, "scores"])
+        calls = calls.rename(columns={"judge": "target"})
+        local = set(calls.loc[calls["local"].astype(bool), "provider"])
+        priced = add_costs(calls, self.manifest.get("prices") or {}, local).rename(columns={"target": "judge"})
+        return priced.drop(columns=["local"])
+
     def leaderboard(
         self, *, by: str | Sequence[str] = "target", confidence: float = 0.95, seed: int = 0
     ) -> pd.DataFrame:
@@ -201,6 +266,18 @@ class EvalResult:
         from .leaderboard import leaderboard
 
         return leaderboard(self.df, self.scorers, by=by, confidence=confidence, seed=seed)
+
+    def summary(self, by: str | Sequence[str] = "target", *, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+        """`bench.frames.summarize` (calls, timing, tokens, cost) per `by` group, e.g.
+        `by=["target", "category"]`, with each scorer's mean and CI (as in `leaderboard`) beside it."""
+        from ..bench.frames import summarize
+        from .leaderboard import leaderboard
+
+        keys = [by] if isinstance(by, str) else list(by)
+        df = self.df
+        board = leaderboard(df, self.scorers, by=keys, confidence=confidence, seed=seed).set_index(keys)
+        score_columns = [c for c in board.columns if c == "n_items" or c.split("_ci_")[0] in self.scorers]
+        return summarize(df, by=keys if len(keys) > 1 else keys[0], ci=confidence).join(board[score_columns])
 
     def compare(self, a: str, b: str, *, scorer: str | None = None, confidence: float = 0.95) -> pd.DataFrame:
         """Target `a` minus target `b` on the same items, per scorer, with CI and McNemar's p."""

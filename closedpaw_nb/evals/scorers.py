@@ -57,6 +57,7 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 
 __all__ = [
     "MAX_ANSWER_CHARS",
+    "JudgeCall",
     "Score",
     "Scorer",
     "choice",
@@ -78,6 +79,27 @@ _T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
+class JudgeCall:
+    """A model judge's own call behind a `Score`: what it cost, apart from the target's call.
+
+    Attributes:
+        key: The verdict's cache key (a hash of the judge target and the exact judge prompt).
+        judge: The judge target, "provider:model".
+        latency_ms: The judge call's latency (of the original call when `cached`).
+        prompt_tokens: Tokens the judge read (None when its API did not say).
+        completion_tokens: Tokens the judge wrote (None when its API did not say).
+        cached: The verdict was reused (from this process or the run store): no new call was made.
+    """
+
+    key: str
+    judge: str
+    latency_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached: bool = False
+
+
+@dataclass(frozen=True)
 class Score:
     """The verdict of one scorer on one answer.
 
@@ -89,12 +111,14 @@ class Score:
         explanation: Why. For a judged answer, what was compared. For a missing score, the
             reason, which is never empty.
         scorer: The name of the scorer that produced it. `Scorer.score` fills it in.
+        judge_call: For a model judge, the judge's own call (latency, tokens); else None.
     """
 
     value: float | None
     answer: str | None = None
     explanation: str = ""
     scorer: str = ""
+    judge_call: JudgeCall | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", _check_value(self.value))
@@ -116,8 +140,11 @@ class Score:
         return self.value is None
 
     def to_dict(self) -> dict[str, Any]:
-        """All four fields as a plain dict (for DataFrames and JSON)."""
-        return asdict(self)
+        """The fields as a plain dict (for DataFrames and JSON); `judge_call` only when set."""
+        fields = asdict(self)
+        if self.judge_call is None:
+            del fields["judge_call"]
+        return fields
 
 
 def _check_value(value: object) -> float | None:

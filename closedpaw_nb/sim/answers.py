@@ -56,6 +56,10 @@ next header. The submitted answer is the *last* section: it runs from the first
 ``Submitted answer:`` header after the expected one to the end of the message, so nothing in
 the graded answer can break the parse. Both are stripped.
 
+An expected answer whose first line is ``Any one of these:`` lists acceptable answers, one
+per following ``- answer`` line; the submission is correct when it matches any of them by
+the rules below (the form ``llm_judge`` writes a list of acceptable answers in).
+
 The expected answer's form picks the one rule that grades the submission:
 
 1. **JSON**: the expected answer starts with ``{`` or ``[`` and parses as JSON. Correct when
@@ -534,8 +538,20 @@ def _find_json(text: str) -> tuple[bool, Any]:
     return False, None
 
 
+_ALTERNATIVES = re.compile(r"(?i)\Aany one of these:[ \t]*\n")
+
+
 def grade(expected: str, submitted: str) -> tuple[bool, str]:
     """(correct, one line of reasoning) for a submitted answer, by the rules in the module docstring."""
+    if _ALTERNATIVES.match(expected):
+        lines = expected.splitlines()[1:]
+        alternatives = [line.strip()[2:].strip() for line in lines if line.strip().startswith("- ")]
+        verdicts = [_grade_one(alternative, submitted) for alternative in alternatives] or [_grade_one("", submitted)]
+        return next((v for v in verdicts if v[0]), verdicts[-1])
+    return _grade_one(expected, submitted)
+
+
+def _grade_one(expected: str, submitted: str) -> tuple[bool, str]:
     if not expected:
         return False, "There is no expected answer to compare with."
     if not submitted:

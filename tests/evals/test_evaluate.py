@@ -173,4 +173,9 @@ def test_the_leaderboard_recovers_the_simulators_configured_accuracy(sim, tmp_pa
     assert choice["correct_ci_low"] <= choice["correct"] <= choice["correct_ci_high"]
     with pytest.raises(ConfigError, match="cannot group by colour"):
         result.leaderboard(by="colour")
+    summary = result.summary(by=["target", "category"])  # timing and scores per category, side by side
+    assert summary.loc[("sim:sim-large", "choice"), "correct"] == pytest.approx(truth)
+    assert (summary["n"] == summary["n_items"]).all() and summary["latency_p50_ms"].notna().all()
+    assert {"correct_ci_low", "correct_ci_high", "error_rate"} <= set(summary.columns)
+    assert result.summary().loc["sim:sim-small", "correct"] == pytest.approx(board.loc["sim:sim-small", "correct"])
     runner.run(manager.close_all())

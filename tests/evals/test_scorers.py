@@ -708,7 +708,7 @@ def test_python_names_and_signature_checks():
 
 def test_the_public_path_reexports_the_scorers():
     expected = {
-        "MAX_ANSWER_CHARS", "Score", "Scorer", "choice", "exact_match", "includes", "json_valid",
+        "MAX_ANSWER_CHARS", "JudgeCall", "Score", "Scorer", "choice", "exact_match", "includes", "json_valid",
         "numeric", "python", "regex",
     }  # fmt: skip
     assert set(scorers.__all__) == expected | {"llm_judge", "per_item"} and expected == set(impl.__all__)
