@@ -19,7 +19,7 @@ import asyncio
 import html
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import _runner
@@ -284,6 +284,15 @@ class CompareResult:
 
     df: pd.DataFrame
     simulated: tuple[str, ...] = ()
+    score_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def scores(self) -> pd.DataFrame:
+        """One row per prompt and scorer, one column per target: the score (NaN: missing; the
+        reason is in `score_rows`). Empty when no expected answer or scorer was given."""
+        from .evals.quick import wide_scores
+
+        return wide_scores(self.score_rows, list(self.answers.index), list(self.answers.columns))
 
     @property
     def answers(self) -> pd.DataFrame:
@@ -306,9 +315,12 @@ class CompareResult:
         if self.simulated:
             names = html.escape(", ".join(self.simulated))
             note = f"<p><i>Simulated output ({names}): closedpaw_nb's simulator, not a real model.</i></p>"
-        # One table: the answers, then each target's numbers under its own column.
+        # One table: the answers, their scores, then each target's numbers under its own column.
         metrics = self.metrics.map(lambda v: "—" if pd.isna(v) else _number(float(v)))
-        table: str = pd.concat([self.answers, metrics]).to_html(escape=True, na_rep="—")
+        scores = self.scores
+        scores.index = [f"{pid} · {name}" for pid, name in scores.index]
+        scores = scores.map(lambda v: "— (missing)" if pd.isna(v) else f"{v:.2f}" if 0 < v < 1 else f"{v:.0f}")
+        table: str = pd.concat([self.answers, scores, metrics]).to_html(escape=True, na_rep="—")
         return note + table
 
     def __repr__(self) -> str:
@@ -321,12 +333,17 @@ async def _compare(
     system: str | None,
     stream: bool,
     options: dict[str, Any],
+    expected: Any = None,
+    scorers: Scorer | Sequence[Scorer] | None = None,
 ) -> CompareResult:
     from .bench.frames import rows_to_frame
     from .bench.run import new_run_id, plan
+    from .evals.quick import expected_by_prompt, quick_scorers, score_prompts
 
     mgr = manager()
     resolved, pairs = resolve_targets(mgr, targets), normalize_prompts(prompts)
+    wanted = expected_by_prompt(pairs, expected)
+    checked = quick_scorers(wanted, scorers)  # bad expected answers or scorers: nothing is sent
     store, run_id = RunStore(":memory:"), new_run_id()
     await run_matrix(
         mgr,
@@ -342,8 +359,9 @@ async def _compare(
     # Rows arrive in finishing order; show prompts and targets in the order they were given.
     rank = {key: i for i, key in enumerate((pid, str(t)) for pid, _ in pairs for t in resolved)}
     rows = sorted(store.rows(run_id), key=lambda r: rank[(r["prompt_id"], r["target"])])
+    scores = await score_prompts(store, run_id, pairs, wanted, checked) if checked else []
     store.close()
-    return CompareResult(rows_to_frame(rows), _simulated(mgr, resolved))
+    return CompareResult(rows_to_frame(rows), _simulated(mgr, resolved), scores)
 
 
 def _number(value: float) -> str:
@@ -362,10 +380,26 @@ def compare(
     *,
     system: str | None = None,
     stream: bool = True,
+    expected: Any = None,
+    scorers: Scorer | Sequence[Scorer] | None = None,
     **options: Any,
 ) -> CompareResult:
-    """Send the same prompt(s) to several targets at once and show the answers side by side."""
-    return _runner.run(_compare(prompts, targets, system, stream, options))
+    """Send the same prompt(s) to several targets at once and show the answers side by side.
+
+    Args:
+        prompts: A string, a list, a dict {prompt_id: text} or a pandas Series.
+        targets: "provider:model" strings or tuples (default: every registered provider).
+        system: A system prompt for every call.
+        stream: Stream the answers (gives TTFT).
+        expected: The expected answer(s), to score each answer: one value for one prompt (a
+            list: acceptable answers), else a list in prompt order or a dict by prompt id.
+        scorers: From `closedpaw_nb.scorers` (default with `expected`: `includes()`).
+        **options: temperature, top_p, max_tokens, stop, seed, extra_body.
+
+    Returns:
+        A CompareResult: `.answers`, `.scores`, `.metrics` and `.df`.
+    """
+    return _runner.run(_compare(prompts, targets, system, stream, options, expected, scorers))
 
 
 async def acompare(
@@ -374,10 +408,12 @@ async def acompare(
     *,
     system: str | None = None,
     stream: bool = True,
+    expected: Any = None,
+    scorers: Scorer | Sequence[Scorer] | None = None,
     **options: Any,
 ) -> CompareResult:
-    """Awaitable `compare`."""
-    return await _runner.wrap(_compare(prompts, targets, system, stream, options))
+    """Awaitable `compare` (same arguments)."""
+    return await _runner.wrap(_compare(prompts, targets, system, stream, options, expected, scorers))
 
 
 # -- benchmark ------------------------------------------------------------------------

@@ -57,6 +57,44 @@ def test_compare_shows_answers_side_by_side(fresh_manager):
     assert "latency_ms" in html and "ttft_ms" in html and html.count("<table") == 1
 
 
+ARITHMETIC = {
+    "What is 17 + 25? Answer with just the number.": 42,
+    "What is 144 divided by 12? Answer with just the number.": 12,
+    "What is 23 multiplied by 19? Answer with just the number.": 437,
+}
+
+
+def test_compare_scores_each_answer_against_the_expected_answer(fresh_manager):
+    targets = ["sim-openai:sim-small", "sim-anthropic:sim-large"]
+    result = nb.compare(list(ARITHMETIC), targets, expected=list(ARITHMETIC.values()))
+    scores = result.scores
+    assert scores.shape == (3, 2) and set(scores.index.get_level_values("scorer")) == {"includes"}
+    for (pid, _scorer), row in scores.iterrows():
+        wanted = list(ARITHMETIC.values())[int(pid[1:])]
+        for target, value in row.items():
+            assert value == float(str(wanted) in result.answers.loc[pid, target])
+    assert "p001 · includes" in result._repr_html_()
+
+    from closedpaw_nb.scorers import exact_match, numeric
+
+    one = nb.compare("What is 17 + 25? Answer with just the number.", targets, expected=42, scorers=[numeric()])
+    assert one.scores.index.tolist() == [("p000", "numeric")] and bool(one.scores.notna().all(axis=None))
+    by_text = nb.compare(list(ARITHMETIC)[:2], targets, expected={list(ARITHMETIC)[1]: 12}, scorers=exact_match())
+    assert by_text.scores.index.tolist() == [("p000", "exact_match"), ("p001", "exact_match")]
+    assert by_text.scores.loc["p000"].isna().all(axis=None)  # no expected answer: a missing score, with its reason
+    assert all("no expected answer" in s["explanation"] for s in by_text.score_rows if s["prompt_id"] == "p000")
+    assert nb.compare("Hi", targets).scores.empty  # nothing to score against
+
+
+def test_compare_refuses_expected_answers_that_do_not_fit_before_calling(fresh_manager):
+    with pytest.raises(ConfigError, match="a list of 3 answers"):
+        nb.compare(list(ARITHMETIC), ["sim-openai"], expected=[42])
+    with pytest.raises(ConfigError, match="prompts that were not given: nope"):
+        nb.compare(list(ARITHMETIC), ["sim-openai"], expected={"nope": 1})
+    with pytest.raises(ConfigError, match="closedpaw_nb.scorers"):
+        nb.compare("Hi", ["sim-openai"], scorers=["exact"])
+
+
 def test_unknown_target_is_clear(fresh_manager):
     with pytest.raises(ConfigError, match="unknown target"):
         nb.compare("x", ["sim-openai", "typo:model"])

@@ -8,6 +8,7 @@ from typing import Any
 import ipywidgets as w
 import traitlets
 
+from ._shared import SCORERS
 from ._state import BenchmarkForm
 from ._views import LABEL_STYLE, button, exported_list, message, render_progress, row
 
@@ -45,6 +46,8 @@ class BenchmarkFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type
             (self.concurrency, "concurrency"),
             (self.warmup, "warmup"),
             (self.export_dir, "export_dir"),
+            (self.expected, "expected_text"),
+            (self.scorer, "scorer"),
         ):
             traitlets.link((form, trait), (widget, "value"))  # the state wins at start
         numbers = w.VBox([self.trials, self.concurrency, self.warmup, self.max_tokens])
@@ -57,6 +60,9 @@ class BenchmarkFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type
                 self.status_html,
                 self.summary,
                 self.chart,
+                self.expected,
+                row(self.scorer, self.score_button),
+                self.scores,
                 row(self.export_dir, self.csv_button, self.parquet_button),
                 self.exported_html,
             ]
@@ -88,7 +94,14 @@ class BenchmarkFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type
         self.export_dir = w.Text(
             f.export_dir, description="Export to", style=LABEL_STYLE, layout=w.Layout(width="420px")
         )
+        self.expected = w.Textarea(
+            placeholder="Expected answers to score the run by: one line per prompt, in order (blank: none)",
+            rows=3,
+            layout=w.Layout(width="100%"),
+        )
+        self.scorer = w.Dropdown(options=list(SCORERS), description="Scored by", style=LABEL_STYLE)
         self.prompts.add_class("cpnb-bench-prompts")
+        self.expected.add_class("cpnb-bench-expected")
         self.targets.add_class("cpnb-bench-targets")
 
     def _outputs(self) -> None:
@@ -100,17 +113,21 @@ class BenchmarkFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type
             cls="cpnb-bench-resume",
             tooltip="Run only the calls of the last run that have no row yet",
         )
+        self.score_button = button(
+            "Score run", icon="check", cls="cpnb-bench-score", tooltip="Score the last run's answers (no new calls)"
+        )
         self.cancel_button.disabled = self.resume_button.disabled = True
         self.progress = w.IntProgress(
             0, min=0, max=1, description="0/0", style=LABEL_STYLE, layout=w.Layout(width="420px")
         )
-        self.counts, self.status_html, self.summary = w.HTML(), w.HTML(), w.HTML()
+        self.counts, self.status_html, self.summary, self.scores = w.HTML(), w.HTML(), w.HTML(), w.HTML()
         self.chart = w.Output()
         self.csv_button = button("CSV", icon="download", cls="cpnb-csv")
         self.parquet_button = button("Parquet", icon="download", cls="cpnb-parquet")
         self.exported_html = w.HTML()
         for widget, cls in (
             (self.summary, "cpnb-summary"),
+            (self.scores, "cpnb-bench-scores"),
             (self.status_html, "cpnb-status"),
             (self.counts, "cpnb-counts"),
         ):

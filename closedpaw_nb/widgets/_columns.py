@@ -68,10 +68,12 @@ class ColumnView(w.VBox):  # type: ignore[misc]  # ipywidgets ships no types
         label = " <i style='opacity:0.7'>(simulated output)</i>" if simulated else ""
         self.header = w.HTML(f"<b>{html.escape(state.target)}</b>{label}")
         self.metrics = w.HTML()
+        self.score = w.HTML()
+        self.score.add_class("cpnb-score")
         self.answer = w.HTML(layout=w.Layout(max_height="340px", overflow="auto"))
         self.answer.add_class("cpnb-answer")
         super().__init__(
-            [self.header, self.metrics, self.answer],
+            [self.header, self.metrics, self.score, self.answer],
             layout=w.Layout(
                 flex="1 1 260px", min_width="240px", border="1px solid #c8c8c8", padding="6px", margin="0 6px 6px 0"
             ),
@@ -79,8 +81,10 @@ class ColumnView(w.VBox):  # type: ignore[misc]  # ipywidgets ships no types
         self.add_class("cpnb-column")
         state.observe(self._render_metrics, names=_METRICS)
         state.observe(self._render_answer, names=["text", "error"])
+        state.observe(self._render_score, names=["score", "score_note"])
         self._render_metrics()
         self._render_answer()
+        self._render_score()
 
     def _render_metrics(self, _change: object = None) -> None:
         s = self.state
@@ -94,3 +98,16 @@ class ColumnView(w.VBox):  # type: ignore[misc]  # ipywidgets ships no types
         error = f'<div style="color:#a4161a;white-space:pre-wrap">⚠ {html.escape(s.error)}</div>' if s.error else ""
         body = html.escape(s.text) if s.text else ("<i>waiting…</i>" if s.phase in ("waiting", "streaming") else "")
         self.answer.value = f'{error}<div style="white-space:pre-wrap;line-height:1.45">{body}</div>'
+
+    def _render_score(self, _change: object = None) -> None:
+        s = self.state
+        if not s.score_note:
+            self.score.value = ""
+            return
+        if s.score is None:
+            mark, colour, value = "—", "#6c757d", "missing"
+        else:
+            mark, colour = ("✓", "#1b7a3a") if s.score >= 1 else ("✗", "#a4161a") if s.score <= 0 else ("≈", "#8a6d00")
+            value = f"{s.score:g}"
+        text = html.escape(f"{mark} {value} · {s.score_note}")
+        self.score.value = f'<div class="cpnb-score-{value}" style="color:{colour};font-size:90%">{text}</div>'

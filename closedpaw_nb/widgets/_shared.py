@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from ..evals.scorers import Scorer, choice, exact_match, includes, json_valid, numeric
 from ..manager import ProviderManager
 
-__all__ = ["default_manager", "local_providers", "simulated_providers", "target_options"]
+__all__ = ["SCORERS", "default_manager", "local_providers", "simulated_providers", "target_options"]
+
+SCORERS: dict[str, Scorer] = {s.kind: s for s in (includes(), exact_match(), numeric(), choice(), json_valid())}
+"""The scorers the comparison and benchmark panels offer against expected answers, by name."""
 
 
 def default_manager() -> ProviderManager:

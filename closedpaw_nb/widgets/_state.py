@@ -97,6 +97,8 @@ class TargetColumn(HasTraits):
     tokens_per_s = Float(None, allow_none=True)
     cost_usd = Float(None, allow_none=True)
     error = Unicode("")
+    score = Float(None, allow_none=True, help="The answer's score in [0, 1] (None: not scored, or missing).")
+    score_note = Unicode("", help="The scorer's name and explanation ('' when there is nothing to score).")
 
 
 class CompareForm(HasTraits):
@@ -107,6 +109,8 @@ class CompareForm(HasTraits):
     targets = List(Unicode())
     temperature = Float(0.7)
     max_tokens = Int(256)
+    expected = Unicode("", help="The expected answer; '' means the answers are not scored.")
+    scorer = Unicode("includes", help="How answers are scored against `expected` (a SCORERS name).")
     running = Bool(False)
     status = Unicode("")
     error = Unicode("")
@@ -151,3 +155,5 @@ class BenchmarkForm(RunForm):
     trials = Int(3)
     concurrency = Int(4)
     warmup = Int(1)
+    expected_text = Unicode("", help="Expected answers to score the run by: one line per prompt, in order.")
+    scorer = Unicode("includes", help="How the run's answers are scored (a SCORERS name).")

@@ -2,7 +2,9 @@
 
 The run goes through `bench.run_benchmark`, so every row is committed to the run store
 as it finishes: Cancel keeps the finished rows, and Resume (or `closedpaw_nb.resume`)
-runs only the missing calls of the same run_id.
+runs only the missing calls of the same run_id. "Score run" scores the last run's answers
+against expected answers typed one per prompt (`EvalResult.from_benchmark`: no new calls)
+and shows each target's score with its confidence interval.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import ipywidgets as w
 from ..bench.run import BenchmarkResult, new_run_id, normalize_prompts, resolve_targets, resume_benchmark, run_benchmark
 from ..bench.store import RunStore
 from ..errors import ConfigError
+from ..evals.run import EvalResult, score_benchmark
 from ..manager import ProviderManager
 from ._benchmark_fields import BenchmarkFields, summary_html
 from ._jobs import Job
-from ._shared import default_manager
+from ._shared import SCORERS, default_manager
 from ._state import BenchmarkForm
 from ._views import RunPanel, holding, set_figure
 
@@ -42,6 +45,7 @@ class BenchmarkPanel(RunPanel):
         fields: The panel's widgets (`prompts`, `targets`, `trials`, `run_button`, `progress`,
             `summary`, `chart`, ... are also attributes of the panel).
         run: The last run's `BenchmarkResult` (also after Cancel), or None.
+        evaluation: The last run's scores as an `EvalResult` (after "Score run"), or None.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class BenchmarkPanel(RunPanel):
         self.form = BenchmarkForm(export_dir=export_dir, use_source=prompts is not None)
         self.job = Job(self._set_busy, lambda exc: setattr(self.form, "error", f"{type(exc).__name__}: {exc}"))
         self.run: BenchmarkResult | None = None
+        self.evaluation: EvalResult | None = None
         self._store: RunStore | None = store if isinstance(store, RunStore) else None
         self._store_path = None if isinstance(store, RunStore) else store  # opened on first use
         count = len(normalize_prompts(prompts)) if prompts is not None else 0
@@ -72,6 +77,7 @@ class BenchmarkPanel(RunPanel):
             f.summary,
             f.chart,
         )
+        self.expected, self.scorer, self.score_button, self.scores = f.expected, f.scorer, f.score_button, f.scores
         self.export_dir, self.csv_button, self.parquet_button, self.exported_html = (
             f.export_dir,
             f.csv_button,
@@ -82,6 +88,7 @@ class BenchmarkPanel(RunPanel):
             (f.run_button, self.start),
             (f.cancel_button, self.cancel),
             (f.resume_button, self.resume),
+            (f.score_button, self.score),
             (f.csv_button, lambda: self.export("csv")),
             (f.parquet_button, lambda: self.export("parquet")),
         )
@@ -140,8 +147,9 @@ class BenchmarkPanel(RunPanel):
             self.form.run_id, self.form.error = run_id, ""
             self.form.total = self.form.done = self.form.ok = self.form.errors = 0
             self.form.status = f"Starting run {run_id} …"
-        self.summary.value = ""
+        self.summary.value = self.scores.value = ""
         self.chart.outputs = ()
+        self.evaluation = None
 
     def resume(self) -> bool:
         """Run the missing calls of the last run (after Cancel or an error)."""
@@ -180,6 +188,44 @@ class BenchmarkPanel(RunPanel):
         self.summary.value = await asyncio.to_thread(_summary, result)
         set_figure(self.chart, await asyncio.to_thread(result.latency_chart), "latency by target")
 
+    # -- scoring ------------------------------------------------------------------------
+
+    def score(self) -> bool:
+        """Score the last run's answers against the expected answers (one line per prompt, in
+        order; a blank line: none) with the chosen scorer; False (with `error` set) if it cannot."""
+        try:
+            expected = self._expected()
+        except ConfigError as exc:
+            self.form.error = str(exc)
+            return False
+        assert self.run is not None  # _expected checked it
+        self.form.error, self.form.status = "", f"Scoring run {self.run.run_id} …"
+        return self.job.start(self._score(self.run, expected, SCORERS[self.form.scorer]))
+
+    def _expected(self) -> list[str | None]:
+        if self.job.running:
+            raise ConfigError("a run is still going: wait for it or press Cancel.")
+        if self.run is None:
+            raise ConfigError("nothing to score yet: run a benchmark first.")
+        prompts = list(self.run.manifest.get("prompts") or {})
+        lines = [line.strip() or None for line in self.form.expected_text.splitlines()]
+        if not any(lines):
+            raise ConfigError("type the expected answers first: one line per prompt, in the prompts' order.")
+        if len(lines) > len(prompts):
+            raise ConfigError(f"{len(lines)} expected answers for {len(prompts)} prompts: one line per prompt.")
+        return lines + [None] * (len(prompts) - len(lines))
+
+    async def _score(self, run: BenchmarkResult, expected: list[str | None], scorer: Any) -> None:
+        answers: Any = expected if len(expected) > 1 else expected[0]  # one prompt: the answer itself
+        self.evaluation = await score_benchmark(run, expected=answers, scorers=[scorer])
+        board = await asyncio.to_thread(self.evaluation.leaderboard)
+        self.scores.value = summary_html(board.to_html(index=False, na_rep="—", float_format=lambda v: f"{v:.3g}"))
+        best, name = board.iloc[0], scorer.name
+        low, high = best[f"{name}_ci_low"], best[f"{name}_ci_high"]
+        self.form.status = (
+            f"Scored run {run.run_id} by {name}: best {best['target']} ({best[name]:.2f}, 95% CI {low:.2f}–{high:.2f})."
+        )
+
     def _on_start(self, total: int) -> None:
         self.form.total = self.form.done + total
 
@@ -213,8 +259,10 @@ class BenchmarkPanel(RunPanel):
 
     def _set_busy(self, busy: bool) -> None:
         self.form.running = busy
-        with holding(self.run_button, self.cancel_button, self.resume_button, self.csv_button, self.parquet_button):
+        buttons = (self.run_button, self.cancel_button, self.resume_button, self.csv_button, self.parquet_button)
+        with holding(*buttons, self.score_button):
             self.run_button.disabled = self.csv_button.disabled = self.parquet_button.disabled = busy
+            self.score_button.disabled = busy
             self.cancel_button.disabled = not busy
             self.resume_button.disabled = busy or not self.form.run_id
 

@@ -2,7 +2,9 @@
 
 Each target streams in its own task on the runner loop (so the rate limiter sees real
 concurrency and one failure stops nothing else); each call is made by `bench.call_once`,
-so every run adds rows with exactly the columns `compare()` returns.
+so every run adds rows with exactly the columns `compare()` returns. With an expected
+answer, each finished answer is scored (`SCORERS`, `includes` by default, as in
+`compare(expected=...)`) and its pane shows the score and why.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import traitlets
 from ..bench.frames import add_costs, rows_to_frame
 from ..bench.run import WorkItem, call_once, new_run_id, resolve_targets
 from ..errors import ConfigError
+from ..evals.scorers import Score, Scorer
 from ..manager import ProviderManager
 from ._columns import ColumnView
 from ._jobs import Job
-from ._shared import default_manager, local_providers, simulated_providers, target_options
+from ._shared import SCORERS, default_manager, local_providers, simulated_providers, target_options
 from ._state import CompareForm, TargetColumn
 from ._streaming import Live, Tap, tick
 from ._views import LABEL_STYLE, JobPanel, button, close_tree, holding, message, row
@@ -61,6 +64,11 @@ class ComparisonPanel(JobPanel):
         self.max_tokens = w.BoundedIntText(
             256, min=1, max=200_000, description="Max tokens", style=LABEL_STYLE, layout=w.Layout(width="260px")
         )
+        self.expected = w.Text(
+            placeholder="Expected answer (optional): each answer is scored against it",
+            layout=w.Layout(width="100%"),
+        )
+        self.scorer = w.Dropdown(options=list(SCORERS), description="Scored by", style=LABEL_STYLE)
         self.run_button = button("Run", "primary", "play", cls="cpnb-run")
         self.cancel_button = button("Cancel", "warning", "stop", cls="cpnb-cancel")
         self.refresh_button = button(
@@ -73,6 +81,8 @@ class ComparisonPanel(JobPanel):
             (self.prompt, "cpnb-prompt"),
             (self.targets, "cpnb-targets"),
             (self.max_tokens, "cpnb-max-tokens"),
+            (self.expected, "cpnb-expected"),
+            (self.scorer, "cpnb-scorer"),
             (self.status_html, "cpnb-status"),
         ):
             widget.add_class(cls)
@@ -82,6 +92,8 @@ class ComparisonPanel(JobPanel):
             (self.targets, "targets"),
             (self.temperature, "temperature"),
             (self.max_tokens, "max_tokens"),
+            (self.expected, "expected"),
+            (self.scorer, "scorer"),
         ):
             traitlets.link((self.form, trait), (widget, "value"))  # the state wins at start
         self.run_button.on_click(lambda _b: self.start())
@@ -93,6 +105,7 @@ class ComparisonPanel(JobPanel):
             [
                 self.prompt,
                 self.system,
+                row(self.expected, self.scorer),
                 row(self.targets, settings, gap="24px"),
                 row(self.refresh_button, self.status_html),
                 self.columns_box,
@@ -138,7 +151,10 @@ class ComparisonPanel(JobPanel):
         columns = self._new_columns([str(t) for t in targets])
         options = {"temperature": self.form.temperature, "max_tokens": self.form.max_tokens}
         self.form.status = f"Streaming from {len(targets)} target(s) …"
-        return self.job.start(self._run(targets, columns, self.form.prompt, self.form.system or None, options))
+        scoring = (SCORERS[self.form.scorer], self.form.expected) if self.form.expected.strip() else None
+        return self.job.start(
+            self._run(targets, columns, self.form.prompt, self.form.system or None, options, scoring)
+        )
 
     def _problem(self) -> str | None:
         if self.job.running:
@@ -162,19 +178,30 @@ class ComparisonPanel(JobPanel):
         return columns
 
     async def _run(
-        self, targets: list[Any], columns: list[TargetColumn], prompt: str, system: str | None, options: dict[str, Any]
+        self,
+        targets: list[Any],
+        columns: list[TargetColumn],
+        prompt: str,
+        system: str | None,
+        options: dict[str, Any],
+        scoring: tuple[Scorer, str] | None = None,
     ) -> None:
         run_id, local = new_run_id(), local_providers(self.manager)
         lives = [Live(c) for c in columns]
         ticker = asyncio.create_task(tick(lives))
         calls = [
-            asyncio.create_task(self._one(live, WorkItem(t, "p000", 0), prompt, system, options, run_id, local))
+            asyncio.create_task(
+                self._one(live, WorkItem(t, "p000", 0), prompt, system, options, run_id, local, scoring)
+            )
             for live, t in zip(lives, targets, strict=False)
         ]
         try:
             await asyncio.gather(*calls)
             failed = sum(c.phase == "error" for c in columns)
             self.form.status = f"Done: {len(columns) - failed} answered, {failed} failed (run {run_id})."
+            if scoring is not None:
+                total = sum(c.score or 0.0 for c in columns)
+                self.form.status += f" Score by {scoring[0].name}: {total:g} of {len(columns)}."
         except asyncio.CancelledError:
             self.form.status = "Cancelled: finished answers are kept in results; the others were stopped."
             raise
@@ -195,12 +222,20 @@ class ComparisonPanel(JobPanel):
         options: dict[str, Any],
         run_id: str,
         local: list[str],
+        scoring: tuple[Scorer, str] | None = None,
     ) -> None:
         live.begin()
         row = await call_once(Tap(self.manager, live.feed), item, prompt, system, options, True, run_id)
         row["cost_usd"] = add_costs(rows_to_frame([row]), self.prices, local)["cost_usd"].iloc[0]
         self._rows.append(row)
         live.finish(row)
+        if scoring is not None:
+            scorer, expected = scoring
+            if row["ok"]:
+                score = await scorer.score(row.get("response") or "", expected, {"input": prompt})
+            else:
+                score = Score.missing("the call failed: nothing to score", scorer=scorer.name)
+            live.column.score, live.column.score_note = score.value, f"{scorer.name}: {score.explanation}"
 
     def _set_busy(self, busy: bool) -> None:
         self.form.running = busy

@@ -55,6 +55,38 @@ def test_run_shows_progress_summary_and_chart(sim_manager, store):
     assert store.runs()[0]["status"] == "done"
 
 
+def test_a_finished_run_is_scored_against_expected_answers_without_new_calls(sim, sim_manager, store):
+    questions = {
+        "arithmetic-01": ("What is 17 + 25? Answer with just the number.", "42"),
+        "arithmetic-02": ("What is 144 divided by 12? Answer with just the number.", "12"),
+    }
+    panel = BenchmarkPanel(sim_manager, store=store)
+    panel.score_button.click()
+    assert "run a benchmark first" in panel.error
+    panel.prompts.value = "\n".join(q for q, _ in questions.values())
+    panel.targets.value = ("s-openai:sim-small", "s-anthropic:sim-large")
+    panel.trials.value, panel.warmup.value = 2, 0
+    panel.run_button.click()
+    panel.wait()
+    calls = len(sim.simulator.requests)
+    panel.score_button.click()
+    assert "type the expected answers first" in panel.error
+    panel.expected.value = "42\n12\n7"
+    panel.score_button.click()
+    assert "3 expected answers for 2 prompts" in panel.error
+    panel.expected.value, panel.scorer.value = "42\n12", "numeric"
+    panel.score_button.click()
+    panel.wait()
+    assert panel.error == "" and len(sim.simulator.requests) == calls  # scored, not called again
+    board = panel.evaluation.leaderboard().set_index("target")
+    for target in panel.targets.value:
+        model = target.split(":")[1]
+        truth = sum(sim.simulator.expected_correct(model, item) for item in questions) / len(questions)
+        assert board.loc[target, "numeric"] == pytest.approx(truth) and board.loc[target, "n_items"] == 2
+    assert "numeric_ci_low" in panel.scores.value and "Scored run" in panel.status and "95% CI" in panel.status
+    assert store.manifest(panel.run.run_id)["scorers"] == ["numeric"]
+
+
 def test_errors_are_counted(sim_manager, store):
     panel = BenchmarkPanel(sim_manager, store=store)
     panel.prompts.value, panel.targets.value = "hi", ("s-openai:sim-small", "bad:sim-small")

@@ -117,6 +117,30 @@ def test_an_error_stays_in_its_column(sim_manager):
     assert panel.results.ok.tolist().count(False) == 1 and "2 answered, 1 failed" in panel.status
 
 
+def test_each_pane_shows_its_score_against_the_expected_answer(sim, sim_manager):
+    panel = ComparisonPanel(sim_manager)
+    panel.prompt.value = "What is 17 + 25? Answer with just the number."
+    panel.targets.value = ("s-openai:sim-small", "s-anthropic:sim-large", "bad:sim-small")
+    panel.expected.value, panel.scorer.value = "42", "numeric"
+    panel.run_button.click()
+    panel.wait()
+    scored = 0.0
+    for target, col in panel.columns.items():
+        view = panel.views[target].score.value
+        if col.phase == "error":
+            assert col.score is None and "missing" in view and "the call failed" in col.score_note
+            continue
+        right = sim.simulator.expected_correct(target.split(":")[1], "arithmetic-01")
+        assert col.score == float(right) and ("✓" if right else "✗") in view and "numeric:" in view
+        scored += col.score
+    assert f"Score by numeric: {scored:g} of 3" in panel.status
+    panel.expected.value = ""  # no expected answer: nothing is scored, no score line
+    panel.run_button.click()
+    panel.wait()
+    assert all(c.score_note == "" for c in panel.columns.values())
+    assert all(v.score.value == "" for v in panel.views.values()) and "Score by" not in panel.status
+
+
 def test_streaming_updates_are_live_and_throttled(manager, add_slow):
     target = add_slow(n=40, delay=0.01)
     panel = ComparisonPanel(manager)
