@@ -102,6 +102,7 @@ class BenchmarkFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type
         self.scorer = w.Dropdown(options=list(SCORERS), description="Scored by", style=LABEL_STYLE)
         self.prompts.add_class("cpnb-bench-prompts")
         self.expected.add_class("cpnb-bench-expected")
+        self.scorer.add_class("cpnb-bench-scorer")
         self.targets.add_class("cpnb-bench-targets")
 
     def _outputs(self) -> None:

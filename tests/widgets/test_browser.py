@@ -154,6 +154,8 @@ def _compare(page) -> dict[str, str]:
     page.locator(".cpnb-targets select").select_option(label=targets)
     page.locator(".cpnb-max-tokens input").fill(str(MAX_TOKENS))
     page.locator(".cpnb-max-tokens input").press("Enter")
+    # Scored against the small model's opening words: its pane shows a tick, the other a cross.
+    page.locator(".cpnb-expected input").fill(" ".join(expected["sim:sim-small"].split()[:4]))
     page.locator(".cpnb-run").click()
     # Usually caught mid-stream (the notebook's simulator is slowed down); done is fine too.
     page.locator(".cpnb-column .cpnb-streaming, .cpnb-column .cpnb-done").first.wait_for()
@@ -162,6 +164,9 @@ def _compare(page) -> dict[str, str]:
     shown = " ".join(page.locator(".cpnb-comparison .cpnb-answer").all_inner_texts()).split()
     for answer in expected.values():
         assert " ".join(answer.split()) in " ".join(shown), f"answer not shown in the page: {answer!r}"
+    page.locator(".cpnb-comparison .cpnb-status", has_text="Score by includes").wait_for()
+    scores = page.locator(".cpnb-comparison .cpnb-score").all_inner_texts()
+    assert len(scores) == 2 and scores[0].startswith("✓ 1 · includes") and scores[1].startswith("✗ 0"), scores
     page.locator(".cpnb-comparison").screenshot(path=SHOTS / "3-compare-done.png")
     return expected
 
@@ -179,7 +184,9 @@ def _health(page) -> None:
 
 def _benchmark(page) -> None:
     _tab(page, "Benchmark")
-    page.locator(".cpnb-bench-prompts textarea").fill("Name a colour.\nName a planet.")
+    page.locator(".cpnb-bench-prompts textarea").fill(
+        "What is 17 + 25? Answer with just the number.\nWhat is 144 divided by 12? Answer with just the number."
+    )
     page.locator(".cpnb-bench-targets select").select_option(label=["sim:sim-small", "sim:sim-large"])
     page.locator(".cpnb-bench-run").click()
     page.locator(".cpnb-summary table").wait_for()
@@ -187,7 +194,14 @@ def _benchmark(page) -> None:
     assert "ok 14" in page.locator(".cpnb-counts").inner_text()
     page.locator(".cpnb-csv").click()
     page.locator(".cpnb-exported", has_text=".csv").wait_for()
+    page.locator(".cpnb-bench-expected textarea").fill("42\n12")
+    page.locator(".cpnb-bench-scorer select").select_option(label="numeric")
+    page.locator(".cpnb-bench-score").click()
+    page.locator(".cpnb-bench-scores table").wait_for()
+    assert "numeric_ci_low" in page.locator(".cpnb-bench-scores").inner_text()
+    page.set_viewport_size({"width": 1400, "height": 1700})
     page.locator(".cpnb-benchmark").screenshot(path=SHOTS / "5-benchmark.png")
+    page.set_viewport_size({"width": 1400, "height": 1000})
 
 
 def _leaderboard(page) -> None:
