@@ -10,6 +10,7 @@ ratios, because absolute times on a shared 2-core machine are noisy:
 - G5 import and footprint: cold import time and memory vs openai and LiteLLM.
 - G6 steady state: ten 1,000-call benchmarks in one process; no growth, no leaks.
 - G7 statistics at scale: summarize() and an evaluation leaderboard() on 1,000,000 rows.
+- G8 arena ranking: Bradley–Terry ranking() of 100,000 battles, 1,000 bootstrap rounds.
 
 All traffic goes to a stub server (`benchmarks.stub`) in its own process on 127.0.0.1;
 a network guard (`benchmarks._guard`) refuses anything else. The suite never asserts
@@ -18,7 +19,7 @@ timings in tests: `tests/test_benchmarks_smoke.py` only runs `--quick`.
 
 from __future__ import annotations
 
-from . import g1_overhead, g2_throughput, g3_fanout, g4_timing, g5_import, g6_steady, g7_summaries
+from . import g1_overhead, g2_throughput, g3_fanout, g4_timing, g5_import, g6_steady, g7_summaries, g8_arena
 
 GOALS = {
     "G1": g1_overhead,
@@ -28,4 +29,5 @@ GOALS = {
     "G5": g5_import,
     "G6": g6_steady,
     "G7": g7_summaries,
+    "G8": g8_arena,
 }

@@ -35,6 +35,7 @@ _LAZY = {
     "RunStore": "bench.store",
     "CompareResult": "notebook",
     "EvalResult": "evals.run",
+    "Arena": "evals.arena",
     **{
         name: "notebook"
         for name in (
@@ -54,6 +55,8 @@ _LAZY = {
             "ahealth",
             "evaluate",
             "aevaluate",
+            "arena",
+            "aarena",
         )
     },
 }
@@ -72,6 +75,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Arena",
     "BaseProvider",
     "BenchmarkResult",
     "CompareResult",
@@ -81,6 +85,7 @@ __all__ = [
     "RateLimiter",
     "RetryPolicy",
     "RunStore",
+    "aarena",
     "abenchmark",
     "achat",
     "acompare",
@@ -88,6 +93,7 @@ __all__ = [
     "ahealth",
     "amodels",
     "aresume",
+    "arena",
     "benchmark",
     "chat",
     "compare",

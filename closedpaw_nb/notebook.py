@@ -36,6 +36,7 @@ from .bench.run import (
 )
 from .bench.store import RunStore
 from .config import ProviderConfig
+from .errors import ConfigError
 from .manager import ProviderManager, get_provider_manager
 from .providers import provider_class as provider_class_for
 from .providers.base import BaseProvider, MessagesLike
@@ -44,12 +45,15 @@ from .types import ChatResponse, ProviderType
 if TYPE_CHECKING:  # pandas is imported when a table is made, not with the module
     import pandas as pd
 
+    from .evals.arena import Arena
     from .evals.run import EvalResult
     from .evals.scorers import Scorer
     from .sim import SimServer
 
 __all__ = [
     "CompareResult",
+    "aarena",
+    "arena",
     "abenchmark",
     "achat",
     "aevaluate",
@@ -635,3 +639,99 @@ async def _evaluate(
         )
     finally:
         bar.close()
+
+
+# -- arena ----------------------------------------------------------------------------
+
+
+def arena(
+    source: Any,
+    targets: TargetsLike = None,
+    *,
+    pairs: str | int = "all",
+    judge: str | Sequence[str] | None = None,
+    seed: int = 0,
+    store: RunStore | str | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> Arena:
+    """Blind pairwise battles between targets' answers, for people (`widgets.ArenaPanel`) and
+    model judges to vote on, ranked with Bradley–Terry and bootstrap CIs.
+
+    Args:
+        source: An EvalResult, a BenchmarkResult or a run id (answers you already have: no
+            target is called), or prompts / a dataset (a list, dict or DataFrame with an
+            `input` column), which are first sent to `targets` once each.
+        targets: The targets that battle (default: every target of the run).
+        pairs: "all" pairs per item, "adjacent" targets only, or N pairs drawn per item.
+        judge: "provider:model" (or a list) to judge every battle, twice with the answers
+            swapped; inconsistent verdicts count as ties.
+        seed: Decides which answer is shown as A, and the pairs drawn for a number.
+        store: The run store (a RunStore or a path) for a run id or for new calls.
+        progress: Show a progress bar while new calls run.
+        **options: Chat options for the judges (default temperature 0).
+
+    Returns:
+        An Arena: `.pending()`, `.vote()`, `.ranking()`, `.win_matrix()`, `.agreement()`, `.chart()`.
+    """
+    return _runner.run(_arena(source, targets, pairs, judge, seed, store, progress, options))
+
+
+async def aarena(
+    source: Any,
+    targets: TargetsLike = None,
+    *,
+    pairs: str | int = "all",
+    judge: str | Sequence[str] | None = None,
+    seed: int = 0,
+    store: RunStore | str | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> Arena:
+    """Awaitable `arena` (same arguments)."""
+    return await _runner.wrap(_arena(source, targets, pairs, judge, seed, store, progress, options))
+
+
+async def _arena(
+    source: Any,
+    targets: TargetsLike,
+    pairs: str | int,
+    judge: str | Sequence[str] | None,
+    seed: int,
+    store: RunStore | str | None,
+    progress: bool,
+    options: dict[str, Any],
+) -> Arena:
+    from .bench.run import BenchmarkResult
+    from .evals.arena import build_arena
+    from .evals.datasets import read_items
+    from .evals.run import EvalResult
+
+    mgr = manager()
+    if isinstance(source, EvalResult | BenchmarkResult):
+        run_id, where = source.run_id, source.store
+    elif isinstance(source, str):
+        run_id, where = source, _store(store)
+        if where.manifest(run_id) is None:
+            raise ConfigError(f"no run {run_id!r} in {where.path}: pass its store=, or prompts in a list")
+    else:
+        prompts = source
+        if _is_dataset(source):
+            items = read_items(source)
+            prompts = dict(zip(items["id"].astype(str), items["input"], strict=True))
+        run = await abenchmark_core(prompts, targets, store=_store(store), trials=1, warmup=0, progress=progress)
+        run_id, where = run.run_id, run.store
+    names = None if targets is None else [str(t) for t in resolve_targets(mgr, targets)]
+    battles = build_arena(where, run_id, targets=names, pairs=pairs, seed=seed, manager=mgr)
+    if judge:
+        await battles.ajudge(judge, **options)
+    return battles
+
+
+def _is_dataset(source: Any) -> bool:
+    """A DataFrame or a list of dicts (items with an `input`), rather than prompts."""
+    import pandas as pd
+
+    if isinstance(source, pd.DataFrame):
+        return True
+    return isinstance(source, list) and bool(source) and isinstance(source[0], Mapping)

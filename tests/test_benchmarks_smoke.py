@@ -30,7 +30,7 @@ def test_quick_run_writes_every_goal(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(out.read_text())
-    assert [g["goal"] for g in results["goals"]] == ["G1", "G2", "G3", "G4", "G5", "G6", "G7"]
+    assert [g["goal"] for g in results["goals"]] == ["G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8"]
     for goal in results["goals"]:
         assert goal["checks"] and "error" not in goal["details"], goal
     assert "| G6" in done.stdout and "measured" in done.stdout

@@ -50,6 +50,9 @@ PUBLIC = {
     "EvalResult",
     "evaluate",
     "aevaluate",
+    "Arena",
+    "arena",
+    "aarena",
 }
 
 

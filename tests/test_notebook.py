@@ -181,3 +181,21 @@ def test_register_without_arguments_registers_each_cloud_provider_with_a_key(mon
     monkeypatch.setenv("GEMINI_API_KEY", "AIza-test-register-0123456789abcdef")
     assert nb.register() == ["openai", "google"]  # the variables each provider class names
     assert nb.register() == []  # already there
+
+
+def test_arena_from_a_result_a_run_id_or_prompts(fresh_manager, tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    targets = ["sim-openai:sim-small", "sim-openai:sim-large"]
+    run = nb.benchmark(list(ARITHMETIC), targets, trials=1, warmup=0, store=store, progress=False)
+    from_result = nb.arena(run)
+    assert len(from_result.battle_list()) == len(ARITHMETIC)
+    from_id = nb.arena(run.run_id, store=store)
+    assert from_id.arena_id == from_result.arena_id
+    with pytest.raises(ConfigError, match="no run 'nope'"):
+        nb.arena("nope", store=store)
+    fresh = nb.arena({"a": "What is 17 + 25? Answer with just the number."}, targets, store=store, progress=False)
+    assert fresh.run_id != run.run_id and len(fresh.battle_list()) == 1
+    judged = nb.arena(run, judge="sim-anthropic:sim-large")
+    votes = judged.votes
+    assert len(votes) == len(ARITHMETIC) and votes.voter.eq("judge:sim-anthropic:sim-large").all()
+    assert votes.verdict.notna().all() and set(judged.ranking(rounds=100).target) == set(targets)

@@ -17,7 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["JUDGE_CALL_FIELDS", "ROW_FIELDS", "SCORE_FIELDS", "RunStore", "default_store_path"]
+__all__ = [
+    "BATTLE_FIELDS",
+    "JUDGE_CALL_FIELDS",
+    "ROW_FIELDS",
+    "SCORE_FIELDS",
+    "VOTE_FIELDS",
+    "RunStore",
+    "default_store_path",
+]
 
 ROW_FIELDS = (
     "run_id",
@@ -61,6 +69,13 @@ JUDGE_CALL_FIELDS = (
     "completion_tokens",
     "created_at",
 )
+# Arena battles: two targets' answers (rows of `run_id`) to one item; `shown_first` is the
+# target the voter sees as "A" (randomised per battle, seeded).
+BATTLE_FIELDS = ("arena_id", "battle_id", "run_id", "prompt_id", "trial", "target_a", "target_b", "shown_first")
+# One vote per battle and voter (a person's name, or "judge:<provider:model>"): the verdict in
+# the battle's own terms (a, b, tie, both_bad; NULL: missing, with its reason), the order shown,
+# and for a judge whether its two verdicts (answers swapped) agreed.
+VOTE_FIELDS = ("arena_id", "battle_id", "voter", "verdict", "shown_a", "shown_b", "reason", "consistent", "cast_at")
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
@@ -81,10 +96,15 @@ CREATE TABLE IF NOT EXISTS judge_calls (
     {", ".join(JUDGE_CALL_FIELDS)},
     PRIMARY KEY (key)
 );
+CREATE TABLE IF NOT EXISTS battles (
+    {", ".join(BATTLE_FIELDS)},
+    PRIMARY KEY (arena_id, battle_id)
+);
+CREATE TABLE IF NOT EXISTS votes (
+    {", ".join(VOTE_FIELDS)},
+    PRIMARY KEY (arena_id, battle_id, voter)
+);
 """
-
-
-_INSERT_ROW = f"INSERT OR IGNORE INTO rows ({', '.join(ROW_FIELDS)}) VALUES ({', '.join('?' * len(ROW_FIELDS))})"
 
 
 def default_store_path() -> Path:
@@ -146,17 +166,7 @@ class RunStore:
 
     def write_rows(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Commit rows in one transaction; returns how many were new (not yet recorded)."""
-        values = [[_to_sql(row.get(name)) for name in ROW_FIELDS] for row in rows]
-        with self._lock:
-            before = self._db.total_changes
-            self._db.execute("BEGIN")  # the connection autocommits otherwise: one commit per row
-            try:
-                self._db.executemany(_INSERT_ROW, values)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return self._db.total_changes - before
+        return self._insert("rows", ROW_FIELDS, rows, "INSERT OR IGNORE")
 
     def rows(self, run_id: str) -> list[dict[str, Any]]:
         """Every row of a run, in the order they finished."""
@@ -175,27 +185,11 @@ class RunStore:
 
     def write_scores(self, scores: Iterable[Mapping[str, Any]], *, replace: bool = False) -> int:
         """Commit score rows in one transaction (`replace`: a re-scored call's old score goes)."""
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
-        sql = f"{verb} INTO scores ({', '.join(SCORE_FIELDS)}) VALUES ({', '.join('?' * len(SCORE_FIELDS))})"
-        values = [[_to_sql(score.get(name)) for name in SCORE_FIELDS] for score in scores]
-        with self._lock:
-            before = self._db.total_changes
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(sql, values)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return self._db.total_changes - before
+        return self._insert("scores", SCORE_FIELDS, scores, "INSERT OR REPLACE" if replace else "INSERT OR IGNORE")
 
     def scores(self, run_id: str) -> list[dict[str, Any]]:
         """Every score of a run (one per call x scorer)."""
-        with self._lock:
-            records = self._db.execute(
-                f"SELECT {', '.join(SCORE_FIELDS)} FROM scores WHERE run_id=? ORDER BY rowid", (run_id,)
-            ).fetchall()
-        return [dict(zip(SCORE_FIELDS, record, strict=True)) for record in records]
+        return self._select("scores", SCORE_FIELDS, "run_id", run_id)
 
     def judge_verdict(self, key: str) -> dict[str, Any] | None:
         """The recorded judge call with this key (see `JUDGE_CALL_FIELDS`), or None."""
@@ -207,12 +201,7 @@ class RunStore:
 
     def write_judge_call(self, call: Mapping[str, Any]) -> None:
         """Record one judge call (a call already recorded under its key is kept)."""
-        values = [_to_sql(call.get(name)) for name in JUDGE_CALL_FIELDS]
-        placeholders = ", ".join("?" * len(JUDGE_CALL_FIELDS))
-        with self._lock:
-            self._db.execute(
-                f"INSERT OR IGNORE INTO judge_calls ({', '.join(JUDGE_CALL_FIELDS)}) VALUES ({placeholders})", values
-            )
+        self._insert("judge_calls", JUDGE_CALL_FIELDS, [call], "INSERT OR IGNORE")
 
     def judge_calls(self, run_id: str) -> list[dict[str, Any]]:
         """The judge calls behind a run's scores, each once, with `scores`: how many scores use it."""
@@ -224,6 +213,43 @@ class RunStore:
                 (run_id,),
             ).fetchall()
         return [dict(zip((*JUDGE_CALL_FIELDS, "scores"), record, strict=True)) for record in records]
+
+    def write_battles(self, battles: Iterable[Mapping[str, Any]]) -> int:
+        """Record an arena's battles (battles already recorded keep their shown order)."""
+        return self._insert("battles", BATTLE_FIELDS, battles, "INSERT OR IGNORE")
+
+    def battles(self, arena_id: str) -> list[dict[str, Any]]:
+        """An arena's battles, in the order they were recorded."""
+        return self._select("battles", BATTLE_FIELDS, "arena_id", arena_id)
+
+    def write_vote(self, vote: Mapping[str, Any]) -> None:
+        """Commit one vote now (a voter's new vote on the same battle replaces the old one)."""
+        self._insert("votes", VOTE_FIELDS, [vote], "INSERT OR REPLACE")
+
+    def votes(self, arena_id: str) -> list[dict[str, Any]]:
+        """An arena's votes, in the order they were cast."""
+        return self._select("votes", VOTE_FIELDS, "arena_id", arena_id)
+
+    def _insert(self, table: str, fields: tuple[str, ...], records: Iterable[Mapping[str, Any]], verb: str) -> int:
+        sql = f"{verb} INTO {table} ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
+        values = [[_to_sql(record.get(name)) for name in fields] for record in records]
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(sql, values)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return self._db.total_changes - before
+
+    def _select(self, table: str, fields: tuple[str, ...], key: str, value: Any) -> list[dict[str, Any]]:
+        with self._lock:
+            records = self._db.execute(
+                f"SELECT {', '.join(fields)} FROM {table} WHERE {key}=? ORDER BY rowid", (value,)
+            ).fetchall()
+        return [dict(zip(fields, record, strict=True)) for record in records]
 
     def manifest(self, run_id: str) -> dict[str, Any] | None:
         with self._lock:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ..bench.store import RunStore
     from ..manager import ProviderManager
 
-__all__ = ["DEFAULT_TEMPLATE", "LLMJudge", "judge_store", "llm_judge"]
+__all__ = ["DEFAULT_TEMPLATE", "LLMJudge", "judge_call", "judge_store", "llm_judge"]
 
 DEFAULT_TEMPLATE = """You are grading an answer. {rubric}
 Think in one short line, then end with a last line that is exactly GRADE: C if the submitted \
@@ -103,44 +103,55 @@ class LLMJudge(Scorer):
         return Score(1.0 if grades[-1] == "C" else 0.0, answer[:200], reply.strip()[-300:], judge_call=judge_call)
 
     async def _verdict(self, prompt: str) -> dict[str, Any]:
-        """The judge call for `prompt` (JudgeCall's fields and the `reply`): cached, or made now."""
-        key = hashlib.sha256(f"{self.judge}\0{prompt}".encode()).hexdigest()
-        store = judge_store.get()
-        recorded = _verdicts.get(key) or (store.judge_verdict(key) if store is not None else None)
-        if recorded is None:
-            recorded = await self._call(key, prompt)
-            cached = False
-        else:
-            cached = True
-        _verdicts[key] = recorded
-        _verdicts.move_to_end(key)
-        if len(_verdicts) > CACHE_SIZE:
-            _verdicts.popitem(last=False)
-        if store is not None:
-            store.write_judge_call(recorded)  # a verdict cached in memory is recorded in this store too
-        fields = ("key", "judge", "latency_ms", "prompt_tokens", "completion_tokens", "reply")
-        return {**{name: recorded[name] for name in fields}, "cached": cached}
+        return await judge_call(self.judge, prompt, manager=self.manager, options=self.options)
 
-    async def _call(self, key: str, prompt: str) -> dict[str, Any]:
-        from ..bench.run import resolve_targets
-        from ..manager import get_provider_manager
 
-        manager = self.manager or get_provider_manager()
-        (target,) = resolve_targets(manager, self.judge)
-        response = await manager.chat(prompt, target.provider, target.model, **self.options)
-        provider = manager.get_provider(target.provider)
-        return {
-            "key": key,
-            "judge": self.judge,
-            "provider": target.provider,
-            "model": response.model or target.model,
-            "local": bool(provider is not None and provider.is_local),
-            "reply": response.content,
-            "latency_ms": response.latency_ms,
-            "prompt_tokens": response.prompt_tokens,
-            "completion_tokens": response.completion_tokens,
-            "created_at": datetime.now(UTC).isoformat(),
-        }
+async def judge_call(
+    judge: str, prompt: str, *, manager: ProviderManager | None = None, options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A model judge's reply to `prompt`: JudgeCall's fields, the `reply` and `cached`.
+
+    Cached by (judge target, prompt) in memory and in the `judge_store` run store, where the
+    call is recorded as its own row; a failed call raises (a ClosedPawError) and is not cached.
+    """
+    key = hashlib.sha256(f"{judge}\0{prompt}".encode()).hexdigest()
+    store = judge_store.get()
+    recorded = _verdicts.get(key) or (store.judge_verdict(key) if store is not None else None)
+    cached = recorded is not None
+    if recorded is None:
+        recorded = await _call(judge, key, prompt, manager, options or {})
+    _verdicts[key] = recorded
+    _verdicts.move_to_end(key)
+    if len(_verdicts) > CACHE_SIZE:
+        _verdicts.popitem(last=False)
+    if store is not None:
+        store.write_judge_call(recorded)  # a verdict cached in memory is recorded in this store too
+    fields = ("key", "judge", "latency_ms", "prompt_tokens", "completion_tokens", "reply")
+    return {**{name: recorded[name] for name in fields}, "cached": cached}
+
+
+async def _call(
+    judge: str, key: str, prompt: str, manager: ProviderManager | None, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    from ..bench.run import resolve_targets
+    from ..manager import get_provider_manager
+
+    manager = manager or get_provider_manager()
+    (target,) = resolve_targets(manager, judge)
+    response = await manager.chat(prompt, target.provider, target.model, **options)
+    provider = manager.get_provider(target.provider)
+    return {
+        "key": key,
+        "judge": judge,
+        "provider": target.provider,
+        "model": response.model or target.model,
+        "local": bool(provider is not None and provider.is_local),
+        "reply": response.content,
+        "latency_ms": response.latency_ms,
+        "prompt_tokens": response.prompt_tokens,
+        "completion_tokens": response.completion_tokens,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
 
 
 def llm_judge(
