@@ -290,7 +290,7 @@ class Arena:
         template: str,
         options: Mapping[str, Any],
     ) -> dict[str, Any]:
-        from .bradley_terry import combine_swapped
+        from .agreement import combine_swapped
 
         a, b = stored["target_a"], stored["target_b"]
         answer = {battle.shown_a: battle.answer_a, battle.shown_b: battle.answer_b}
@@ -346,7 +346,7 @@ class Arena:
         """Per pair of voters (people and judges) who voted the same battles: battles,
         percent agreement and Cohen's kappa; `inconsistency_a`/`_b`: the share of its battles
         whose verdict flipped with the order, for a judge (NaN for a person)."""
-        from .bradley_terry import agreement
+        from .agreement import agreement
 
         votes = self.votes
         pairs = agreement(votes.rename(columns={"battle_id": "battle"}))
