@@ -2,8 +2,9 @@
 
 ```python
 from closedpaw_nb import datasets
-datasets.names()              # ['basic']
+datasets.names()              # ['basic', 'open']
 items = datasets.load("basic")  # DataFrame: id, input, expected, system, category, scorer
+items = datasets.load("open")   # 15 open-ended prompts for the arena: id, input, category, reference, poor
 ```
 
 The implementation lives in `closedpaw_nb.evals.datasets`, which also turns your own data

@@ -58,6 +58,14 @@ def load(name: str = "basic") -> pd.DataFrame:
     is the JSON value). Its metadata columns are `category` and `scorer` (the scorer that
     suits the item: exact_match, numeric, choice or json_valid).
 
+    "open" holds 15 open-ended prompts the project wrote, for pairwise comparison rather than
+    scoring ("Explain what a Python KeyError means to a beginner.", "Summarise this support
+    ticket in one sentence: ...", "Suggest a name for a coffee shop run by librarians."): ids
+    ``open-01`` to ``open-15``, no `expected` (None), and the metadata columns `category`
+    ("open"), `reference` (a good answer, 1-3 sentences) and `poor` (a plausible but poor one:
+    vague, off-topic or unhelpful). The simulator answers them with one or the other and judges
+    pairs of answers to them (``closedpaw_nb.sim.answers``).
+
     Raises:
         ConfigError: For an unknown name; the message lists the available ones.
     """

@@ -11,8 +11,12 @@ real 404. :class:`Fault` scripts errors, hangs, resets, cut or broken streams an
 A prompt that is an item of the shipped question set (``closedpaw_nb.datasets.load("basic")``)
 gets that item's answer instead of filler, right with the model's documented accuracy
 (:data:`ACCURACY`: sim-large 0.9, sim-small 0.6) as a stable hash decides per (model, item)
-(:func:`expected_correct`), and a grading prompt gets a deterministic ``GRADE: C`` /
-``GRADE: I`` verdict. ``closedpaw_nb.sim.answers`` documents both rules and formats.
+(:func:`expected_correct`); an open-ended item (``load("open")``) gets its reference answer
+by the same rule, else its poor one. A grading prompt gets a deterministic ``GRADE: C`` /
+``GRADE: I`` verdict, and a pairwise prompt (two answers to one question) a ``VERDICT: A`` /
+``B`` / ``TIE`` / ``BOTH_BAD`` from the answers' known quality, with a position bias set by
+``Simulator(judge_position_bias=...)``. ``closedpaw_nb.sim.answers`` documents the rules and
+formats (``JUDGE_TEMPLATE``, ``PAIRWISE_TEMPLATE``).
 
 Example:
     >>> from closedpaw_nb.sim import Fault, serve_in_thread  # doctest: +SKIP

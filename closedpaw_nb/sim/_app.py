@@ -3,8 +3,9 @@
 Every request takes the same path: record it, take a matching fault, then (unless the fault
 replaces the response) check auth, answer ``missing...`` models with a 404, run the protocol's
 handler and, for chat, generate deterministic text and write it at the model's pace. The text
-answers an item of the shipped question set, or grades a judge prompt, when the last user
-message is one (see ``answers``); otherwise it is filler.
+answers an item of the shipped question set or open-ended set, grades a judge prompt, or
+judges a pair of answers, when the last user message is one (see ``answers``); otherwise it is
+filler.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .google import GoogleProtocol
 from .mistral import MistralProtocol
 from .ollama import OllamaProtocol
 from .openai import OpenAIProtocol
+from .pairwise import truth
 
 __all__ = ["DEFAULT_PROFILES", "RecordedRequest", "Simulator", "create_app"]
 
@@ -86,7 +88,10 @@ class Simulator:
         max_recorded: How many requests ``requests`` keeps (oldest dropped first); None keeps all.
         accuracy: Extra or replacement accuracies on the shipped question set, merged over
             ``answers.ACCURACY`` (``sim-large`` 0.9, ``sim-small`` 0.6); unlisted models have
-            ``answers.DEFAULT_ACCURACY``. Each must be in [0, 1].
+            ``answers.DEFAULT_ACCURACY``. Each must be in [0, 1]. The open-ended set uses the same.
+        judge_position_bias: Share of pairwise judging prompts, in [0, 1], that the judge
+            answers ``VERDICT: A`` whatever the answers (a judge that prefers the first
+            position); a stable hash of the prompt picks them (``answers``, "Pairwise judge").
     """
 
     def __init__(
@@ -97,9 +102,11 @@ class Simulator:
         default_profile: LatencyProfile | None = None,
         max_recorded: int | None = 10_000,
         accuracy: Mapping[str, float] | None = None,
+        judge_position_bias: float = 0.0,
     ) -> None:
         if time_scale < 0:
             raise ValueError("time_scale must be >= 0")
+        self.judge_position_bias = _check_bias(judge_position_bias)
         for model, value in (accuracy or {}).items():
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"the accuracy of {model!r} must be in [0, 1], got {value!r}")
@@ -145,9 +152,14 @@ class Simulator:
         """Whether this simulator answers question-set item ``item_id`` correctly as ``model``."""
         return expected_correct(model, item_id, self.accuracy)
 
+    def pairwise_truth(self, question: str, answer_a: str, answer_b: str) -> str:
+        """The pairwise judge's verdict without position bias: ``"A"``, ``"B"``, ``"TIE"`` (both
+        good) or ``"BOTH_BAD"``, from each answer's known quality (``answers``, "Pairwise judge")."""
+        return truth(question, answer_a, answer_b)
+
     def generate(self, req: ParsedChat) -> Generation:
-        """Deterministic answer for ``req``: a question-set answer, a judge's verdict, or filler."""
-        fixed = respond(req.model, req.prompt, self.accuracy)
+        """Deterministic answer for ``req``: a question-set or open answer, a judge's verdict, or filler."""
+        fixed = respond(req.model, req.prompt, self.accuracy, position_bias=self.judge_position_bias)
         if fixed is not None:
             return generate_text(fixed, prompt_tokens=req.prompt_tokens, max_tokens=req.max_tokens, stop=req.stop)
         return generate(
@@ -170,6 +182,16 @@ class Simulator:
         self.requests.append(request)
         if self.max_recorded is not None and len(self.requests) > self.max_recorded:
             del self.requests[: len(self.requests) - self.max_recorded]
+
+
+def _check_bias(value: float) -> float:
+    # bool is an int, and NaN fails every comparison: both are refused with the same message.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ValueError(
+            f"judge_position_bias must be a number in [0, 1] (the share of pairwise prompts judged 'A' "
+            f"whatever the answers), got {value!r}"
+        )
+    return float(value)
 
 
 # -- request flow ---------------------------------------------------------------------

@@ -30,6 +30,13 @@ filler text. Whether the answer is right is fixed per (model, item):
   items added later get a generated one (off by one, a factor of ten, another item's answer,
   another letter, a changed JSON value).
 
+Open-ended items
+----------------
+The items of ``closedpaw_nb.datasets.load("open")`` are recognised the same way (the last
+user message equals an item's ``input``, both stripped). The same accuracy and hash rule apply
+(:func:`expected_correct` with the item's id, ``open-01`` ...): the answer is the item's
+``reference`` when it says correct, else the item's ``poor`` answer, word for word.
+
 The answer goes through the usual path: usage counts its word pieces (``len(text.split())``
 completion tokens), a stream sends the same text one word piece per delta, and max-tokens caps
 and stop sequences cut it as they cut filler.
@@ -82,6 +89,44 @@ The reply is exactly two lines: one line of reasoning, then the verdict::
 ``GRADE: C`` (correct) or ``GRADE: I`` (incorrect) is always the last line; a scorer should
 take the last match of ``GRADE:\\s*([CI])``. A grading prompt with an empty expected or
 submitted answer is graded ``I``.
+
+Pairwise judge
+--------------
+A last user message with these sections is a pairwise judging prompt, for an arena
+(:data:`PAIRWISE_TEMPLATE` is one that works)::
+
+    <instructions, any text>
+    Question:
+    <the item's input>
+    Answer A:
+    <first answer>
+    Answer B:
+    <second answer, up to the end of the message>
+
+Headers are lines that start (after spaces) with ``Question:``, ``Answer A:`` or
+``Answer B:`` (any case; text may follow the colon); all three are required, in this order.
+The question (matched to an item like a question-set prompt) runs from the first ``Question:``
+header to the next header; Answer A from the first ``Answer A:`` header after it to the first
+``Answer B:`` header after that; Answer B is the last section, to the end of the message, so
+nothing in Answer B can break the parse (an ``Answer B:`` line inside Answer A would end it
+early). The first ``Expected answer:`` or ``Answer A:`` header decides whether a prompt is for
+the grading or the pairwise judge (:func:`judge_kind`), so header lines inside the answers of
+either kind never turn it into the other kind.
+
+Each answer's quality: for a question-set item, 1 when the grading judge above grades it ``C``
+against the item's expected answer, else 0; for an open item, 1 when it equals the item's
+``reference`` after collapsing whitespace, else 0; for any other question, 0. The verdict is
+the better answer (``A`` or ``B``) when the qualities differ, ``TIE`` when both are 1 and
+``BOTH_BAD`` when both are 0. ``Simulator(judge_position_bias=p)`` makes the judge answer ``A``
+whatever the answers for a share ``p`` of prompts: those whose
+``sha256("position-bias\\x00" + prompt.strip())`` (first 8 bytes over 2**64) is below ``p``.
+A swapped prompt is another text with its own draw, so judging each pair twice, swapped,
+exposes the bias. The reply is two lines, a reasoning line and the verdict::
+
+    Answer B answers the question well and Answer A does not.
+    VERDICT: B
+
+``VERDICT: A``, ``VERDICT: B``, ``VERDICT: TIE`` or ``VERDICT: BOTH_BAD`` is always the last line.
 """
 
 from __future__ import annotations
@@ -102,6 +147,7 @@ __all__ = [
     "DATASET",
     "DEFAULT_ACCURACY",
     "JUDGE_TEMPLATE",
+    "PAIRWISE_TEMPLATE",
     "Item",
     "accuracy_of",
     "answer",
@@ -112,6 +158,7 @@ __all__ = [
     "grade",
     "items",
     "judge",
+    "judge_kind",
     "respond",
 ]
 
@@ -131,6 +178,18 @@ JUDGE_TEMPLATE = (
     "Question:\n{question}\n\n"
     "Expected answer:\n{expected}\n\n"
     "Submitted answer:\n{submitted}"
+)
+
+#: A pairwise judging prompt the simulator's judge understands (fill with ``str.format``).
+PAIRWISE_TEMPLATE = (
+    "You are comparing two answers to the same question. Decide which one answers it better: "
+    "correct, helpful and clear. Ignore the order in which the answers are shown and their length.\n"
+    "Reply with one line of reasoning, then a last line that is exactly VERDICT: A if Answer A is "
+    "better, VERDICT: B if Answer B is better, VERDICT: TIE if both are equally good, or "
+    "VERDICT: BOTH_BAD if neither is good.\n\n"
+    "Question:\n{question}\n\n"
+    "Answer A:\n{answer_a}\n\n"
+    "Answer B:\n{answer_b}"
 )
 
 
@@ -484,14 +543,25 @@ def answer(model: str, prompt: str, accuracy: Mapping[str, float] = ACCURACY) ->
     return answer_text(name, item, draw(name, item.id) < value)
 
 
-def respond(model: str, prompt: str, accuracy: Mapping[str, float] = ACCURACY) -> str | None:
-    """What the simulator says instead of filler: an item's answer, a judge's verdict, or None."""
-    return answer(model, prompt, accuracy) or judge(prompt)
+def respond(
+    model: str, prompt: str, accuracy: Mapping[str, float] = ACCURACY, *, position_bias: float = 0.0
+) -> str | None:
+    """What the simulator says instead of filler: an item's answer (question set or open), a
+    grade, a pairwise verdict (``position_bias`` as in the module docstring), or None."""
+    from . import pairwise  # it builds on this module
+
+    return (
+        answer(model, prompt, accuracy)
+        or pairwise.answer_open(model, prompt, accuracy)
+        or judge(prompt)
+        or pairwise.judge_pairwise(prompt, position_bias)
+    )
 
 
 # -- the judge ----------------------------------------------------------------------------
 
 _HEADER = re.compile(r"(?im)^[ \t]*(question|expected answer|submitted answer)[ \t]*:[ \t]*")
+_KIND = re.compile(r"(?im)^[ \t]*(expected answer|answer[ \t]+a)[ \t]*:")
 _NUMBER = re.compile(r"(?<![\w.])[-+\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _CHOICES = "ABCDEFGHIJ"
 
@@ -593,10 +663,19 @@ def _grade_one(expected: str, submitted: str) -> tuple[bool, str]:
     return False, f"The submitted answer {_clip(submitted)} does not match the expected answer {_clip(expected)}."
 
 
+def judge_kind(prompt: str) -> str | None:
+    """``"grading"`` or ``"pairwise"``: the kind of judge prompt its first ``Expected answer:`` or
+    ``Answer A:`` header makes ``prompt``, or None without either (it may still not be one)."""
+    first = _KIND.search(prompt)
+    if first is None:
+        return None
+    return "grading" if first[1].lower() == "expected answer" else "pairwise"
+
+
 def judge(prompt: str) -> str | None:
     """The verdict on a grading prompt (reasoning line, then ``GRADE: C`` or ``GRADE: I``), or
     None when ``prompt`` is not one."""
-    if "submitted answer" not in prompt.lower():
+    if "submitted answer" not in prompt.lower() or judge_kind(prompt) != "grading":
         return None
     sections = _sections(prompt)
     if sections is None:
