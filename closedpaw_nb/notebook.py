@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import html
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _runner
 from .bench.run import (
@@ -28,6 +29,7 @@ from .bench.run import (
     PromptsLike,
     Target,
     TargetsLike,
+    new_run_id,
     normalize_prompts,
     resolve_targets,
     resume_benchmark,
@@ -50,10 +52,16 @@ if TYPE_CHECKING:  # pandas is imported when a table is made, not with the modul
     from .evals.scorers import Scorer
     from .sim import SimServer
 
+T = TypeVar("T")
+
 __all__ = [
     "CompareResult",
+    "RunInterrupted",
     "aarena",
     "arena",
+    "last_run",
+    "read_results",
+    "runs",
     "abenchmark",
     "achat",
     "aevaluate",
@@ -451,6 +459,74 @@ def _store(store: RunStore | str | None) -> RunStore:
     return store if isinstance(store, RunStore) else RunStore(store)
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """A benchmark or evaluation was interrupted (Ctrl-C, kernel interrupt): its finished calls
+    are kept, `result` (also `last_run()`) is the partial result, and the message names the
+    call that finishes it. A KeyboardInterrupt, so `except KeyboardInterrupt` still catches it."""
+
+    def __init__(self, result: BenchmarkResult | EvalResult, finish: str) -> None:
+        self.result, self.finish = result, finish
+        kept = len(result.store.rows(result.run_id))
+        super().__init__(
+            f"run {result.run_id} interrupted: {kept} finished calls are kept in {result.store.path}. "
+            f"Run only the missing calls with: {finish} (cp.last_run() is the partial result)"
+        )
+
+
+_last_run: Any = None  # BenchmarkResult | EvalResult | None
+
+
+def last_run() -> BenchmarkResult | EvalResult | None:
+    """The last benchmark or evaluation started with these helpers: finished, or the partial
+    result of an interrupted one (its rows are in its store)."""
+    if _last_run is not None and not _last_run.manifest:  # interrupted: read what the store has now
+        _last_run.manifest = _last_run.store.manifest(_last_run.run_id) or {}
+    result: BenchmarkResult | EvalResult | None = _last_run
+    return result
+
+
+def _blocking(job: Coroutine[Any, Any, T], partial: BenchmarkResult | EvalResult, finish: str) -> T:
+    """Run a benchmark-like `job`; on an interrupt, keep `partial` as `last_run()` and raise
+    `RunInterrupted` (from None: the runner's concurrent.futures frames say nothing useful)."""
+    global _last_run
+    _last_run = partial
+    try:
+        _last_run = result = _runner.run(job)
+    except KeyboardInterrupt:
+        partial.manifest = partial.store.manifest(partial.run_id) or {}
+        raise RunInterrupted(partial, finish) from None
+    return result
+
+
+def runs(store: RunStore | str | None = None) -> pd.DataFrame:
+    """The runs in a store (default: the user data directory), newest first: run_id, started,
+    status, kind (benchmark / evaluation), targets, rows and tags."""
+    import pandas as pd
+
+    records = [
+        {
+            "run_id": run["run_id"],
+            "started": pd.Timestamp(run["created_at"]),
+            "status": run["status"],
+            "kind": run["manifest"].get("kind", "benchmark"),
+            "targets": list(run["manifest"].get("targets", [])),
+            "rows": run["rows"],
+            "tags": list(run["manifest"].get("tags", [])),
+        }
+        for run in _store(store).runs(manifests=True)
+    ]
+    columns = ["run_id", "started", "status", "kind", "targets", "rows", "tags"]
+    return pd.DataFrame(records, columns=columns)
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    """Read a results file written by `.to_csv` / `.to_json` / `.to_parquet` with the dtypes
+    it was written with; the manifest beside it is in `df.attrs["manifest"]`."""
+    from .bench.files import read_results as read
+
+    return read(path)
+
+
 def benchmark(
     prompts: PromptsLike,
     targets: TargetsLike = None,
@@ -464,6 +540,7 @@ def benchmark(
     store: RunStore | str | None = None,
     run_id: str | None = None,
     progress: bool = True,
+    tags: Sequence[str] = (),
     **options: Any,
 ) -> BenchmarkResult:
     """Run prompts x targets x trials concurrently and record every call.
@@ -480,17 +557,20 @@ def benchmark(
         store: A RunStore or a path to its SQLite file (default: the user data directory).
         run_id: Continue this run instead of starting a new one.
         progress: Show a progress bar with live ok/error counts.
+        tags: Labels kept with the run (`runs()` lists them).
         **options: temperature, top_p, max_tokens, stop, seed, extra_body.
 
     Returns:
-        A BenchmarkResult (`.df`, `.summary()`, `.to_csv()`, ...). Interrupted runs keep
-        their rows; `resume(run_id)` runs only the missing calls.
+        A BenchmarkResult (`.df`, `.summary()`, `.to_csv()`, ...). An interrupted run (Ctrl-C,
+        kernel interrupt) keeps its rows and raises `RunInterrupted`, which names the
+        `resume(...)` call that runs only the missing calls; `last_run()` is the partial result.
     """
     settings = dict(trials=trials, concurrency=concurrency, warmup=warmup, stream=stream, system=system, prices=prices)
+    where, run_id = _store(store), run_id or new_run_id()
     job = abenchmark_core(
-        prompts, targets, store=_store(store), run_id=run_id, progress=progress, **settings, **options
+        prompts, targets, store=where, run_id=run_id, progress=progress, tags=tags, **settings, **options
     )
-    return _runner.run(job)
+    return _blocking(job, BenchmarkResult(run_id, where), f"cp.resume({run_id!r}, store={where.path!r})")
 
 
 async def abenchmark(
@@ -506,14 +586,20 @@ async def abenchmark(
     store: RunStore | str | None = None,
     run_id: str | None = None,
     progress: bool = True,
+    tags: Sequence[str] = (),
     **options: Any,
 ) -> BenchmarkResult:
     """Awaitable `benchmark` (same arguments)."""
+    global _last_run
     settings = dict(trials=trials, concurrency=concurrency, warmup=warmup, stream=stream, system=system, prices=prices)
+    where, run_id = _store(store), run_id or new_run_id()
+    _last_run = BenchmarkResult(run_id, where)
     job = abenchmark_core(
-        prompts, targets, store=_store(store), run_id=run_id, progress=progress, **settings, **options
+        prompts, targets, store=where, run_id=run_id, progress=progress, tags=tags, **settings, **options
     )
-    return await _runner.wrap(job)
+    result: BenchmarkResult = await _runner.wrap(job)
+    _last_run = result
+    return result
 
 
 async def abenchmark_core(
@@ -532,7 +618,9 @@ async def abenchmark_core(
 
 def resume(run_id: str, *, store: RunStore | str | None = None, progress: bool = True) -> BenchmarkResult:
     """Finish an interrupted benchmark: run only the calls that have no row yet."""
-    return _runner.run(_resume(run_id, _store(store), progress))
+    where = _store(store)
+    again = f"cp.resume({run_id!r}, store={where.path!r})"
+    return _blocking(_resume(run_id, where, progress), BenchmarkResult(run_id, where), again)
 
 
 async def aresume(run_id: str, *, store: RunStore | str | None = None, progress: bool = True) -> BenchmarkResult:
@@ -562,6 +650,7 @@ def evaluate(
     run_id: str | None = None,
     prices: Mapping[str, Any] | None = None,
     progress: bool = True,
+    tags: Sequence[str] = (),
     **options: Any,
 ) -> EvalResult:
     """Score targets on your own data: every item to every target (`trials` times), then
@@ -578,14 +667,21 @@ def evaluate(
         run_id: Finish this interrupted evaluation instead of starting a new one.
         prices: As in `benchmark`.
         progress: Show a progress bar with live ok/error counts.
+        tags: Labels kept with the run (`runs()` lists them).
         **options: temperature, top_p, max_tokens, stop, seed, extra_body.
 
     Returns:
-        An EvalResult: `.df`, `.leaderboard()`, `.compare(a, b)`, `.rescore(scorers)`.
+        An EvalResult: `.df`, `.leaderboard()`, `.compare(a, b)`, `.rescore(scorers)`. An
+        interrupted evaluation keeps its finished calls and scores and raises `RunInterrupted`
+        (with the call that finishes it); `last_run()` is the partial result.
     """
-    return _runner.run(
-        _evaluate(data, targets, scorers, trials, concurrency, _store(store), run_id, prices, progress, options)
-    )
+    from .evals.run import EvalResult
+
+    where, run_id = _store(store), run_id or new_run_id()
+    options = {**options, "tags": tags}
+    job = _evaluate(data, targets, scorers, trials, concurrency, where, run_id, prices, progress, options)
+    again = f"cp.evaluate(<the same data, targets and scorers>, run_id={run_id!r}, store={where.path!r})"
+    return _blocking(job, EvalResult(run_id, where), again)
 
 
 async def aevaluate(
@@ -599,12 +695,17 @@ async def aevaluate(
     run_id: str | None = None,
     prices: Mapping[str, Any] | None = None,
     progress: bool = True,
+    tags: Sequence[str] = (),
     **options: Any,
 ) -> EvalResult:
     """Awaitable `evaluate` (same arguments)."""
-    return await _runner.wrap(
+    global _last_run
+    options = {**options, "tags": tags}
+    result: EvalResult = await _runner.wrap(
         _evaluate(data, targets, scorers, trials, concurrency, _store(store), run_id, prices, progress, options)
     )
+    _last_run = result
+    return result
 
 
 async def _evaluate(

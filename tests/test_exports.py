@@ -53,6 +53,10 @@ PUBLIC = {
     "Arena",
     "arena",
     "aarena",
+    "runs",
+    "last_run",
+    "read_results",
+    "RunInterrupted",
 }
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import threading
 
 import nbformat
 import pandas as pd
 import pytest
 
 import closedpaw_nb.manager as manager_module
-from closedpaw_nb import ConfigError
+from closedpaw_nb import ChatResponse, ConfigError, ProviderConfig
 from closedpaw_nb import notebook as nb
 from closedpaw_nb.bench.store import RunStore
+from closedpaw_nb.providers import BaseProvider
 
 
 @pytest.fixture
@@ -199,3 +202,88 @@ def test_arena_from_a_result_a_run_id_or_prompts(fresh_manager, tmp_path):
     votes = judged.votes
     assert len(votes) == len(ARITHMETIC) and votes.voter.eq("judge:sim-anthropic:sim-large").all()
     assert votes.verdict.notna().all() and set(judged.ranking(rounds=100).target) == set(targets)
+
+
+class Sleepy(BaseProvider):
+    """Answers prompts with "quick" at once and the others after `delay` seconds."""
+
+    delay = 60.0
+
+    async def chat(self, messages, model=None, **kwargs):
+        if "quick" not in messages[-1].content:
+            await asyncio.sleep(Sleepy.delay)
+        return ChatResponse("done", model or "m", self.name, latency_ms=1.0)
+
+
+def _interrupt_soon(seconds: float) -> threading.Timer:
+    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))  # what Ctrl-C / a kernel interrupt sends
+    timer.start()
+    return timer
+
+
+def test_an_interrupted_benchmark_says_how_to_resume_and_keeps_the_partial_result(fresh_manager, tmp_path):
+    Sleepy.delay = 60.0
+    nb.manager().register_provider(ProviderConfig("custom", name="sleepy", default_model="m"), provider_class=Sleepy)
+    store = RunStore(tmp_path / "runs.sqlite")
+    _interrupt_soon(1.0)
+    with pytest.raises(nb.RunInterrupted) as caught:
+        nb.benchmark(
+            ["quick one", "slow two"], ["sleepy"], trials=1, warmup=0, store=store, progress=False, tags=["t1"]
+        )
+    run_id = caught.value.result.run_id
+    message = str(caught.value)
+    assert f"cp.resume({run_id!r}, store={store.path!r})" in message and "1 finished calls are kept" in message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # no concurrent.futures chain
+    assert isinstance(caught.value, KeyboardInterrupt)
+    partial = nb.last_run()
+    assert partial is caught.value.result and partial.df["prompt"].tolist() == ["quick one"]
+    assert partial.manifest["tags"] == ["t1"]
+
+    Sleepy.delay = 0.0
+    finished = nb.resume(run_id, store=store, progress=False)
+    assert sorted(finished.df["prompt"]) == ["quick one", "slow two"] and nb.last_run() is finished
+    listed = nb.runs(store).set_index("run_id").loc[run_id]
+    assert (listed["status"], listed["kind"], listed["rows"], listed["tags"]) == ("done", "benchmark", 2, ["t1"])
+    assert listed["targets"] == ["sleepy:m"] and isinstance(listed["started"], pd.Timestamp)
+
+
+def test_an_interrupted_evaluation_names_the_call_that_finishes_it(fresh_manager, tmp_path):
+    from closedpaw_nb.scorers import exact_match
+
+    Sleepy.delay = 60.0
+    nb.manager().register_provider(ProviderConfig("custom", name="sleepy", default_model="m"), provider_class=Sleepy)
+    store = RunStore(tmp_path / "runs.sqlite")
+    items = [{"input": "quick one", "expected": "done"}, {"input": "slow two", "expected": "done"}]
+    _interrupt_soon(1.0)
+    with pytest.raises(KeyboardInterrupt, match="run_id='") as caught:
+        nb.evaluate(items, ["sleepy"], scorers=[exact_match()], store=store, progress=False)
+    run_id = caught.value.result.run_id
+    Sleepy.delay = 0.0
+    finished = nb.evaluate(items, ["sleepy"], scorers=[exact_match()], store=store, run_id=run_id, progress=False)
+    assert finished.df["exact_match"].tolist() == [1.0, 1.0] and nb.runs(store)["kind"].tolist() == ["evaluation"]
+
+
+@pytest.mark.parametrize("kind", ["csv", "json", "parquet"])
+def test_results_read_back_as_they_were_written(fresh_manager, tmp_path, kind):
+    store = RunStore(tmp_path / "runs.sqlite")
+    run = nb.benchmark({"007": "a", "b": "b"}, ["sim-openai", "sim-google"], trials=2, store=store, progress=False)
+    written = run.df
+    assert written["status_code"].isna().all()  # the column that used to come back as float64
+    back = nb.read_results(getattr(run, f"to_{kind}")(tmp_path / f"results.{kind}"))
+    assert back.dtypes.equals(written.dtypes) and back.equals(written)
+    assert back.attrs["manifest"]["run_id"] == run.run_id and "007" in set(back["prompt_id"])
+
+
+def test_read_results_refuses_what_it_cannot_read(tmp_path):
+    with pytest.raises(ConfigError, match="no results file"):
+        nb.read_results(tmp_path / "missing.csv")
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ConfigError, match="not a results table: no target, trial, ok, attempts"):
+        nb.read_results(tmp_path / "other.csv")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ConfigError, match="reads .csv, .json or .parquet"):
+        nb.read_results(tmp_path / "notes.txt")
+    from closedpaw_nb.bench.files import read_results
+
+    with pytest.raises(ConfigError, match="over max_bytes=3"):
+        read_results(tmp_path / "other.csv", max_bytes=3)

@@ -399,7 +399,9 @@ class BenchmarkResult:
 
     def to_json(self, path: str | Path) -> Path:
         """Write the rows as JSON records (ISO dates), and the manifest beside them."""
-        return self._export(path, lambda df, p: df.to_json(p, orient="records", date_format="iso", indent=1))
+        # Microseconds and 15 digits: what read_results gets back equals what was written.
+        options = dict(orient="records", date_format="iso", date_unit="us", double_precision=15, indent=1)
+        return self._export(path, lambda df, p: df.to_json(p, **options))
 
     def to_parquet(self, path: str | Path) -> Path:
         """Write the rows as Parquet (needs pyarrow: pip install "closedpaw_nb[parquet]")."""
@@ -445,16 +447,18 @@ async def run_benchmark(
     run_id: str | None = None,
     on_row: RowCallback | None = None,
     on_start: Callable[[int], Awaitable[None] | None] | None = None,
+    tags: Sequence[str] = (),
     **options: Any,
 ) -> BenchmarkResult:
-    """Plan, record and run a benchmark (or the missing part of it, for an existing run_id)."""
+    """Plan, record and run a benchmark (or the missing part of it, for an existing run_id);
+    `tags` are kept in the manifest (`RunStore.runs()` lists them)."""
     store = store or RunStore()
     resolved, pairs = resolve_targets(manager, targets), normalize_prompts(prompts)
     run_id = run_id or new_run_id()
     parameters = dict(
         trials=trials, warmup=warmup, concurrency=concurrency, stream=stream, system=system, options=options
     )
-    info = manifest(manager, run_id, resolved, pairs, parameters, prices)
+    info = manifest(manager, run_id, resolved, pairs, parameters, prices) | {"kind": "benchmark", "tags": list(tags)}
     store.create_run(run_id, info)
     done = store.done_keys(run_id)
     todo = [item for item in plan(resolved, pairs, trials, warmup) if item.key not in done]
@@ -520,6 +524,7 @@ async def resume_benchmark(
         prices=info.get("prices"),
         store=store,
         run_id=run_id,
+        tags=info.get("tags", ()),
         **params,
         **options,
         **hooks,

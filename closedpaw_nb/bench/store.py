@@ -256,14 +256,19 @@ class RunStore:
             record = self._db.execute("SELECT manifest FROM runs WHERE run_id=?", (run_id,)).fetchone()
         return json.loads(record[0]) if record else None
 
-    def runs(self) -> list[dict[str, Any]]:
-        """All runs, newest first: run_id, created_at, status and row count."""
+    def runs(self, *, manifests: bool = False) -> list[dict[str, Any]]:
+        """All runs, newest first: run_id, created_at, status and row count (and with
+        `manifests`, each run's manifest)."""
         with self._lock:
             records = self._db.execute(
-                "SELECT r.run_id, r.created_at, r.status, COUNT(x.run_id) FROM runs r "
+                "SELECT r.run_id, r.created_at, r.status, COUNT(x.run_id), r.manifest FROM runs r "
                 "LEFT JOIN rows x ON x.run_id = r.run_id GROUP BY r.run_id ORDER BY r.created_at DESC"
             ).fetchall()
-        return [dict(zip(("run_id", "created_at", "status", "rows"), r, strict=False)) for r in records]
+        runs = [dict(zip(("run_id", "created_at", "status", "rows"), r[:4], strict=True)) for r in records]
+        if manifests:
+            for run, record in zip(runs, records, strict=True):
+                run["manifest"] = json.loads(record[4])
+        return runs
 
     def close(self) -> None:
         with self._lock:

@@ -63,6 +63,7 @@ async def run_evaluation(
     prices: Mapping[str, Any] | None = None,
     on_row: RowCallback | None = None,
     on_start: Callable[[int], Awaitable[None] | None] | None = None,
+    tags: Sequence[str] = (),
     **options: Any,
 ) -> EvalResult:
     """Call every target on every item (`trials` times), then score every call.
@@ -81,6 +82,7 @@ async def run_evaluation(
     parameters = dict(trials=trials, concurrency=concurrency, stream=stream, options=options)
     info = manifest(manager, run_id, resolved, list(prompts.items()), parameters, prices)
     info.update(kind="evaluation", items=items.to_dict(orient="records"), scorers=[s.name for s in checked])
+    info["tags"] = list(tags)
     store.create_run(run_id, info)
     done = store.done_keys(run_id)
     todo = [w for w in plan(resolved, list(prompts.items()), trials, 0) if w.key not in done]
