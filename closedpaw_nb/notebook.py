@@ -292,11 +292,14 @@ class CompareResult:
     Attributes:
         df: One row per call, with the benchmark columns.
         simulated: Providers whose answers came from the simulator, not a real model.
+        score_rows: The score of each answer by each scorer (with `expected=` / `scorers=`).
+        local: Providers on a local endpoint (their calls cost nothing).
     """
 
     df: pd.DataFrame
     simulated: tuple[str, ...] = ()
     score_rows: list[dict[str, Any]] = field(default_factory=list)
+    local: tuple[str, ...] = ()
 
     @property
     def scores(self) -> pd.DataFrame:
@@ -321,19 +324,18 @@ class CompareResult:
         return metrics_table(self.df)
 
     def _repr_html_(self) -> str:
-        import pandas as pd
 
         note = ""
         if self.simulated:
             names = html.escape(", ".join(self.simulated))
             note = f"<p><i>Simulated output ({names}): closedpaw_nb's simulator, not a real model.</i></p>"
-        # One table: the answers, their scores, then each target's numbers under its own column.
-        metrics = self.metrics.map(lambda v: "—" if pd.isna(v) else _number(float(v)))
-        scores = self.scores
-        scores.index = [f"{pid} · {name}" for pid, name in scores.index]
-        scores = scores.map(lambda v: "— (missing)" if pd.isna(v) else f"{v:.2f}" if 0 < v < 1 else f"{v:.0f}")
-        table: str = pd.concat([self.answers, scores, metrics]).to_html(escape=True, na_rep="—")
-        return note + table
+        from .bench.render import compare_html
+
+        answers = self.answers
+        by_provider = {str(t): str(t).split(":", 1)[0] for t in answers.columns}
+        simulated = [t for t, p in by_provider.items() if p in self.simulated]
+        local = [t for t, p in by_provider.items() if p in self.local]
+        return note + compare_html(answers, self.scores, self.metrics, simulated=simulated, local=local)
 
     def __repr__(self) -> str:
         return f"CompareResult({len(self.df)} calls)\n{self.answers.to_string()}"
@@ -373,12 +375,8 @@ async def _compare(
     rows = sorted(store.rows(run_id), key=lambda r: rank[(r["prompt_id"], r["target"])])
     scores = await score_prompts(store, run_id, pairs, wanted, checked) if checked else []
     store.close()
-    return CompareResult(rows_to_frame(rows), _simulated(mgr, resolved), scores)
-
-
-def _number(value: float) -> str:
-    # Costs are fractions of a cent; timings and counts read best with one decimal.
-    return f"{value:.6f}" if 0 < abs(value) < 0.01 else f"{value:,.1f}"
+    local = tuple(dict.fromkeys(t.provider for t in resolved if (p := mgr.get_provider(t.provider)) and p.is_local))
+    return CompareResult(rows_to_frame(rows), _simulated(mgr, resolved), scores, local)
 
 
 def _simulated(mgr: ProviderManager, targets: Iterable[Target]) -> tuple[str, ...]:

@@ -56,8 +56,26 @@ def test_compare_shows_answers_side_by_side(fresh_manager):
     assert result.answers.shape == (2, 2)
     assert len(result.df) == 4 and result.df.ok.all()
     html = result._repr_html_()
-    assert "Simulated output" in html and "sim-anthropic:sim-large" in html
-    assert "latency_ms" in html and "ttft_ms" in html and html.count("<table") == 1
+    assert "Simulated output" in html and "sim-anthropic:sim-large<br><i>simulated</i>" in html
+    assert html.count("<table") == 2 and "<caption>Answers</caption>" in html  # numbers apart from answers
+    numbers = html.split("<caption>Numbers per target</caption>")[1]
+    assert "latency_ms" in numbers and "ttft_ms" in numbers and "$0.000000" not in html
+    assert '<td>cost_usd</td><td class="cpnb-num">simulated</td>' in numbers
+    assert '<td>calls</td><td class="cpnb-num">2</td>' in numbers  # counts as whole numbers
+
+
+def test_compare_html_keeps_line_breaks_escapes_and_prices_local_targets():
+    from closedpaw_nb.bench.render import compare_html
+
+    answers = pd.DataFrame({"a:m": ["line one\nline <two>"], "b:m": [None]}, index=pd.Index(["p000"], name="prompt_id"))
+    metrics = pd.DataFrame(
+        {"a:m": [1.0, 0.0, 1234.0], "b:m": [1.0, float("nan"), float("nan")]}, index=["calls", "cost_usd", "latency_ms"]
+    )
+    scores = pd.DataFrame({"a:m": [0.5], "b:m": [float("nan")]}, index=pd.MultiIndex.from_tuples([("p000", "x")]))
+    html = compare_html(answers, scores, metrics, local=["a:m"])
+    assert '<td class="cpnb-text">line one\nline &lt;two&gt;</td>' in html and "white-space:pre-wrap" in html
+    assert "$0 (local)" in html and "— (no price)" in html and "1,234.0" in html
+    assert ">0.50<" in html and "— (missing)" in html and "<caption>Scores (1 = correct)</caption>" in html
 
 
 ARITHMETIC = {

@@ -31,9 +31,10 @@ def _known(value: float | None) -> bool:
     return value is not None and not math.isnan(value)
 
 
-def metrics_text(col: TargetColumn, local: bool = False) -> str:
+def metrics_text(col: TargetColumn, local: bool = False, simulated: bool = False) -> str:
     """The column's numbers as one line: a running timer while streaming, then the final
-    latency, TTFT, tokens, tokens/s and cost."""
+    latency, TTFT, tokens, tokens/s and cost ("simulated" for the simulator, whose cost means
+    nothing; "$0 (local)" for a local endpoint)."""
     ttft = f"TTFT {col.ttft_ms:.0f} ms" if _known(col.ttft_ms) else "TTFT —"
     if col.phase in ("waiting", "streaming"):
         return f"running {col.elapsed_ms / 1000:.2f} s · {ttft} · {col.chunks} chunks so far"
@@ -47,8 +48,10 @@ def metrics_text(col: TargetColumn, local: bool = False) -> str:
         f"{col.tokens} tokens" if col.tokens is not None else "tokens —",
         f"{col.tokens_per_s:.1f} tok/s" if _known(col.tokens_per_s) else "tok/s —",
     ]
-    if _known(col.cost_usd):
-        parts.append(f"${col.cost_usd:.6f}" + (" (local)" if local and col.cost_usd == 0 else ""))
+    if simulated:
+        parts.append("cost: simulated")
+    elif _known(col.cost_usd):
+        parts.append("$0 (local)" if local and col.cost_usd == 0 else f"${col.cost_usd:.6f}")
     else:
         parts.append("cost — (no price)")
     return " · ".join(parts)
@@ -64,7 +67,7 @@ class ColumnView(w.VBox):  # type: ignore[misc]  # ipywidgets ships no types
     """
 
     def __init__(self, state: TargetColumn, local: bool = False, simulated: bool = False) -> None:
-        self.state, self.local = state, local
+        self.state, self.local, self.simulated = state, local, simulated
         label = " <i style='opacity:0.7'>(simulated output)</i>" if simulated else ""
         self.header = w.HTML(f"<b>{html.escape(state.target)}</b>{label}")
         self.metrics = w.HTML()
@@ -90,7 +93,7 @@ class ColumnView(w.VBox):  # type: ignore[misc]  # ipywidgets ships no types
         s = self.state
         colour = _PHASE_COLOURS.get(s.phase, "#e5e8e8")
         style = f"background:{colour};color:#1b1b1b;padding:2px 6px;border-radius:4px;font-size:90%;line-height:1.5"
-        text = html.escape(metrics_text(s, self.local))
+        text = html.escape(metrics_text(s, self.local, self.simulated))
         self.metrics.value = f'<div class="cpnb-metrics cpnb-{s.phase}" style="{style}">{text}</div>'
 
     def _render_answer(self, _change: object = None) -> None:

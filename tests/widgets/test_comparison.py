@@ -88,6 +88,8 @@ def test_simulated_providers_are_labelled(sim, manager):
     panel.run_button.click()
     panel.wait()
     assert "(simulated output)" in panel.views["sim-openai:sim-small"].header.value
+    metrics = panel.views["sim-openai:sim-small"].metrics.value
+    assert "cost: simulated" in metrics and "$0" not in metrics
 
 
 def test_each_run_appends_rows(sim_manager):
