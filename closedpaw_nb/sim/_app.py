@@ -84,7 +84,8 @@ class Simulator:
             every provider lists all of them.
         time_scale: Multiplies every wait; 0 disables waiting entirely (fast tests).
         ollama_requires_key: Make ``/ollama`` demand a Bearer key (401 ``unauthorized``).
-        default_profile: Profile of unlisted model names (default: that of ``sim-small``).
+        default_profile: Profile of unlisted model names, served with ``any_model=True``
+            (default: that of ``sim-small``).
         max_recorded: How many requests ``requests`` keeps (oldest dropped first); None keeps all.
         accuracy: Extra or replacement accuracies on the shipped question set, merged over
             ``answers.ACCURACY`` (``sim-large`` 0.9, ``sim-small`` 0.6); unlisted models have
@@ -92,6 +93,9 @@ class Simulator:
         judge_position_bias: Share of pairwise judging prompts, in [0, 1], that the judge
             answers ``VERDICT: A`` whatever the answers (a judge that prefers the first
             position); a stable hash of the prompt picks them (``answers``, "Pairwise judge").
+        any_model: Answer any model name. By default a model the simulator does not list
+            (``profiles``; an Ollama ``:tag`` is ignored) gets the API's own 404, as a typo in
+            a real model name would, so the model list is the source of valid names.
     """
 
     def __init__(
@@ -103,6 +107,7 @@ class Simulator:
         max_recorded: int | None = 10_000,
         accuracy: Mapping[str, float] | None = None,
         judge_position_bias: float = 0.0,
+        any_model: bool = False,
     ) -> None:
         if time_scale < 0:
             raise ValueError("time_scale must be >= 0")
@@ -115,11 +120,17 @@ class Simulator:
         self.default_profile = default_profile or DEFAULT_PROFILES["sim-small"]
         self.time_scale = time_scale
         self.ollama_requires_key = ollama_requires_key
+        self.any_model = any_model
         self.max_recorded = max_recorded
         self.requests: list[RecordedRequest] = []
         self._faults = FaultQueue()
         # Set while a server is stopping, so that hanging requests end.
         self._closing = threading.Event()
+
+    def knows(self, model: str) -> bool:
+        """Whether ``model`` is one the simulator lists (an Ollama tag such as ``sim-small:latest``
+        counts as its model), or any model at all with ``any_model=True``."""
+        return self.any_model or model in self.profiles or model.split(":")[0] in self.profiles
 
     def add_fault(self, fault: Fault) -> Fault:
         """Queue ``fault`` (after any already queued) and return it."""
@@ -238,7 +249,7 @@ def _endpoint(proto: WireProtocol, spec: RouteSpec, sim_of: Callable[[Request], 
             silent = fault.kind in ("hang", "reset")
             reply = None if silent else add_headers(fault_reply(fault, call, proto), call, proto, fault)
             return FaultResponse(fault, reply, sim._closing)
-        outcome = _answer(call, proto, spec)
+        outcome = _answer(call, proto, spec, sim)
         if isinstance(outcome, Reply):
             return ReplyResponse(add_headers(outcome, call, proto, fault), fault)
         profile = sim.profile_for(outcome.model)
@@ -249,13 +260,14 @@ def _endpoint(proto: WireProtocol, spec: RouteSpec, sim_of: Callable[[Request], 
     return handle
 
 
-def _answer(call: Call, proto: WireProtocol, spec: RouteSpec) -> Reply | ParsedChat:
+def _answer(call: Call, proto: WireProtocol, spec: RouteSpec, sim: Simulator) -> Reply | ParsedChat:
     if call.requires_key:
         denied = proto.authenticate(call)
         if denied is not None:
             return denied
-    if call.model and call.model.startswith("missing") and call.endpoint != "meta":
-        return proto.not_found(call, call.model)
+    unknown = call.model and (call.model.startswith("missing") or not sim.knows(call.model))
+    if unknown and call.endpoint != "meta":
+        return proto.not_found(call, call.model)  # each API's own 404, as for a typo in a real model name
     return spec.handler(call)  # type: ignore[no-any-return]
 
 

@@ -39,7 +39,7 @@ BASIC_ITEMS = {item.id: item for item in sim_answers.items()}
 def truthful() -> Iterator[SimServer]:
     """A simulator knowing 40 extra models: 20 at accuracy 0.9 and 20 at 0.6; no position bias."""
     table = {**dict.fromkeys(BIG, 0.9), **dict.fromkeys(SMALL, 0.6)}
-    with serve_in_thread(simulator=Simulator(time_scale=0, accuracy=table)) as server:
+    with serve_in_thread(simulator=Simulator(time_scale=0, accuracy=table, any_model=True)) as server:
         yield server
 
 

@@ -225,3 +225,42 @@ def test_cli_prints_base_urls_and_serves_until_interrupted() -> None:
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+@pytest.mark.parametrize(
+    "provider, status, marker",
+    [
+        ("openai", 404, "The model `gpt-9-ultra` does not exist"),
+        ("anthropic", 404, "model: gpt-9-ultra"),
+        ("google", 404, "gpt-9-ultra is not found"),
+        ("mistral", 404, "gpt-9-ultra"),
+        ("ollama", 404, "model 'gpt-9-ultra' not found"),
+    ],
+)
+def test_an_unknown_model_is_each_apis_own_404(sim: SimServer, provider: str, status: int, marker: str) -> None:
+    """A typo in a model name shows up while prototyping, as it would against the real API."""
+    from closedpaw_nb import ProviderManager
+    from closedpaw_nb import _runner as runner
+    from closedpaw_nb.errors import NotFoundError
+    from tests.conftest import sim_config
+
+    manager = ProviderManager()
+    manager.register_provider(sim_config(sim, provider))
+    try:
+        with pytest.raises(NotFoundError) as caught:
+            runner.run(manager.chat("Hello", provider, "gpt-9-ultra"))
+        assert caught.value.status_code == status and marker in str(caught.value)
+        assert runner.run(manager.chat("Hello", provider, "sim-large")).content  # listed models still answer
+        if provider == "ollama":
+            assert runner.run(manager.chat("Hello", provider, "sim-small:latest")).content  # a tag is its model
+    finally:
+        runner.run(manager.close_all())
+
+
+def test_the_official_sdk_sees_an_unknown_model_as_not_found_unless_any_model(sim: SimServer) -> None:
+    client = openai.OpenAI(api_key=KEY, base_url=sim.base_url("openai"), max_retries=0)
+    with pytest.raises(openai.NotFoundError, match="gpt-9-ultra"):
+        client.chat.completions.create(model="gpt-9-ultra", messages=MESSAGES)
+    with serve_in_thread(simulator=Simulator(time_scale=0, any_model=True)) as lenient:
+        relaxed = openai.OpenAI(api_key=KEY, base_url=lenient.base_url("openai"), max_retries=0)
+        assert relaxed.chat.completions.create(model="gpt-9-ultra", messages=MESSAGES).choices[0].message.content
