@@ -2,7 +2,8 @@
 
 Registers every built-in provider against an in-process simulator, sends one prompt to
 each (streamed, so TTFT is real), prints the answers and timings as a table and writes
-them as a bar chart (PNG, default `closedpaw-demo.png` in the current folder).
+them as a bar chart (PNG, default `closedpaw-demo.png` in `default_output_dir()`: $CLOSEDPAW_OUTPUT_DIR,
+else ~/Documents/closedpaw_nb).
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ async def _compare(manager: ProviderManager, prompt: str) -> list[DemoRow]:
     return list(rows)
 
 
-def run_demo(prompt: str = PROMPT, chart: str | Path | None = "closedpaw-demo.png") -> list[DemoRow]:
-    """Run the demo comparison, print it and (unless `chart` is None) save it as a PNG; returns the rows."""
+def run_demo(prompt: str = PROMPT, chart: str | Path | None = "") -> list[DemoRow]:
+    """Run the demo comparison, print it and (unless `chart` is None) save it as a PNG ("": in
+    the default output folder); returns the rows."""
     import pandas as pd
 
     from ._runner import run
@@ -70,7 +72,10 @@ def run_demo(prompt: str = PROMPT, chart: str | Path | None = "closedpaw-demo.pn
     print(f"Prompt: {prompt}\n(simulated providers: the closedpaw_nb simulator on {sim.url})\n")
     print(pd.DataFrame(rows).to_string(index=False))
     if chart is not None:
-        print(f"\nChart: {write_chart(rows, chart).resolve()}")
+        from .bench.store import default_output_dir
+
+        path = Path(chart) if chart else default_output_dir() / "closedpaw-demo.png"
+        print(f"\nChart: {write_chart(rows, path).resolve()}")
     return rows
 
 
@@ -91,6 +96,7 @@ def write_chart(rows: Sequence[DemoRow], path: str | Path) -> Path:
     ax.legend(loc="lower right", fontsize="small")
     ax.grid(axis="x", alpha=0.3)
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     return path
 
@@ -98,7 +104,9 @@ def write_chart(rows: Sequence[DemoRow], path: str | Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m closedpaw_nb demo [--chart PATH | --no-chart]`."""
     parser = argparse.ArgumentParser(prog="python -m closedpaw_nb demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--chart", default="closedpaw-demo.png", help="where to write the PNG chart")
+    parser.add_argument(
+        "--chart", default="", help="where to write the PNG chart (default: closedpaw-demo.png in the output folder)"
+    )
     parser.add_argument("--no-chart", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
     run_demo(chart=None if args.no_chart else args.chart)

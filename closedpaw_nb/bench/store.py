@@ -24,6 +24,7 @@ __all__ = [
     "SCORE_FIELDS",
     "VOTE_FIELDS",
     "RunStore",
+    "default_output_dir",
     "default_store_path",
 ]
 
@@ -105,6 +106,17 @@ CREATE TABLE IF NOT EXISTS votes (
     PRIMARY KEY (arena_id, battle_id, voter)
 );
 """
+
+
+def default_output_dir() -> Path:
+    """Where exports and charts go unless told otherwise (not created until something is
+    written): $CLOSEDPAW_OUTPUT_DIR when set, else `closedpaw_nb` in the user's documents
+    folder (~/Documents/closedpaw_nb on Linux and macOS), never the notebooks folder."""
+    import os
+
+    from platformdirs import user_documents_dir
+
+    return Path(os.environ.get("CLOSEDPAW_OUTPUT_DIR") or Path(user_documents_dir()) / "closedpaw_nb")
 
 
 def default_store_path() -> Path:
