@@ -265,9 +265,9 @@ def _answer(call: Call, proto: WireProtocol, spec: RouteSpec, sim: Simulator) ->
         denied = proto.authenticate(call)
         if denied is not None:
             return denied
-    unknown = call.model and (call.model.startswith("missing") or not sim.knows(call.model))
-    if unknown and call.endpoint != "meta":
-        return proto.not_found(call, call.model)  # each API's own 404, as for a typo in a real model name
+    model = call.model
+    if model and (model.startswith("missing") or not sim.knows(model)) and call.endpoint != "meta":
+        return proto.not_found(call, model)  # each API's own 404, as for a typo in a real model name
     return spec.handler(call)  # type: ignore[no-any-return]
 
 
