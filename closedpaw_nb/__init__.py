@@ -61,6 +61,8 @@ _LAZY = {
             "last_run",
             "read_results",
             "RunInterrupted",
+            "save_profiles",
+            "load_profiles",
         )
     },
 }
@@ -105,11 +107,13 @@ __all__ = [
     "evaluate",
     "health",
     "last_run",
+    "load_profiles",
     "models",
     "read_results",
     "register",
     "resume",
     "runs",
+    "save_profiles",
     "stream",
     "ChatMessage",
     "ChatOptions",

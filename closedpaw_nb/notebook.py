@@ -60,8 +60,10 @@ __all__ = [
     "aarena",
     "arena",
     "last_run",
+    "load_profiles",
     "read_results",
     "runs",
+    "save_profiles",
     "abenchmark",
     "achat",
     "aevaluate",
@@ -162,6 +164,30 @@ def _register_simulator(mgr: ProviderManager, replace: bool) -> list[str]:
         )
         names.append(_register_one(mgr, cfg, replace, None))
     return names
+
+
+def save_profiles(path: str | Path | None = None, *, names: Sequence[str] = ()) -> Path:
+    """Save the registered providers' non-secret settings (type, name, base URL, models,
+    default model, limits; never a key) to `path` (default: profiles.json in the user config
+    directory), so `load_profiles()` can register them again after a restart."""
+    from .profiles import save_profiles as save
+
+    return save(manager(), path, names=names)
+
+
+def load_profiles(path: str | Path | None = None, *, replace: bool = False) -> list[str]:
+    """Register the providers saved by `save_profiles`; their keys come from the vault or the
+    environment as at registration. Returns the names registered; a profile that cannot be
+    registered (name taken, no key...) is skipped with a warning that says why."""
+    import warnings
+
+    from .profiles import load_profiles as load
+
+    registered, skipped = _runner.run(load(manager(), path, replace=replace))
+    if skipped:
+        reasons = "; ".join(f"{name}: {why}" for name, why in skipped.items())
+        warnings.warn(f"{len(skipped)} saved profile(s) not registered: {reasons}", UserWarning, stacklevel=2)
+    return registered
 
 
 # -- single calls ---------------------------------------------------------------------

@@ -57,6 +57,8 @@ PUBLIC = {
     "last_run",
     "read_results",
     "RunInterrupted",
+    "save_profiles",
+    "load_profiles",
 }
 
 

@@ -4,12 +4,14 @@ The API key is typed into a Password field and taken out of it by the first butt
 uses it: "Test connection" (which keeps it in kernel memory, never in a widget, for the
 Register that follows) or Register, which empties the field whether registration
 succeeds or not. So the notebook's saved widget state never holds a key. "Test
-connection" never bills: it lists models.
+connection" never bills: it lists models. "Save profiles" / "Load profiles" keep the
+registered providers' non-secret settings in a file (`closedpaw_nb.profiles`; never a key).
 """
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -17,13 +19,14 @@ import ipywidgets as w
 from ..config import ProviderConfig
 from ..errors import ConfigError
 from ..manager import HEALTH_TIMEOUT, ProviderManager, probe
+from ..profiles import load_profiles, save_profiles
 from ._jobs import Job
 from ._providers_table import ProvidersTable, health_text
 from ._registration_fields import RegistrationFields
 from ._shared import default_manager
 from ._state import RegistrationForm, field_rules
 from ._validate import check_form, field_of
-from ._views import JobPanel, holding
+from ._views import JobPanel, button, holding, row
 
 __all__ = ["RegistrationPanel"]
 
@@ -36,6 +39,8 @@ class RegistrationPanel(JobPanel):
         vault: A DataVault (or anything with `store(name, key)` / `retrieve(name)`); enables
             the "store key in DataVault" option.
         probe_timeout: Seconds a connection test or health probe may take.
+        profiles_path: The file "Save profiles" / "Load profiles" use (default:
+            `profiles.default_profiles_path()`, in the user config directory).
 
     Attributes:
         form: The `RegistrationForm` state (fields, errors, status, health per provider).
@@ -45,10 +50,14 @@ class RegistrationPanel(JobPanel):
     """
 
     def __init__(
-        self, manager: ProviderManager | None = None, vault: Any = None, probe_timeout: float = HEALTH_TIMEOUT
+        self,
+        manager: ProviderManager | None = None,
+        vault: Any = None,
+        probe_timeout: float = HEALTH_TIMEOUT,
+        profiles_path: str | Path | None = None,
     ) -> None:
         self.manager = manager if manager is not None else default_manager()  # an empty manager is falsy
-        self.vault, self.probe_timeout = vault, probe_timeout
+        self.vault, self.probe_timeout, self.profiles_path = vault, probe_timeout, profiles_path
         self._held_key = ""  # a tested key waiting for Register: Python memory only, never a trait
         self.form = RegistrationForm()
         self.job = Job(self._set_busy, lambda exc: self._fail("form", f"{type(exc).__name__}: {exc}"))
@@ -66,7 +75,14 @@ class RegistrationPanel(JobPanel):
         self.test_button.on_click(lambda _b: self.test_connection())
         self.register_button.on_click(lambda _b: self.register())
         self.table = ProvidersTable(self.set_default, self.remove)
-        super().__init__([f, w.HTML("<h4>Registered providers</h4>"), self.table], layout=w.Layout(padding="6px"))
+        tip = "the registered providers' settings, never a key"
+        self.save_button = button("Save profiles", icon="save", cls="cpnb-save-profiles", tooltip=f"Save {tip}")
+        self.load_button = button("Load profiles", icon="upload", cls="cpnb-load-profiles", tooltip=f"Load {tip}")
+        self.save_button.on_click(lambda _b: self.save_profiles())
+        self.load_button.on_click(lambda _b: self.load_profiles())
+        heading = w.HTML("<h4>Registered providers</h4>")
+        profiles = row(self.save_button, self.load_button)
+        super().__init__([f, heading, self.table, profiles], layout=w.Layout(padding="6px"))
         self.add_class("cpnb-registration")
         self.form.observe(lambda _c: self.refresh(), names=["health", "revision"])
         self.form.observe(lambda _c: self._hold(""), names="provider_type")  # a key belongs to its type
@@ -74,8 +90,8 @@ class RegistrationPanel(JobPanel):
 
     def _set_busy(self, busy: bool) -> None:
         self.form.busy = busy
-        with holding(self.test_button, self.register_button):
-            self.test_button.disabled = self.register_button.disabled = busy
+        with holding(self.test_button, self.register_button, self.load_button):
+            self.test_button.disabled = self.register_button.disabled = self.load_button.disabled = busy
 
     # -- actions ----------------------------------------------------------------------
 
@@ -202,6 +218,32 @@ class RegistrationPanel(JobPanel):
             self.form.health = health
             self.form.revision += 1
         self.form.status = f"Removed {name!r}."
+
+    def save_profiles(self) -> Path | None:
+        """Write the registered providers' profiles (no keys) to `profiles_path`."""
+        try:
+            path = save_profiles(self.manager, self.profiles_path)
+        except (ConfigError, OSError) as exc:
+            self._fail("form", f"saving profiles failed: {exc}")
+            return None
+        self.form.errors = {}
+        self.form.status = f"Saved {len(self.manager.names)} provider profile(s) to {path} (no keys)."
+        return path
+
+    def load_profiles(self) -> bool:
+        """Register the saved profiles (in the background); keys come from the vault or the environment."""
+        self.form.status = "Loading saved profiles …"
+        return self.job.start(self._load_profiles())
+
+    async def _load_profiles(self) -> None:
+        try:
+            loaded, skipped = await load_profiles(self.manager, self.profiles_path)
+        except ConfigError as exc:
+            self._fail("form", str(exc))
+            return
+        self.form.revision += 1
+        notes = "; ".join(f"{name}: {why}" for name, why in skipped.items())
+        self.form.status = f"Loaded {', '.join(loaded) or 'no profiles'}." + (f" Not loaded: {notes}" if notes else "")
 
     def set_health(self, statuses: dict[str, Any]) -> None:
         """Show health results (HealthStatus per name) from elsewhere, e.g. the dashboard."""

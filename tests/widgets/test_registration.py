@@ -260,3 +260,36 @@ def _walk(widget):
     yield widget
     for child in getattr(widget, "children", ()):
         yield from _walk(child)
+
+
+def test_profiles_are_saved_without_keys_and_loaded_after_a_restart(sim, manager, canary, tmp_path, monkeypatch):
+    path = tmp_path / "profiles.json"
+    panel = RegistrationPanel(manager, profiles_path=path)
+    panel.provider_type.value, panel.name.value = "openai", "work"
+    panel.base_url.value, panel.api_key.value, panel.default_model.value = sim.base_url("openai"), canary, "sim-large"
+    panel.register_button.click()
+    panel.wait()
+    panel.save_button.click()
+    assert f"Saved 1 provider profile(s) to {path}" in panel.status and canary not in path.read_text()
+
+    monkeypatch.setenv("OPENAI_API_KEY", canary)  # after the restart the key comes from the environment
+    fresh = ProviderManager()
+    again = RegistrationPanel(fresh, profiles_path=path)
+    again.load_button.click()
+    again.wait()
+    assert again.status == "Loaded work." and fresh.get_provider("work").config.default_model == "sim-large"
+    assert "work" in again.providers["name"].tolist()
+    again.load_button.click()  # a second load skips what is there, and says why
+    again.wait()
+    assert "Not loaded: work: already registered" in again.status
+    assert canary not in all_widget_state()
+    _runner.run(fresh.close_all())
+
+
+def test_loading_a_bad_profiles_file_is_an_inline_error(manager, tmp_path):
+    path = tmp_path / "profiles.json"
+    path.write_text("{broken")
+    panel = RegistrationPanel(manager, profiles_path=path)
+    panel.load_button.click()
+    panel.wait()
+    assert "not valid JSON" in panel.errors["form"] and manager.names == []
