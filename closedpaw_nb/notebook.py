@@ -363,6 +363,15 @@ class CompareResult:
         local = [t for t, p in by_provider.items() if p in self.local]
         return note + compare_html(answers, self.scores, self.metrics, simulated=simulated, local=local)
 
+    def to_html(self, path: str | Path) -> Path:
+        """Write the comparison as one self-contained HTML file (answers, scores, numbers)."""
+        from .bench.report import write_report
+
+        body = self._repr_html_()
+        prompts = dict(zip(self.df["prompt_id"], self.df["prompt"], strict=False))
+        manifest = {"targets": list(self.answers.columns), "prompts": prompts}
+        return write_report(path, "Comparison", [("Side by side", body)], manifest=manifest)
+
     def __repr__(self) -> str:
         return f"CompareResult({len(self.df)} calls)\n{self.answers.to_string()}"
 

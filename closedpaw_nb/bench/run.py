@@ -413,6 +413,21 @@ class BenchmarkResult:
             ) from None
         return self._export(path, lambda df, p: df.to_parquet(p, index=False))
 
+    def to_html(self, path: str | Path) -> Path:
+        """Write one self-contained HTML report (summary, charts, manifest; no keys) that
+        opens in a browser without Jupyter."""
+        from .frames import style_summary
+        from .report import figure_html, write_report
+
+        sections = [
+            ("Summary", style_summary(self.summary()).to_html()),
+            ("Latency by target", figure_html(self.latency_chart(), "latency by target")),
+            ("Time to first token against tokens/s", figure_html(self.throughput_chart(), "TTFT against tokens/s")),
+            ("Errors", figure_html(self.error_chart(), "error rate by target")),
+        ]
+        simulated = self.manifest.get("simulated_providers", ())
+        return write_report(path, f"Benchmark {self.run_id}", sections, manifest=self.manifest, simulated=simulated)
+
     def _export(self, path: str | Path, write: Callable[[pd.DataFrame, Path], object]) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

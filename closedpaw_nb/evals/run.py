@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..bench.run import TargetsLike, manifest, new_run_id, plan, resolve_targets, run_matrix, run_recorded
@@ -174,6 +175,10 @@ async def score_benchmark(
     return EvalResult(result.run_id, result.store, manifest)
 
 
+def _short(value: float) -> str:
+    return f"{value:.3g}"
+
+
 def _batches(jobs: list[Any], size: int) -> list[list[Any]]:
     return [jobs[i : i + size] for i in range(0, len(jobs), size)]
 
@@ -294,6 +299,22 @@ class EvalResult:
 
         return quality_vs_cost(self.leaderboard(), scorer or self.scorers[0])
 
+    def to_html(self, path: str | Path) -> Path:
+        """Write one self-contained HTML report (leaderboard, per-category scores, the quality
+        chart, manifest; no keys) that opens in a browser without Jupyter."""
+        from ..bench.report import figure_html, write_report
+
+        board = self.leaderboard()
+        sections = [("Leaderboard (95% CIs)", board.to_html(index=False, na_rep="—", float_format=_short))]
+        if "category" in self.items.columns:
+            per = self.leaderboard(by=["target", "category"])
+            sections.append(("Per category", per.to_html(index=False, na_rep="—", float_format=_short)))
+        if self.scorers:
+            sections.append(("Quality against cost and latency", figure_html(self.chart(), "quality against cost")))
+        manifest = {**self.manifest, "items": f"{len(self.items)} items (see the run store)"}
+        simulated = self.manifest.get("simulated_providers", ())
+        return write_report(path, f"Evaluation {self.run_id}", sections, manifest=manifest, simulated=simulated)
+
     def rescore(self, scorers: Scorer | Sequence[Scorer]) -> EvalResult:
         """Score the run's calls again with `scorers` (added, or replacing same-named ones);
         no target is called."""
@@ -311,5 +332,5 @@ class EvalResult:
         if self.manifest.get("simulated_providers"):
             names = ", ".join(self.manifest["simulated_providers"])
             head += f"<p><i>Simulated output ({names}): closedpaw_nb's simulator, not a real model.</i></p>"
-        table: str = self.leaderboard().to_html(na_rep="—", float_format=lambda v: f"{v:.3g}")
+        table: str = self.leaderboard().to_html(na_rep="—", float_format=_short)
         return head + table
