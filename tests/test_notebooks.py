@@ -20,6 +20,7 @@ EXPECTED = [
     "05_custom_provider",
     "06_keys_and_vault",
     "07_evaluate",
+    "08_arena",
 ]
 CHECK = "# NBVAL_CHECK_OUTPUT"
 

@@ -119,7 +119,7 @@ def _battles(
             trials = answered[(prompt_id, a)] & answered[(prompt_id, b)]
             if not trials:
                 continue
-            battle_id = f"{prompt_id}|{a}|{b}"
+            battle_id = "b" + _digest(prompt_id, a, b)[:12]  # opaque: an id shown to a voter must not name targets
             first = a if _coin(seed, battle_id) else b
             battles.append(
                 dict(arena_id=arena_id, battle_id=battle_id, run_id=run_id, prompt_id=prompt_id, trial=min(trials))

@@ -76,9 +76,7 @@ async def score_prompts(
     return store.scores(run_id)
 
 
-def wide_scores(
-    scores: Sequence[Mapping[str, Any]], prompt_ids: Sequence[str], targets: Sequence[str]
-) -> pd.DataFrame:
+def wide_scores(scores: Sequence[Mapping[str, Any]], prompt_ids: Sequence[str], targets: Sequence[str]) -> pd.DataFrame:
     """Scores side by side: index (prompt_id, scorer) in prompt order, one column per target;
     a cell is the value (NaN: missing, see the score rows' explanation). Trial 0 only."""
     import pandas as pd

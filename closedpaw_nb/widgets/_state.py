@@ -15,6 +15,7 @@ from traitlets import Bool, Dict, Float, HasTraits, Instance, Int, List, Unicode
 from ..types import ProviderType
 
 __all__ = [
+    "ArenaForm",
     "BenchmarkForm",
     "CompareForm",
     "FieldRules",
@@ -157,3 +158,29 @@ class BenchmarkForm(RunForm):
     warmup = Int(1)
     expected_text = Unicode("", help="Expected answers to score the run by: one line per prompt, in order.")
     scorer = Unicode("includes", help="How the run's answers are scored (a SCORERS name).")
+
+
+class ArenaForm(HasTraits):
+    """The arena panel: which run to open, the battle shown (labelled only A and B), the
+    voter's progress, the reveal after a vote, and the ranking.
+
+    No trait holds a battle's targets before its vote: `reveal` is set only by the vote, so
+    whatever renders this state cannot leak who is behind A and B.
+    """
+
+    runs = List(Dict(), help="The store's runs, newest first: run_id, created_at, status, rows.")
+    run_id = Unicode("", help="The run to open an arena on.")
+    pairs = Unicode("all", help='"all" pairs of targets per item, or "adjacent" targets only.')
+    voter = Unicode("you", help="Whose votes are cast and counted in the progress.")
+    arena_id = Unicode("", help="The open arena ('' before one is opened).")
+    phase = Unicode("closed", help="closed (no arena), voting, revealed (voted; Next shows the next) or done.")
+    prompt = Unicode("")
+    answer_a = Unicode("", help="The answer shown as A.")
+    answer_b = Unicode("", help="The answer shown as B.")
+    total = Int(0, help="Battles in the arena.")
+    voted = Int(0, help="Battles the voter has voted on.")
+    reveal = Unicode("", help="Who was A and B, and the vote; set only once the battle is voted.")
+    rows = List(Dict(), help="The ranking, one dict per target, best first.")
+    busy = Bool(False, help="Opening an arena or computing the ranking.")
+    status = Unicode("")
+    error = Unicode("")

@@ -152,9 +152,7 @@ class ComparisonPanel(JobPanel):
         options = {"temperature": self.form.temperature, "max_tokens": self.form.max_tokens}
         self.form.status = f"Streaming from {len(targets)} target(s) …"
         scoring = (SCORERS[self.form.scorer], self.form.expected) if self.form.expected.strip() else None
-        return self.job.start(
-            self._run(targets, columns, self.form.prompt, self.form.system or None, options, scoring)
-        )
+        return self.job.start(self._run(targets, columns, self.form.prompt, self.form.system or None, options, scoring))
 
     def _problem(self) -> str | None:
         if self.job.running:

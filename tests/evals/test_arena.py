@@ -102,9 +102,11 @@ def test_which_answer_is_shown_first_is_seeded_and_random_across_battles(run):
 def test_a_vote_is_about_the_order_shown_and_is_kept_for_the_next_session(run):
     arena = build_arena(run.store, run.run_id)
     battle = arena.pending("ana")[0]
-    assert battle.prompt == PROMPTS[battle.battle_id.split("|")[0]]
+    stored = arena.battles.set_index("battle_id").loc[battle.battle_id]
+    assert battle.prompt == PROMPTS[stored["prompt_id"]]
+    assert not any(t in battle.battle_id for t in ("good", "okay", "poor"))  # the id names no target
     vote = arena.vote(battle.battle_id, "A", voter="ana")
-    expected = "a" if battle.shown_a == battle.battle_id.split("|")[1] else "b"
+    expected = "a" if battle.shown_a == stored["target_a"] else "b"
     assert vote["verdict"] == expected and (vote["shown_a"], vote["shown_b"]) == (battle.shown_a, battle.shown_b)
     arena.vote(arena.pending("ana")[0].battle_id, "both_bad", voter="ana")
 

@@ -1,4 +1,4 @@
-"""app(): five tabs on one manager, wired together; no key anywhere in the widget state."""
+"""app(): six tabs on one manager, wired together; no key anywhere in the widget state."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import closedpaw_nb.manager as manager_module
 from closedpaw_nb import _runner
 from closedpaw_nb.bench.store import RunStore
 from closedpaw_nb.widgets import (
+    ArenaPanel,
     BenchmarkPanel,
     ClosedPawApp,
     ComparisonPanel,
@@ -29,14 +30,44 @@ def store(tmp_path):
     store.close()
 
 
-def test_five_tabs_share_one_manager(manager, store):
+def test_six_tabs_share_one_manager(manager, store):
     ui = app(manager, store=store)
     assert isinstance(ui, ClosedPawApp)
-    assert ui.titles == ("Providers", "Compare", "Health", "Benchmark", "Leaderboard")
-    kinds = (RegistrationPanel, ComparisonPanel, HealthDashboard, BenchmarkPanel, LeaderboardPanel)
-    assert len(ui.children) == len(kinds) and ui.leaderboard is ui.children[4]
+    assert ui.titles == ("Providers", "Compare", "Health", "Benchmark", "Leaderboard", "Arena")
+    kinds = (RegistrationPanel, ComparisonPanel, HealthDashboard, BenchmarkPanel, LeaderboardPanel, ArenaPanel)
+    assert len(ui.children) == len(kinds) and ui.leaderboard is ui.children[4] and ui.arena is ui.children[5]
     assert all(isinstance(p, k) and p.manager is manager for p, k in zip(ui.children, kinds, strict=True))
-    assert ui.leaderboard.store is ui.benchmark.store is store
+    assert ui.leaderboard.store is ui.benchmark.store is ui.arena.store is store
+
+
+def test_the_arena_tab_lists_runs_as_they_end_and_votes_on_them(sim, manager, store):
+    ui = app(manager, store=store)
+    reg = ui.registration
+    for name, model in (("small", "sim-small"), ("large", "sim-large")):
+        reg.name.value, reg.base_url.value, reg.api_key.value = name, sim.base_url("openai"), "sk-test-key-0123456789"
+        reg.default_model.value = model
+        reg.register_button.click()
+        reg.wait()
+    assert ui.arena.run.options == () and ui.arena.form.phase == "closed"
+    bench = ui.benchmark
+    bench.prompts.value, bench.trials.value, bench.warmup.value = "Say hi\nSay bye", 1, 0
+    bench.targets.value = ("small:sim-small", "large:sim-large")
+    bench.run_button.click()
+    bench.wait()
+    run_id = bench.run.run_id
+    assert ui.arena.run.value == run_id  # listed when the run ended, newest first
+    store.create_run("made-elsewhere", {})  # e.g. by code in another cell
+    ui.selected_index = 5  # opening the tab lists it, and selects it (new)
+    assert ui.arena.run.value == "made-elsewhere" and "made-elsewhere" in ui.arena.run.options[0][0]
+    ui.arena.open_button.click()  # a run without answers: said in the status line
+    ui.arena.wait()
+    assert "has no answers" in ui.arena.error and ui.arena.form.phase == "closed"
+    ui.arena.run.value = run_id
+    ui.arena.open_button.click()
+    ui.arena.wait()
+    assert ui.arena.error == "" and ui.arena.progress == "0 of 2 voted by you"
+    ui.arena.vote_buttons["tie"].click()
+    assert ui.arena.reveal.endswith("you chose a tie") and ui.arena.arena.votes.verdict.tolist() == ["tie"]
 
 
 def test_default_manager_is_the_notebook_one(monkeypatch, store):

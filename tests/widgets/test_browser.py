@@ -2,7 +2,8 @@
 
 A person's session: open a notebook that displays `app()`, register a simulator provider
 through the form (the key is the canary), compare two models, check health, run a small
-benchmark, rank the two models on the first items of the shipped question set, save. The
+benchmark, rank the two models on the first items of the shipped question set, vote blind
+on their answers in the arena (by click and by key), save. The
 answers must appear in the page; the saved .ipynb, with its widget state, must not contain
 the key. Screenshots of each panel go to
 test-artifacts/screenshots/ at the repo root.
@@ -103,6 +104,7 @@ def test_a_browser_session(tmp_path, canary):
                 _health(page)
                 _benchmark(page)
                 _leaderboard(page)
+                _arena(page)
                 saved = _save(page, lab.root / "panels.ipynb")
             finally:
                 browser.close()
@@ -223,13 +225,50 @@ def _leaderboard(page) -> None:
     page.set_viewport_size({"width": 1400, "height": 1000})
 
 
+def _arena(page) -> None:
+    _tab(page, "Arena")  # lists the runs: the leaderboard's, the newest, is selected
+    assert page.locator(".cpnb-arena-run select option").count() >= 2  # the benchmark's and the leaderboard's
+    page.locator(".cpnb-arena-open").click()
+    progress = page.locator(".cpnb-arena-progress")
+    progress.filter(has_text=f"0 of {LEADERBOARD_ITEMS} voted by you").wait_for()
+    panel, reveal = page.locator(".cpnb-arena"), page.locator(".cpnb-arena-reveal")
+    cells = page.locator(".jp-Notebook .jp-Cell").count()
+
+    def blind() -> None:
+        text = panel.inner_text()
+        assert "sim:sim-small" not in text and "sim:sim-large" not in text, "targets shown before the vote"
+
+    blind()
+    page.locator(".cpnb-arena-a").click()
+    reveal.filter(has_text="you chose A").wait_for()
+    assert "A was sim:sim-" in reveal.inner_text() and "B was sim:sim-" in reveal.inner_text()
+    # The keys: ipyevents listens while the mouse is over the voting area (no click needed).
+    page.locator(".cpnb-arena-voting").hover()
+    page.keyboard.press("n")
+    progress.filter(has_text=f"1 of {LEADERBOARD_ITEMS} voted by you").wait_for()
+    page.wait_for_function("() => !document.querySelector('.cpnb-arena-reveal').innerText.trim()")
+    blind()
+    page.keyboard.press("b")
+    reveal.filter(has_text="you chose B").wait_for()
+    progress.filter(has_text=f"2 of {LEADERBOARD_ITEMS} voted by you").wait_for()
+    assert page.locator(".jp-Notebook .jp-Cell").count() == cells, "the key reached JupyterLab (a cell was added)"
+    page.locator(".cpnb-arena-rank").click()
+    page.locator(".cpnb-arena-table table").wait_for()
+    page.locator(".cpnb-arena-chart img").wait_for()
+    table = page.locator(".cpnb-arena-table").inner_text()
+    assert "sim:sim-small" in table and "sim:sim-large" in table and "elo_ci_low" in table
+    page.set_viewport_size({"width": 1400, "height": 1700})  # the whole panel, heatmap included
+    panel.screenshot(path=SHOTS / "7-arena.png")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
 def _save(page, path: Path) -> str:
     before = path.stat().st_mtime_ns
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if path.stat().st_mtime_ns != before and "widget-state" in (text := path.read_text()):
-            page.screenshot(path=SHOTS / "7-notebook.png", full_page=True)
+            page.screenshot(path=SHOTS / "8-notebook.png", full_page=True)
             return text
         time.sleep(0.2)
     raise AssertionError("the notebook was not saved with its widget state")

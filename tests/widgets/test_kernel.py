@@ -37,6 +37,14 @@ CELLS = [
     "b.prompts.value = 'a'; b.targets.value = ('openai:sim-small',); b.trials.value = 2\n"
     "b.run_button.click(); b.wait()\n"
     "print(ui.health.status, '|', b.status)",
+    # The arena: a second model, a two-target run, one blind vote by click.
+    "reg.name.value = 'large'; reg.base_url.value = sim.base_url('openai'); reg.api_key.value = {canary!r}\n"
+    "reg.default_model.value = 'sim-large'; reg.register_button.click(); reg.wait()\n"
+    "b.prompts.value = 'Say hi\\nSay bye'; b.targets.value = ('openai:sim-small', 'large:sim-large')\n"
+    "b.trials.value = 1; b.run_button.click(); b.wait()\n"
+    "a = ui.arena; a.run.value = b.run.run_id; a.open_button.click(); a.wait()\n"
+    "before = a.progress; a.vote_buttons['B'].click()\n"
+    "print('ARENA', before, '|', a.progress, '|', a.reveal, '|', a.arena.votes.shown_a.tolist())",
     "print('KEY_IN_STATE', {canary!r} in json.dumps(ipywidgets.Widget.get_manager_state()))",
 ]
 
@@ -54,10 +62,13 @@ def test_panels_in_a_real_kernel(monkeypatch, tmp_path, canary, nest):
     assert out[1].startswith("'' Registered 'openai'")
     answer = out[2].split("ANSWER=", 1)[1].strip()
     assert answer and "1/1 ok" in out[3] and "finished: 3 ok, 0 errors" in out[3]
-    assert out[4].strip() == "KEY_IN_STATE False"
+    before, after, reveal, shown = out[4].removeprefix("ARENA ").strip().split(" | ")
+    assert (before, after) == ("0 of 2 voted by you", "1 of 2 voted by you")
+    assert reveal.startswith(f"A was {eval(shown)[0]} · B was ") and reveal.endswith("you chose B")
+    assert out[5].strip() == "KEY_IN_STATE False"
     # What the front end was told, as saved in the notebook: the answer arrived, the key did not.
     widget_state = json.dumps(notebook.metadata["widgets"])
-    assert answer in widget_state
+    assert answer in widget_state and json.dumps(reveal)[1:-1] in widget_state  # "·" and "—" as JSON escapes
     for cell in notebook.cells:
         cell.source = "" if canary in cell.source else cell.source  # the test's own cell typed it
     assert canary not in nbformat.writes(notebook)
