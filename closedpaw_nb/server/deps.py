@@ -44,7 +44,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "A field is invalid; `error.fields` says which."},
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No provider of that name."}}
-UPSTREAM: dict[int | str, dict[str, Any]] = {502: {"model": ErrorBody, "description": "The provider failed."}}
+UPSTREAM: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "The provider has no such model (its own 404)."},
+    502: {"model": ErrorBody, "description": "The provider failed."},
+}
 
 ProviderName = Annotated[str, Path(max_length=200, description="A registered provider name.")]
 

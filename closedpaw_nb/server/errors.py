@@ -5,7 +5,8 @@
 | `ApiError`                     | its own| its own (`not_found`, `conflict`...)  |
 | `UnsafeBaseURLError`           | 422    | `unsafe_base_url`                     |
 | `ConfigError`                  | 422    | `config_error`                        |
-| `ProviderError`                | 502    | the error class, e.g. `RateLimitError`|
+| `NotFoundError` (provider 404) | 404    | `NotFoundError`: no such model there  |
+| `ProviderError` (the others)   | 502    | the error class, e.g. `RateLimitError`|
 | `VaultLockedError`             | 503    | `vault_locked`                        |
 | request validation             | 422    | `validation_error` (+ `fields`)       |
 | Starlette `HTTPException`      | its own| `not_found`, `method_not_allowed`...  |
@@ -27,7 +28,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ConfigError, ProviderError, VaultError, VaultLockedError
+from ..errors import ConfigError, NotFoundError, ProviderError, VaultError, VaultLockedError
 from ..transport.redact import get_logger, redact
 
 __all__ = [
@@ -134,7 +135,10 @@ async def _on_config_error(request: Request, exc: ConfigError) -> JSONResponse:
 
 
 async def _on_provider_error(request: Request, exc: ProviderError) -> JSONResponse:
-    return JSONResponse(provider_error_body(exc), status_code=502)
+    # The provider's 404 means the request named something it does not have (usually a model):
+    # the caller's to fix, so a 404 here too, not a gateway failure.
+    status = 404 if isinstance(exc, NotFoundError) else 502
+    return JSONResponse(provider_error_body(exc), status_code=status)
 
 
 async def _on_vault_error(request: Request, exc: VaultError) -> JSONResponse:

@@ -112,9 +112,10 @@ async def test_no_provider_registered_is_404(client):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_failure_before_any_text_is_a_json_502(client, canary, stream):
+async def test_an_unknown_model_before_any_text_is_a_json_404(client, canary, stream):
+    # The provider's own 404: the caller named a model it does not have (a 502 would blame the gateway).
     response = await client.post("/api/chat", json={"messages": HI, "model": "missing-model", "stream": stream})
-    assert response.status_code == 502
+    assert response.status_code == 404
     error = error_of(response)
     assert error["type"] == "NotFoundError"
     assert error["upstream_status"] == 404 and "missing-model" in error["message"]
