@@ -384,9 +384,10 @@ async def _compare(
     options: dict[str, Any],
     expected: Any = None,
     scorers: Scorer | Sequence[Scorer] | None = None,
+    prices: Mapping[str, Any] | None = None,
 ) -> CompareResult:
-    from .bench.frames import rows_to_frame
-    from .bench.run import new_run_id, plan
+    from .bench.frames import add_costs, rows_to_frame
+    from .bench.run import plan, public_configs
     from .evals.quick import expected_by_prompt, quick_scorers, score_prompts
 
     mgr = manager()
@@ -408,10 +409,11 @@ async def _compare(
     # Rows arrive in finishing order; show prompts and targets in the order they were given.
     rank = {key: i for i, key in enumerate((pid, str(t)) for pid, _ in pairs for t in resolved)}
     rows = sorted(store.rows(run_id), key=lambda r: rank[(r["prompt_id"], r["target"])])
+    local = tuple(dict.fromkeys(t.provider for t in resolved if (p := mgr.get_provider(t.provider)) and p.is_local))
+    frame = add_costs(rows_to_frame(rows), prices or {}, local, public_configs(mgr))
     scores = await score_prompts(store, run_id, pairs, wanted, checked) if checked else []
     store.close()
-    local = tuple(dict.fromkeys(t.provider for t in resolved if (p := mgr.get_provider(t.provider)) and p.is_local))
-    return CompareResult(rows_to_frame(rows), _simulated(mgr, resolved), scores, local)
+    return CompareResult(frame, _simulated(mgr, resolved), scores, local)
 
 
 def _simulated(mgr: ProviderManager, targets: Iterable[Target]) -> tuple[str, ...]:
@@ -427,6 +429,7 @@ def compare(
     stream: bool = True,
     expected: Any = None,
     scorers: Scorer | Sequence[Scorer] | None = None,
+    prices: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> CompareResult:
     """Send the same prompt(s) to several targets at once and show the answers side by side.
@@ -439,12 +442,13 @@ def compare(
         expected: The expected answer(s), to score each answer: one value for one prompt (a
             list: acceptable answers), else a list in prompt order or a dict by prompt id.
         scorers: From `closedpaw_nb.scorers` (default with `expected`: `includes()`).
+        prices: As in `benchmark` (calls it leaves out are priced from genai-prices).
         **options: temperature, top_p, max_tokens, stop, seed, extra_body.
 
     Returns:
         A CompareResult: `.answers`, `.scores`, `.metrics` and `.df`.
     """
-    return _runner.run(_compare(prompts, targets, system, stream, options, expected, scorers))
+    return _runner.run(_compare(prompts, targets, system, stream, options, expected, scorers, prices))
 
 
 async def acompare(
@@ -455,10 +459,11 @@ async def acompare(
     stream: bool = True,
     expected: Any = None,
     scorers: Scorer | Sequence[Scorer] | None = None,
+    prices: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> CompareResult:
     """Awaitable `compare` (same arguments)."""
-    return await _runner.wrap(_compare(prompts, targets, system, stream, options, expected, scorers))
+    return await _runner.wrap(_compare(prompts, targets, system, stream, options, expected, scorers, prices))
 
 
 # -- benchmark ------------------------------------------------------------------------

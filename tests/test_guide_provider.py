@@ -430,8 +430,8 @@ async def test_http_api(api):
                 "/api/chat",
                 json={"provider": "tiny", "model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]},
             )
-            # Provider errors are 502s naming the error class and the upstream status.
-            assert missing.status_code == 502, missing.text
+            # The provider's 404 (no such model) is a 404 naming the error class and the upstream status.
+            assert missing.status_code == 404, missing.text
             error = missing.json()["error"]
             assert error["type"] == "NotFoundError" and error["upstream_status"] == 404, error
     finally:

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .prices import CATALOGUE, catalogue_cost, catalogue_knows, provider_id
+
 ROW_COLUMNS: dict[str, str] = {
     "run_id": "object",
     "target": "object",
@@ -186,39 +188,91 @@ def add_derived(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def add_costs(
-    df: pd.DataFrame, prices: Mapping[str, Any] | pd.DataFrame | None, local_providers: Iterable[str] = ()
+    df: pd.DataFrame,
+    prices: Mapping[str, Any] | pd.DataFrame | None,
+    local_providers: Iterable[str] = (),
+    providers: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
-    """Return a copy with cost_usd = prompt_tokens * input / 1e6 + completion_tokens * output / 1e6.
+    """Return a copy with cost_usd for every call, in this order (see `bench.prices`):
 
-    An unknown price or token count gives NaN, never 0.
+    1. the `prices` table: prompt_tokens * input / 1e6 + completion_tokens * output / 1e6; a
+       string value ("openai:gpt-4o") prices the calls *as* that catalogue model;
+    2. 0.0 for a provider in `local_providers` (loopback/local endpoints);
+    3. the genai-prices catalogue, for providers described in `providers`;
+    4. NaN, never 0: an unknown price or token count.
 
     Args:
         df: Results rows.
         prices: USD per million tokens keyed by target ``"provider:model"`` or bare model
-            name (target wins), as ``(input, output)`` or ``{"input": .., "output": ..}``;
-            or a DataFrame with columns target and/or model, input, output.
-        local_providers: Providers (loopback/local endpoints) whose calls cost 0.0 unless
-            the table prices them.
+            name (target wins), as ``(input, output)`` or ``{"input": .., "output": ..}``, or a
+            catalogue model to price as; or a DataFrame with columns target and/or model,
+            input, output.
+        local_providers: Providers whose calls cost 0.0 unless the table prices them.
+        providers: {provider name: its public config} (a run manifest's "providers"): lets
+            calls without a table price be priced from the catalogue by provider type and model.
 
     Raises:
-        ValueError: If a price entry is malformed, negative, non-finite or non-numeric.
+        ValueError: If a price entry is malformed, negative, non-finite or non-numeric, or
+            names a model the catalogue does not have.
     """
-    table = _price_table(prices)
-    keys = zip(df.get("target", [None] * len(df)), df.get("model", [None] * len(df)), strict=False)
+    table, aliases = _price_table(prices)
+    keys = list(zip(df.get("target", [None] * len(df)), df.get("model", [None] * len(df)), strict=False))
     per_m = np.array([table.get(t, table.get(m, (np.nan, np.nan))) for t, m in keys], dtype=float).reshape(-1, 2)
-    cost = (_floats(df, "prompt_tokens") * per_m[:, 0] + _floats(df, "completion_tokens") * per_m[:, 1]) / 1e6
-    local = df["provider"].isin(list(local_providers)).to_numpy() if "provider" in df else False
+    prompt, completion = _floats(df, "prompt_tokens"), _floats(df, "completion_tokens")
+    cost = (prompt * per_m[:, 0] + completion * per_m[:, 1]) / 1e6
+    names = df["provider"].tolist() if "provider" in df else [None] * len(df)
+    local = set(local_providers)
+    for i, ((target, model), name) in enumerate(zip(keys, names, strict=True)):
+        if not np.isnan(per_m[i]).any():
+            continue  # the table priced it
+        alias = aliases.get(target, aliases.get(model))
+        if alias is None and name in local:
+            cost[i] = 0.0  # free, whatever its token counts
+            continue
+        if np.isnan(prompt[i]) or np.isnan(completion[i]):
+            continue  # unknown tokens: unknown cost
+        ref = _catalogue_ref(alias, model, (providers or {}).get(name))
+        if ref is not None:
+            found = catalogue_cost(ref[0], int(prompt[i]), int(completion[i]), ref[1], ref[2])
+            cost[i] = np.nan if found is None else found
     out = df.copy()
-    out["cost_usd"] = np.where(local & np.isnan(per_m).any(axis=1), 0.0, cost)  # an explicit price wins
+    out["cost_usd"] = cost
     return out
 
 
-def _price_table(prices: Mapping[str, Any] | pd.DataFrame | None) -> dict[Any, tuple[float, float]]:
+def _catalogue_ref(
+    alias: str | None, model: Any, config: Mapping[str, Any] | None
+) -> tuple[str, str | None, str | None] | None:
+    """(model, catalogue provider id, API URL) to look a call up by, or None."""
+    if alias is not None:
+        provider, _, name = alias.rpartition(":")
+        return name, provider or None, None
+    if config is None or not isinstance(model, str):
+        return None
+    catalogue_provider, url = provider_id(config)
+    return (model, catalogue_provider, url) if catalogue_provider or url else None
+
+
+def _price_table(
+    prices: Mapping[str, Any] | pd.DataFrame | None,
+) -> tuple[dict[Any, tuple[float, float]], dict[Any, str]]:
     if isinstance(prices, pd.DataFrame):
         prices = _prices_from_frame(prices)
     if not isinstance(prices, Mapping | None):
         raise TypeError(f"prices must be a mapping or a DataFrame, got {type(prices).__name__}")
-    return {key: _price(key, value) for key, value in (prices or {}).items()}
+    numbers = {key: _price(key, value) for key, value in (prices or {}).items() if not isinstance(value, str)}
+    aliases = {key: _alias(key, value) for key, value in (prices or {}).items() if isinstance(value, str)}
+    return numbers, aliases
+
+
+def _alias(key: Any, value: str) -> str:
+    provider, _, model = value.strip().rpartition(":")
+    if not model or not catalogue_knows(model, provider or None):
+        raise ValueError(
+            f"price for {key!r}: {value!r} is not a model the {CATALOGUE} catalogue prices; give "
+            '"provider:model" as it lists them (e.g. "openai:gpt-4o") or (input, output) USD per million'
+        )
+    return value.strip()
 
 
 def _prices_from_frame(frame: pd.DataFrame) -> dict[Any, dict[str, Any]]:

@@ -24,6 +24,7 @@ from ..manager import ProviderManager
 from ..providers import BaseProvider
 from ..providers.base import MessagesLike
 from ..types import ChatResponse
+from .prices import catalogue_info, price_notes
 from .store import RunStore
 
 if TYPE_CHECKING:
@@ -339,7 +340,22 @@ def manifest(
         "prompts": dict(prompts),
         "parameters": dict(parameters),
         "prices": {k: list(v) if isinstance(v, tuple) else v for k, v in (prices or {}).items()},
+        "pricing": catalogue_info(),
+        "price_notes": price_notes(targets, _pricing_configs(manager, configs), prices or {}),
         "started_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def public_configs(manager: ProviderManager) -> dict[str, dict[str, Any]]:
+    """Every registered provider's public config (no key), by name."""
+    return {name: provider.config.public_dict() for name in manager.names if (provider := manager.get_provider(name))}
+
+
+def _pricing_configs(manager: ProviderManager, configs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each provider's public config with whether it is local and simulated (for price notes)."""
+    return {
+        name: {**config, "local": _provider(manager, name).is_local, "simulated": _provider(manager, name).simulated}
+        for name, config in configs.items()
     }
 
 
@@ -367,7 +383,8 @@ class BenchmarkResult:
         from .frames import add_costs, rows_to_frame
 
         frame = rows_to_frame(self.store.rows(self.run_id))
-        return add_costs(frame, self.manifest.get("prices") or {}, self.manifest.get("local_providers", ()))
+        info = self.manifest
+        return add_costs(frame, info.get("prices") or {}, info.get("local_providers", ()), info.get("providers"))
 
     def summary(self, by: str = "target") -> pd.DataFrame:
         """Per-target statistics with warm-up rows excluded (see `frames.summarize`)."""

@@ -246,7 +246,8 @@ class EvalResult:
         from .leaderboard import join_scores
 
         calls = rows_to_frame(self.store.rows(self.run_id))
-        calls = add_costs(calls, self.manifest.get("prices") or {}, self.manifest.get("local_providers", ()))
+        info = self.manifest
+        calls = add_costs(calls, info.get("prices") or {}, info.get("local_providers", ()), info.get("providers"))
         return join_scores(calls, self.store.scores(self.run_id), self.items, self.scorers)
 
     @property
@@ -261,7 +262,8 @@ class EvalResult:
         calls = pd.DataFrame(self.store.judge_calls(self.run_id), columns=[*JUDGE_CALL_FIELDS, "scores"])
         calls = calls.rename(columns={"judge": "target"})
         local = set(calls.loc[calls["local"].astype(bool), "provider"])
-        priced = add_costs(calls, self.manifest.get("prices") or {}, local).rename(columns={"target": "judge"})
+        priced = add_costs(calls, self.manifest.get("prices") or {}, local, self.manifest.get("providers"))
+        priced = priced.rename(columns={"target": "judge"})
         return priced.drop(columns=["local"])
 
     def leaderboard(

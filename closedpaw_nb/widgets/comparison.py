@@ -16,7 +16,7 @@ import ipywidgets as w
 import traitlets
 
 from ..bench.frames import add_costs, rows_to_frame
-from ..bench.run import WorkItem, call_once, new_run_id, resolve_targets
+from ..bench.run import WorkItem, call_once, new_run_id, public_configs, resolve_targets
 from ..errors import ConfigError
 from ..evals.scorers import Score, Scorer
 from ..manager import ProviderManager
@@ -224,7 +224,8 @@ class ComparisonPanel(JobPanel):
     ) -> None:
         live.begin()
         row = await call_once(Tap(self.manager, live.feed), item, prompt, system, options, True, run_id)
-        row["cost_usd"] = add_costs(rows_to_frame([row]), self.prices, local)["cost_usd"].iloc[0]
+        configs = public_configs(self.manager)  # unpriced cloud calls are priced from the catalogue
+        row["cost_usd"] = add_costs(rows_to_frame([row]), self.prices, local, configs)["cost_usd"].iloc[0]
         self._rows.append(row)
         live.finish(row)
         if scoring is not None:
