@@ -222,35 +222,52 @@ def add_costs(
     cost = (prompt * per_m[:, 0] + completion * per_m[:, 1]) / 1e6
     names = df["provider"].tolist() if "provider" in df else [None] * len(df)
     local = set(local_providers)
-    for i, ((target, model), name) in enumerate(zip(keys, names, strict=True)):
-        if not np.isnan(per_m[i]).any():
-            continue  # the table priced it
+    groups: dict[tuple[Any, Any, Any], list[int]] = {}
+    for i in np.flatnonzero(np.isnan(per_m).any(axis=1)):  # the rows the table did not price
+        (target, model), name = keys[i], names[i]
         alias = aliases.get(target, aliases.get(model))
         if alias is None and name in local:
             cost[i] = 0.0  # free, whatever its token counts
-            continue
-        if np.isnan(prompt[i]) or np.isnan(completion[i]):
-            continue  # unknown tokens: unknown cost
-        ref = _catalogue_ref(alias, model, (providers or {}).get(name))
-        if ref is not None:
-            found = catalogue_cost(ref[0], int(prompt[i]), int(completion[i]), ref[1], ref[2])
-            cost[i] = np.nan if found is None else found
+        else:
+            groups.setdefault((alias, model, name), []).append(int(i))
+    for (alias, model, name), rows in groups.items():
+        at = np.array(rows)
+        cost[at] = _catalogue_prices(alias, model, (providers or {}).get(name), prompt[at], completion[at])
     out = df.copy()
     out["cost_usd"] = cost
     return out
 
 
-def _catalogue_ref(
-    alias: str | None, model: Any, config: Mapping[str, Any] | None
-) -> tuple[str, str | None, str | None] | None:
-    """(model, catalogue provider id, API URL) to look a call up by, or None."""
+def _catalogue_prices(
+    alias: str | None, model: Any, config: Mapping[str, Any] | None, prompt: np.ndarray, completion: np.ndarray
+) -> np.ndarray:
+    """The catalogue price of calls to one model (as `alias`, else by the provider's type or
+    URL); NaN where the model is unknown or a token count is. Linear prices are applied to all
+    calls at once; a model whose price has tiers is looked up per distinct call."""
     if alias is not None:
         provider, _, name = alias.rpartition(":")
-        return name, provider or None, None
-    if config is None or not isinstance(model, str):
-        return None
-    catalogue_provider, url = provider_id(config)
-    return (model, catalogue_provider, url) if catalogue_provider or url else None
+        where: tuple[str, str | None, str | None] = (name, provider or None, None)
+    elif config is None or not isinstance(model, str) or provider_id(config) == (None, None):
+        return np.full(len(prompt), np.nan)
+    else:
+        where = (model, *provider_id(config))
+    known = ~np.isnan(prompt) & ~np.isnan(completion)
+    out = np.full(len(prompt), np.nan)
+    per_input, per_output = (
+        catalogue_cost(where[0], 1_000_000, 0, *where[1:]),
+        catalogue_cost(where[0], 0, 1_000_000, *where[1:]),
+    )
+    if per_input is None or per_output is None or not known.any():
+        return out
+    linear = (prompt * per_input + completion * per_output) / 1e6
+    most = int(prompt[known].max()), int(completion[known].max())
+    at_most = catalogue_cost(where[0], *most, *where[1:])
+    if at_most is not None and math.isclose(at_most, (most[0] * per_input + most[1] * per_output) / 1e6, rel_tol=1e-9):
+        return np.where(known, linear, np.nan)  # no call reaches a higher tier
+    for i in np.flatnonzero(known):
+        found = catalogue_cost(where[0], int(prompt[i]), int(completion[i]), *where[1:])
+        out[i] = np.nan if found is None else found
+    return out
 
 
 def _price_table(
