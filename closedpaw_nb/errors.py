@@ -3,6 +3,7 @@
 ```
 ClosedPawError
 ├── ConfigError                    something the user must fix (bad config, unknown target...)
+│   └── MissingModelError          a call names no model and the provider has no default
 ├── VaultError                     the encrypted key store could not be used
 │   ├── VaultPasswordError         wrong passphrase, or the file was tampered with
 │   ├── VaultFormatError           not a vault file, unknown version, or weakened KDF parameters
@@ -51,6 +52,7 @@ __all__ = [
     "ConflictError",
     "DeadlineExceededError",
     "InternalServerError",
+    "MissingModelError",
     "NotFoundError",
     "OverloadedError",
     "PermissionDeniedError",
@@ -78,6 +80,11 @@ class ConfigError(ClosedPawError, ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(redact(message))
+
+
+class MissingModelError(ConfigError):
+    """A call named no model and its provider has no default model; the message lists the
+    provider's models when they could be read."""
 
 
 class VaultError(ClosedPawError):

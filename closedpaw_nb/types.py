@@ -192,6 +192,7 @@ class HealthState(str, enum.Enum):  # noqa: UP042 - a str equal to its value, li
     OK = "ok"
     AUTH_FAILED = "auth_failed"
     UNREACHABLE = "unreachable"
+    NOT_RUNNING = "not_running"  # a local server (e.g. Ollama) that nothing answers for: not a failure of yours
     TIMEOUT = "timeout"
     RATE_LIMITED = "rate_limited"
     ERROR = "error"

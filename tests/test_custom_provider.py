@@ -294,7 +294,7 @@ class Judged(ClientProvider):
         (True, "ok", "ok (health_check)"),
         (False, "error", "health_check() returned False"),
         ("yes", "error", "must return True or False"),
-        (httpx.ConnectError("refused"), "unreachable", "could not connect"),
+        (httpx.ConnectError("refused"), "not_running", "nothing answers"),
     ],
 )
 def test_an_overridden_health_check_is_what_every_view_shows(verdict, status, detail, monkeypatch):

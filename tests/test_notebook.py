@@ -40,7 +40,7 @@ async def test_sync_helpers_work_while_this_thread_runs_a_loop(fresh_manager):
     assert "".join(nb.stream("Hello", "sim-anthropic")) == nb.chat("Hello", "sim-anthropic").content
     assert set(nb.models().provider) >= {"sim-openai", "ollama"}
     health = nb.health().set_index("provider")
-    assert health.loc["sim-google", "status"] == "ok" and health.loc["ollama", "status"] == "unreachable"
+    assert health.loc["sim-google", "status"] == "ok" and health.loc["ollama", "status"] == "not_running"
 
 
 async def test_awaitable_twins(fresh_manager):
@@ -305,3 +305,26 @@ def test_read_results_refuses_what_it_cannot_read(tmp_path):
 
     with pytest.raises(ConfigError, match="over max_bytes=3"):
         read_results(tmp_path / "other.csv", max_bytes=3)
+
+
+def test_a_target_without_a_model_fails_alone_and_says_which_models_to_pick(fresh_manager, tmp_path):
+    nb.register("openai", name="nodefault", api_key="sim-key", base_url=nb._sim_server.base_url("openai"))
+    result = nb.compare("hi", ["ollama", "sim-openai", "nodefault"])
+    rows = result.df.set_index("target")
+    assert bool(rows.loc["sim-openai:sim-small", "ok"])  # the others finish
+    assert rows.loc["nodefault:(no model)", "error_type"] == "MissingModelError"
+    assert rows.loc["nodefault:(no model)", "error"] == (
+        "Choose a model for nodefault: it has no default model. "
+        'Its models: sim-small, sim-large (as "nodefault:sim-small").'
+    )
+    assert "it is not running: nothing answers at its address" in rows.loc["ollama:(no model)", "error"]
+    store = RunStore(tmp_path / "runs.sqlite")
+    run = nb.benchmark("hi", ["ollama", "sim-openai"], trials=2, warmup=1, store=store, progress=False)
+    by_target = run.df.groupby("target")["ok"].agg(["sum", "size"])
+    assert by_target.loc["sim-openai:sim-small"].tolist() == [3, 3] and by_target.loc["ollama:(no model)"].tolist() == [
+        0,
+        3,
+    ]
+    again = nb.resume(run.run_id, store=store, progress=False)  # the manifest's "ollama:(no model)" reads back
+    assert len(again.df) == len(run.df)
+    assert nb.health().set_index("provider").loc["ollama", "status"] == "not_running"

@@ -55,11 +55,13 @@ def closed_port() -> int:
 
 
 @pytest.mark.parametrize("provider_type", PROVIDER_TYPES)
-async def test_health_is_unreachable_on_a_closed_port(sim, provider_type, build):
+async def test_health_is_not_running_on_a_closed_local_port(sim, provider_type, build):
     url = f"http://127.0.0.1:{closed_port()}" + ("/v1" if provider_type in ("openai", "custom") else "")
     provider = build(provider_type, base_url=url)
     status = await provider.check_health()
-    assert status.status is HealthState.UNREACHABLE and not await provider.health_check()
+    # a loopback server that nothing answers for is not running (grey), not an unreachable cloud API
+    assert status.status is HealthState.NOT_RUNNING and not await provider.health_check()
+    assert status.detail == "nothing answers: is the server started?"
     assert "127.0.0.1" not in status.detail or "://" not in status.detail
     with pytest.raises(E.APIConnectionError):
         await provider.chat("hi")

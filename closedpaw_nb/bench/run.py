@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from ..errors import ConfigError, ProviderError
+from ..errors import ConfigError, MissingModelError, ProviderError
 from ..manager import ProviderManager
 from ..providers import BaseProvider
 from ..providers.base import MessagesLike
@@ -60,11 +60,14 @@ class Target:
     """One provider and model to call."""
 
     provider: str
-    model: str
+    model: str  # "": none given and no default; its calls fail, saying which models to choose from
 
     def __str__(self) -> str:
-        return f"{self.provider}:{self.model}"
+        return f"{self.provider}:{self.model or NO_MODEL}"
 
+
+NO_MODEL = "(no model)"
+"""How a target without a model reads ("ollama:(no model)")."""
 
 TargetLike: TypeAlias = "str | tuple[str, str] | Target"
 """One target: "provider:model", "provider" (its default model), ("provider", "model") or a Target."""
@@ -105,9 +108,12 @@ class WorkItem:
 def resolve_targets(manager: ProviderManager, targets: TargetsLike) -> list[Target]:
     """Turn "provider:model", ("provider", "model") or "provider" into Targets.
 
+    A provider named without a model that has no default model becomes a target with model
+    "": its calls fail with a `MissingModelError` that lists the provider's models, while the
+    other targets run (one target never stops a compare or a benchmark).
+
     Raises:
-        ConfigError: An unknown provider, or no model and no default model; raised
-            before anything is sent.
+        ConfigError: An unknown provider; raised before anything is sent.
     """
     if targets is None:
         targets = manager.names
@@ -120,7 +126,10 @@ def resolve_targets(manager: ProviderManager, targets: TargetsLike) -> list[Targ
         if provider is None:
             known = ", ".join(manager.names) or "none registered"
             raise ConfigError(f"unknown target {spec!r}: no provider named {name!r} (providers: {known})")
-        resolved.append(Target(name, provider.resolve_model(model)))
+        try:
+            resolved.append(Target(name, provider.resolve_model(model)))
+        except MissingModelError:
+            resolved.append(Target(name, ""))
     if not resolved:
         raise ConfigError("no targets: register a provider or pass targets=['provider:model', ...]")
     return list(dict.fromkeys(resolved))
@@ -134,7 +143,7 @@ def _split_target(spec: Any) -> tuple[str, str | None]:
     if isinstance(spec, str) and spec:
         # Provider names never contain ':', model names may ("llama3.2:latest").
         name, _, model = spec.partition(":")
-        return name, model or None
+        return name, None if model in ("", NO_MODEL) else model
     raise ConfigError(f"a target is 'provider:model' or ('provider', 'model'), got {spec!r}")
 
 

@@ -30,6 +30,7 @@ from ..errors import (
     AuthenticationError,
     ClosedPawError,
     ConfigError,
+    MissingModelError,
     PermissionDeniedError,
     ProviderError,
     ProviderImplementationError,
@@ -305,7 +306,13 @@ class BaseProvider(ABC):
             models = await self.fetch_models()
         except Exception as exc:
             error = as_provider_error(exc, self.name, "health_check" if seed_style else "fetch_models")
-            return HealthStatus(self.name, _health_state(error), detail=_short(error))
+            state = _health_state(error)
+            if state is HealthState.UNREACHABLE and self.is_local and type(error) is APIConnectionError:
+                # No URL here (health details never carry one): the provider table names it.
+                return HealthStatus(
+                    self.name, HealthState.NOT_RUNNING, detail="nothing answers: is the server started?"
+                )
+            return HealthStatus(self.name, state, detail=_short(error))
         latency = (time.perf_counter() - started) * 1000
         return HealthStatus(self.name, HealthState.OK, latency, len(models), "ok")
 
@@ -333,7 +340,7 @@ class BaseProvider(ABC):
         """The model to use: the argument, else the default model, else the first known one."""
         chosen = model or self.config.default_model or (self.config.models[0] if self.config.models else None)
         if not chosen:
-            raise ConfigError(
+            raise MissingModelError(
                 f"no model given and provider {self.name!r} has no default_model; "
                 "pass model=... or set default_model when registering"
             )

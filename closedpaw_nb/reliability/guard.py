@@ -14,8 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from ..errors import (
+    APIConnectionError,
     AuthenticationError,
+    ClosedPawError,
     DeadlineExceededError,
+    MissingModelError,
     ProviderError,
     ProviderImplementationError,
     QuotaExhaustedError,
@@ -33,6 +36,8 @@ from ..providers.base import (
 from ..types import ChatMessage, ChatResponse, HealthStatus, ModelInfo
 from .ratelimit import RateLimiter
 from .retry import RetryPolicy
+
+MODEL_LIST_TIMEOUT = 5.0  # seconds to read a provider's models for a "choose a model" message
 
 __all__ = ["GuardedProvider"]
 
@@ -69,23 +74,57 @@ class GuardedProvider(BaseProvider):
         self.quota_exhausted: QuotaExhaustedError | None = None
         self._exhausted_until: float | None = None
 
+    async def missing_model(self) -> MissingModelError:
+        """The error for a call that names no model when the provider has no default, in words
+        for a person picking one: the provider's models, or why they could not be read."""
+        try:
+            async with asyncio.timeout(MODEL_LIST_TIMEOUT):
+                models = [str(m) for m in await self.inner.list_models()]
+        except (ClosedPawError, TimeoutError) as exc:
+            why = "it did not answer in time" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+            if type(exc) is APIConnectionError and self.inner.is_local:
+                why = "it is not running: nothing answers at its address"
+            return MissingModelError(
+                f"Choose a model for {self.name}: it has no default model, "
+                f"and its model list could not be read ({why})."
+            )
+        if not models:
+            return MissingModelError(f"Choose a model for {self.name}: it has no default model and lists no models.")
+        shown = ", ".join(models[:12]) + (f" and {len(models) - 12} more" if len(models) > 12 else "")
+        return MissingModelError(
+            f"Choose a model for {self.name}: it has no default model. Its models: {shown} "
+            f'(as "{self.name}:{models[0]}").'
+        )
+
     async def chat(self, messages: MessagesLike, model: str | None = None, **options: Any) -> ChatResponse:
         messages = normalize_messages(messages)  # the one place: every provider gets list[ChatMessage]
         deadline = self._deadline(options)
         cost = self._cost(messages, options)
         call = lambda key: self._inner_chat(messages, model, self._keyed(options, key))  # noqa: E731
-        if deadline is None:
-            response = await self._retrying(call, cost)
-        else:
-            try:
-                async with asyncio.timeout(deadline):
-                    response = await self._retrying(call, cost)
-            except TimeoutError:
-                raise self._deadline_error(deadline, model, "") from None
+        try:
+            if deadline is None:
+                response = await self._retrying(call, cost)
+            else:
+                try:
+                    async with asyncio.timeout(deadline):
+                        response = await self._retrying(call, cost)
+                except TimeoutError:
+                    raise self._deadline_error(deadline, model, "") from None
+        except MissingModelError:
+            raise await self.missing_model() from None
         self._reconcile(cost, response)
         return response
 
     async def stream_chat(
+        self, messages: MessagesLike, model: str | None = None, **options: Any
+    ) -> AsyncIterator[str | ChatResponse]:
+        try:
+            async for item in self._stream_chat(messages, model, **options):
+                yield item
+        except MissingModelError:
+            raise await self.missing_model() from None
+
+    async def _stream_chat(
         self, messages: MessagesLike, model: str | None = None, **options: Any
     ) -> AsyncIterator[str | ChatResponse]:
         messages = normalize_messages(messages)

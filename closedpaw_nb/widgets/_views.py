@@ -40,6 +40,7 @@ STATUS_COLOURS = {
     "ok": "#b7e4c7",
     "auth_failed": "#d0bdf4",
     "unreachable": "#f5b7b1",
+    "not_running": "#e5e8e8",  # grey, not red: a local server that is not started is not an error
     "timeout": "#fad7a0",
     "rate_limited": "#f9e79f",
     "error": "#f1948a",

@@ -180,7 +180,7 @@ def _health(page) -> None:
     page.locator(".cpnb-check").click()  # the chart needs two points in time
     page.locator(".cpnb-health-chart img").wait_for()
     table = page.locator(".cpnb-health-table").inner_text()
-    assert "sim" in table and "ollama" in table and "unreachable" in table
+    assert "sim" in table and "ollama" in table and "not_running" in table
     page.locator(".cpnb-health").screenshot(path=SHOTS / "4-health.png")
 
 

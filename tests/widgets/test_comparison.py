@@ -214,3 +214,20 @@ def test_refresh_adds_new_providers_and_live_models(sim, manager):
     panel.refresh_button.click()
     panel.wait()
     assert panel.targets.options == ("m:sim-small", "m:sim-large") and "2 targets" in panel.status
+
+
+def test_a_target_without_a_model_fails_in_its_column_and_the_others_run(sim, sim_manager):
+    sim_manager.register_provider(
+        ProviderConfig("openai", name="nomodel", api_key=KEY, base_url=sim.base_url("openai"))
+    )
+    panel = ComparisonPanel(sim_manager)
+    assert "nomodel" in panel.targets.options  # offered, and never pre-selected
+    assert panel.targets.value == ()
+    panel.prompt.value, panel.targets.value = "Hello", ("nomodel", "s-openai:sim-small")
+    assert panel.start() is True
+    panel.wait()
+    columns = panel.columns
+    assert columns["s-openai:sim-small"].phase == "done" and columns["nomodel:(no model)"].phase == "error"
+    error = columns["nomodel:(no model)"].error
+    assert error.startswith("MissingModelError: Choose a model for nomodel") and "sim-small, sim-large" in error
+    assert "1 answered, 1 failed" in panel.status

@@ -24,11 +24,11 @@ def test_check_shows_each_status_in_colour(sim_manager):
         "s-openai": "ok",
         "s-anthropic": "ok",
         "bad": "auth_failed",
-        "gone": "unreachable",
+        "gone": "not_running",
     }
     assert latest.loc["s-openai", "model_count"] == 2 and latest.loc["s-openai", "latency_ms"] > 0
     table = board.table.value
-    for status in ("ok", "auth_failed", "unreachable"):
+    for status in ("ok", "auth_failed", "not_running"):
         assert STATUS_COLOURS[status] in table
     assert "2/4 ok; not ok: bad, gone" in board.status and board.error == ""
     assert not board.check_button.disabled

@@ -191,7 +191,7 @@ def test_unreachable_url(manager):
     panel.base_url.value = "http://127.0.0.1:9/v1"
     panel.test_button.click()
     panel.wait()
-    assert "Connection failed (unreachable)" in panel.errors["form"]
+    assert "Connection failed (not_running): nothing answers: is the server started?" in panel.errors["form"]
 
 
 def test_set_default_and_remove_from_the_table(sim, manager):
