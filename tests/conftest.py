@@ -7,6 +7,7 @@ import asyncio
 import gc
 import heapq
 import itertools
+import os
 import time
 from collections.abc import Callable
 
@@ -138,3 +139,16 @@ async def build(sim):
     yield factory
     for provider in made:
         await provider.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _output_dir(tmp_path_factory):
+    """Exports and charts that use the default output folder go to a temporary one (set in the
+    environment, so kernels and servers the tests start inherit it), never the user's documents."""
+    previous = os.environ.get("CLOSEDPAW_OUTPUT_DIR")
+    os.environ["CLOSEDPAW_OUTPUT_DIR"] = str(tmp_path_factory.mktemp("output"))
+    yield
+    if previous is None:
+        os.environ.pop("CLOSEDPAW_OUTPUT_DIR", None)
+    else:
+        os.environ["CLOSEDPAW_OUTPUT_DIR"] = previous

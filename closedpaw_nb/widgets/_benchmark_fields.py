@@ -10,7 +10,7 @@ import traitlets
 
 from ._shared import SCORERS
 from ._state import BenchmarkForm
-from ._views import LABEL_STYLE, button, exported_list, message, render_progress, row
+from ._views import LABEL_STYLE, button, cancel_button, exported_list, message, render_progress, row
 
 __all__ = ["BenchmarkFields", "summary_html"]
 
@@ -47,6 +47,7 @@ class BenchmarkFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type
             (self.warmup, "warmup"),
             (self.export_dir, "export_dir"),
             (self.expected, "expected_text"),
+            (self.all_columns, "all_columns"),
             (self.scorer, "scorer"),
         ):
             traitlets.link((form, trait), (widget, "value"))  # the state wins at start
@@ -58,6 +59,7 @@ class BenchmarkFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type
                 row(self.run_button, self.cancel_button, self.resume_button),
                 row(self.progress, self.counts),
                 self.status_html,
+                self.all_columns,
                 self.summary,
                 self.chart,
                 self.expected,
@@ -100,6 +102,8 @@ class BenchmarkFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type
             layout=w.Layout(width="100%"),
         )
         self.scorer = w.Dropdown(options=list(SCORERS), description="Scored by", style=LABEL_STYLE)
+        self.all_columns = w.Checkbox(f.all_columns, description="all summary columns", indent=False)
+        self.all_columns.add_class("cpnb-bench-all-columns")
         self.prompts.add_class("cpnb-bench-prompts")
         self.expected.add_class("cpnb-bench-expected")
         self.scorer.add_class("cpnb-bench-scorer")
@@ -107,7 +111,7 @@ class BenchmarkFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type
 
     def _outputs(self) -> None:
         self.run_button = button("Run", "primary", "play", cls="cpnb-bench-run")
-        self.cancel_button = button("Cancel", "warning", "stop", cls="cpnb-bench-cancel")
+        self.cancel_button = cancel_button("cpnb-bench-cancel")
         self.resume_button = button(
             "Resume",
             icon="forward",

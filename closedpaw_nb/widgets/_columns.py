@@ -13,7 +13,7 @@ import math
 import ipywidgets as w
 
 from ._state import TargetColumn
-from ._views import STATUS_COLOURS
+from ._views import STATUS_COLOURS, shortened
 
 __all__ = ["ColumnView", "metrics_text"]
 
@@ -98,7 +98,7 @@ class ColumnView(w.VBox):  # type: ignore[misc]  # ipywidgets ships no types
 
     def _render_answer(self, _change: object = None) -> None:
         s = self.state
-        error = f'<div style="color:#a4161a;white-space:pre-wrap">⚠ {html.escape(s.error)}</div>' if s.error else ""
+        error = f'<div style="color:#a4161a;white-space:pre-wrap">⚠ {shortened(s.error)}</div>' if s.error else ""
         body = html.escape(s.text) if s.text else ("<i>waiting…</i>" if s.phase in ("waiting", "streaming") else "")
         self.answer.value = f'{error}<div style="white-space:pre-wrap;line-height:1.45">{body}</div>'
 

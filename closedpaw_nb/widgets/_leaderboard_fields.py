@@ -15,7 +15,7 @@ from traitlets import Dict, Int, List, Unicode
 
 from ._benchmark_fields import summary_html
 from ._state import RunForm
-from ._views import LABEL_STYLE, button, exported_list, holding, message, note, render_progress, row
+from ._views import LABEL_STYLE, button, cancel_button, exported_list, holding, message, note, render_progress, row
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -234,7 +234,7 @@ class LeaderboardFields(w.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
 
     def _outputs(self) -> None:
         self.run_button = button("Run", "primary", "play", cls="cpnb-lb-run")
-        self.cancel_button = button("Cancel", "warning", "stop", cls="cpnb-lb-cancel")
+        self.cancel_button = cancel_button("cpnb-lb-cancel")
         self.cancel_button.disabled = True
         self.progress = w.IntProgress(
             0, min=0, max=1, description="0/0", style=LABEL_STYLE, layout=w.Layout(width="420px")

@@ -93,7 +93,7 @@ class ProvidersTable(w.GridBox):  # type: ignore[misc]  # ipywidgets ships no ty
         for b in (default, remove):
             b.layout = w.Layout(width="90px")
         return [
-            w.HTML(f"<b>{html.escape(r['name'])}</b>{star}"),
+            w.HTML(f"<b style='white-space:nowrap'>{html.escape(r['name'])}</b>{star}"),
             w.HTML(html.escape(r["type"])),
             w.HTML(f"<code style='word-break:break-all;line-height:1.3'>{html.escape(r['base_url'])}</code>"),
             w.HTML(html.escape(r["default_model"] or "—")),

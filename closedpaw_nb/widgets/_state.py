@@ -144,7 +144,7 @@ class RunForm(HasTraits):
     run_id = Unicode("")
     status = Unicode("")
     error = Unicode("")
-    export_dir = Unicode("closedpaw-exports")
+    export_dir = Unicode("", help="Where exports go; the panels fill in `default_output_dir()`.")
     exported = List(Unicode())
 
 
@@ -156,6 +156,7 @@ class BenchmarkForm(RunForm):
     trials = Int(3)
     concurrency = Int(4)
     warmup = Int(1)
+    all_columns = Bool(False, help="Show every summary column, not only the everyday ones.")
     expected_text = Unicode("", help="Expected answers to score the run by: one line per prompt, in order.")
     scorer = Unicode("includes", help="How the run's answers are scored (a SCORERS name).")
 

@@ -27,11 +27,13 @@ __all__ = [
     "figure_output",
     "holding",
     "message",
+    "cancel_button",
     "close_children",
     "close_tree",
     "note",
     "row",
     "set_figure",
+    "shortened",
 ]
 
 LABEL_STYLE = {"description_width": "130px"}
@@ -50,12 +52,27 @@ STATUS_COLOURS = {
 _KINDS = {"info": "#1f4e79", "ok": "#1e6b34", "error": "#a4161a", "warn": "#8a5a00"}
 
 
+SHORT_TEXT = 300  # characters of a message or error shown before "show all"
+
+
 def message(text: str, kind: str = "info") -> str:
-    """`text` as escaped HTML in the colour of `kind` (info, ok, error, warn); '' stays ''."""
+    """`text` as escaped HTML in the colour of `kind` (info, ok, error, warn); '' stays ''.
+    A long text shows its start, with the whole of it one click away."""
     if not text:
         return ""
     style = f"color:{_KINDS.get(kind, _KINDS['info'])};white-space:pre-wrap;line-height:1.35;max-width:640px"
-    return f'<div style="{style}">{html.escape(text)}</div>'
+    return f'<div style="{style}">{shortened(text)}</div>'
+
+
+def shortened(text: str, limit: int = SHORT_TEXT) -> str:
+    """Escaped `text`; past `limit` characters, its start and a "show all" toggle with the rest."""
+    if len(text) <= limit:
+        return html.escape(text)
+    cut = text.rfind(" ", 0, limit) if " " in text[limit // 2 : limit] else limit
+    return (
+        f"{html.escape(text[:cut])}… <details style='display:inline'><summary style='cursor:pointer;"
+        f"display:inline;text-decoration:underline'>show all</summary>{html.escape(text)}</details>"
+    )
 
 
 def note(text: str) -> str:
@@ -77,6 +94,15 @@ def button(description: str, style: str = "", icon: str = "", tooltip: str = "",
     b = w.Button(description=description, button_style=style, icon=icon, tooltip=tooltip or description)
     if cls:
         b.add_class(cls)
+    return b
+
+
+def cancel_button(cls: str) -> w.Button:
+    """A Cancel button that looks disabled (grey) while nothing runs and warns (orange) while
+    something does."""
+    b = button("Cancel", "", "stop", cls=cls)
+    b.observe(lambda change: setattr(b, "button_style", "" if change["new"] else "warning"), names="disabled")
+    b.disabled = True
     return b
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import ipywidgets as w
 
 from ..bench.run import BenchmarkResult, new_run_id, normalize_prompts, resolve_targets, resume_benchmark, run_benchmark
-from ..bench.store import RunStore
+from ..bench.store import RunStore, default_output_dir
 from ..errors import ConfigError
 from ..evals.run import EvalResult, score_benchmark
 from ..manager import ProviderManager
@@ -38,7 +38,8 @@ class BenchmarkPanel(RunPanel):
             DataFrame column (its index becomes the prompt ids).
         store: A RunStore or the path of its SQLite file (default: the user data directory).
         prices: {"provider:model" or "model": (usd_per_million_input, usd_per_million_output)}.
-        export_dir: The directory the export buttons write to (editable in the panel).
+        export_dir: The directory the export buttons write to (editable in the panel; default
+            `default_output_dir()`: $CLOSEDPAW_OUTPUT_DIR, else ~/Documents/closedpaw_nb).
 
     Attributes:
         form: The `BenchmarkForm` state (inputs, live counts, run_id, exports).
@@ -54,13 +55,14 @@ class BenchmarkPanel(RunPanel):
         prompts: Any = None,
         store: RunStore | str | None = None,
         prices: dict[str, Any] | None = None,
-        export_dir: str = "closedpaw-exports",
+        export_dir: str | None = None,
     ) -> None:
         self.manager = manager if manager is not None else default_manager()
         self.prices, self._source = prices, prompts
-        self.form = BenchmarkForm(export_dir=export_dir, use_source=prompts is not None)
+        self.form = BenchmarkForm(export_dir=export_dir or str(default_output_dir()), use_source=prompts is not None)
         self.job = Job(self._set_busy, lambda exc: setattr(self.form, "error", f"{type(exc).__name__}: {exc}"))
         self.run: BenchmarkResult | None = None
+        self._summaries = ("", "")  # (everyday columns, all columns) of the last run
         self.evaluation: EvalResult | None = None
         self._store: RunStore | None = store if isinstance(store, RunStore) else None
         self._store_path = None if isinstance(store, RunStore) else store  # opened on first use
@@ -77,6 +79,8 @@ class BenchmarkPanel(RunPanel):
             f.summary,
             f.chart,
         )
+        self.all_columns = f.all_columns
+        self.form.observe(self._show_summary, names="all_columns")
         self.expected, self.scorer, self.score_button, self.scores = f.expected, f.scorer, f.score_button, f.scores
         self.export_dir, self.csv_button, self.parquet_button, self.exported_html = (
             f.export_dir,
@@ -185,7 +189,8 @@ class BenchmarkPanel(RunPanel):
             self.summary.value = "<i>no finished calls yet</i>"
             return
         # Statistics (with a bootstrap) and PNG rendering are CPU work: keep them off the runner loop.
-        self.summary.value = await asyncio.to_thread(_summary, result)
+        self._summaries = await asyncio.to_thread(_summaries, result)
+        self._show_summary()
         set_figure(self.chart, await asyncio.to_thread(result.latency_chart), "latency by target")
 
     # -- scoring ------------------------------------------------------------------------
@@ -225,6 +230,10 @@ class BenchmarkPanel(RunPanel):
         self.form.status = (
             f"Scored run {run.run_id} by {name}: best {best['target']} ({best[name]:.2f}, 95% CI {low:.2f}–{high:.2f})."
         )
+
+    def _show_summary(self, _change: Any = None) -> None:
+        short, full = self._summaries
+        self.summary.value = full if self.form.all_columns else short
 
     def _on_start(self, total: int) -> None:
         self.form.total = self.form.done + total
@@ -282,7 +291,38 @@ class BenchmarkPanel(RunPanel):
         return list(self.form.exported)
 
 
-def _summary(result: BenchmarkResult) -> str:
+def _summaries(result: BenchmarkResult) -> tuple[str, str]:
+    """(the everyday numbers with friendly names, every summary column) as HTML tables."""
     from ..bench.frames import style_summary
 
-    return summary_html(style_summary(result.summary()).to_html())
+    summary = result.summary()
+    return summary_html(_everyday(summary).to_html(na_rep="—")), summary_html(style_summary(summary).to_html())
+
+
+def _everyday(summary: Any) -> Any:
+    """Calls, errors, p50 latency with its 95% CI, p90, TTFT, tokens/s and cost per call."""
+    import pandas as pd
+
+    def ms(value: float) -> str:
+        return "—" if pd.isna(value) else f"{value:,.0f}"
+
+    s = summary
+    ci = [
+        f"{ms(p)} ({ms(lo)}–{ms(hi)})"
+        for p, lo, hi in zip(s.latency_p50_ms, s.latency_p50_ci_low_ms, s.latency_p50_ci_high_ms, strict=True)
+    ]
+    table = pd.DataFrame(
+        {
+            "calls": s.n,
+            "errors": [f"{r:.0%}" for r in s.error_rate],
+            "latency p50 (95% CI), ms": ci,
+            "p90, ms": [ms(v) for v in s.latency_p90_ms],
+            "TTFT p50, ms": [ms(v) for v in s.ttft_p50_ms],
+            "tokens/s": [ms(v) for v in s.tokens_per_s_p50],
+            "cost per call": [
+                "—" if pd.isna(v) else f"${v:.6f}" if 0 < v < 0.01 else f"${v:.4f}" for v in s.cost_per_call_usd
+            ],
+        },
+        index=s.index,
+    )
+    return table

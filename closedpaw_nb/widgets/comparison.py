@@ -25,7 +25,7 @@ from ._jobs import Job
 from ._shared import SCORERS, default_manager, local_providers, simulated_providers, target_options
 from ._state import CompareForm, TargetColumn
 from ._streaming import Live, Tap, tick
-from ._views import LABEL_STYLE, JobPanel, button, close_tree, holding, message, row
+from ._views import LABEL_STYLE, JobPanel, button, cancel_button, close_tree, holding, message, row
 
 __all__ = ["ComparisonPanel"]
 
@@ -70,7 +70,7 @@ class ComparisonPanel(JobPanel):
         )
         self.scorer = w.Dropdown(options=list(SCORERS), description="Scored by", style=LABEL_STYLE)
         self.run_button = button("Run", "primary", "play", cls="cpnb-run")
-        self.cancel_button = button("Cancel", "warning", "stop", cls="cpnb-cancel")
+        self.cancel_button = cancel_button("cpnb-cancel")
         self.refresh_button = button(
             "Refresh targets", icon="refresh", cls="cpnb-refresh", tooltip="Reload providers and their live model lists"
         )

@@ -26,7 +26,7 @@ import ipywidgets as w
 
 from .. import datasets
 from ..bench.run import Target, new_run_id, resolve_targets
-from ..bench.store import RunStore
+from ..bench.store import RunStore, default_output_dir
 from ..errors import ConfigError
 from ..evals.datasets import read_items
 from ..evals.run import EvalResult, run_evaluation
@@ -67,7 +67,8 @@ class LeaderboardPanel(RunPanel):
         manager: The ProviderManager to use (default: the notebook helpers' one).
         store: A RunStore or the path of its SQLite file (default: the user data directory).
         prices: {"provider:model" or "model": (usd_per_million_input, usd_per_million_output)}.
-        export_dir: The directory the export buttons write to (editable in the panel).
+        export_dir: The directory the export buttons write to (editable in the panel; default
+            `default_output_dir()`: $CLOSEDPAW_OUTPUT_DIR, else ~/Documents/closedpaw_nb).
 
     Attributes:
         form: The `LeaderboardForm` state (inputs, live counts, run_id, the leaderboard rows,
@@ -83,11 +84,11 @@ class LeaderboardPanel(RunPanel):
         manager: ProviderManager | None = None,
         store: RunStore | str | None = None,
         prices: dict[str, Any] | None = None,
-        export_dir: str = "closedpaw-exports",
+        export_dir: str | None = None,
     ) -> None:
         self.manager = manager if manager is not None else default_manager()
         self.prices = prices
-        self.form = LeaderboardForm(export_dir=export_dir)
+        self.form = LeaderboardForm(export_dir=export_dir or str(default_output_dir()))
         self.job = Job(self._set_busy, lambda exc: setattr(self.form, "error", f"{type(exc).__name__}: {exc}"))
         self.result: EvalResult | None = None
         self._store: RunStore | None = store if isinstance(store, RunStore) else None

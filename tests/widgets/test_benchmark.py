@@ -50,7 +50,13 @@ def test_run_shows_progress_summary_and_chart(sim_manager, store):
     df = panel.run.df
     assert len(df) == total and df.ok.all() and set(df.prompt) == {"first prompt", "second prompt"}
     assert panel.form.run_id == panel.run.run_id and panel.run.run_id in panel.status
-    assert "s-anthropic:sim-small" in panel.summary.value and "latency_p50_ms" in panel.summary.value
+    short = panel.summary.value  # the everyday columns, with friendly names
+    assert "s-anthropic:sim-small" in short and "latency p50 (95% CI), ms" in short and "tokens/s" in short
+    assert "latency_p99_ms" not in short and "ttft_p99_ms" not in short
+    panel.all_columns.value = True  # every column, one click away
+    assert "latency_p99_ms" in panel.summary.value and "latency_p50_ms" in panel.summary.value
+    panel.all_columns.value = False
+    assert panel.summary.value == short
     assert base64.b64decode(panel.chart.outputs[0]["data"]["image/png"]).startswith(b"\x89PNG")
     assert store.runs()[0]["status"] == "done"
 

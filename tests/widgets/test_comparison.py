@@ -231,3 +231,18 @@ def test_a_target_without_a_model_fails_in_its_column_and_the_others_run(sim, si
     error = columns["nomodel:(no model)"].error
     assert error.startswith("MissingModelError: Choose a model for nomodel") and "sim-small, sim-large" in error
     assert "1 answered, 1 failed" in panel.status
+
+
+def test_cancel_looks_disabled_until_something_runs_and_long_errors_fold(manager):
+    from closedpaw_nb.widgets._views import message
+
+    panel = ComparisonPanel(manager)
+    assert panel.cancel_button.disabled and panel.cancel_button.button_style == ""  # grey while idle
+    panel._set_busy(True)
+    assert not panel.cancel_button.disabled and panel.cancel_button.button_style == "warning"
+    panel._set_busy(False)
+    assert panel.cancel_button.button_style == ""
+    long = "ConnectError: " + "the upstream said no " * 40 + "<end>"
+    folded = message(long, "error")
+    assert "show all</summary>" in folded and folded.count("&lt;end&gt;") == 1  # the whole text, once, on demand
+    assert "show all" not in message("short and sweet", "error")
