@@ -16,9 +16,9 @@ import pytest
 from matplotlib.figure import Figure
 from scipy.special import expit
 
+from closedpaw_nb.bench.charts import win_matrix_heatmap
 from closedpaw_nb.errors import ConfigError
 from closedpaw_nb.evals.agreement import agreement, cohen_kappa, combine_swapped, inconsistency_rate
-from closedpaw_nb.evals.arena_charts import win_matrix_heatmap
 from closedpaw_nb.evals.bradley_terry import (
     ELO_ANCHOR,
     ELO_SCALE,

@@ -358,7 +358,7 @@ class Arena:
 
     def chart(self, *, voters: Iterable[str] | None = None) -> Figure:
         """Heatmap of the observed win rates (row beats column), best target first."""
-        from .arena_charts import win_matrix_heatmap
+        from ..bench.charts import win_matrix_heatmap
 
         return win_matrix_heatmap(self.win_matrix(voters=voters)[0])
 
