@@ -10,7 +10,9 @@ The ClosedPaw provider framework (types, config, providers, manager), the notebo
 helpers (`register`, `chat`, `compare`, `benchmark`, ...) and `DataVault`,
 `RateLimiter`, `RetryPolicy` are importable from here; heavier parts load on first use.
 The error tree lives in `closedpaw_nb.errors`, the simulator in `closedpaw_nb.sim` and
-the provider contract check in `closedpaw_nb.testing`.
+the provider contract check in `closedpaw_nb.testing`. Messages may carry images
+(`image()`, `TextPart`, `ImagePart`); `Tool`/`ToolCall` are the tool-calling records
+(the rest in `closedpaw_nb.tools`), and `closedpaw_nb.structured` reads JSON answers.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from typing import Any
 
 from ._version import __version__
 from .config import ProviderConfig, Secret
+from .content import ImagePart, TextPart, image
 from .errors import ClosedPawError, ConfigError, ProviderError
 from .manager import ProviderManager, get_provider_manager
 from .providers import BaseProvider, ChatOptions, ChatStream
+from .tools import Tool, ToolCall
 from .types import ChatMessage, ChatResponse, HealthState, HealthStatus, ModelInfo, ProviderType, Usage
 
 # Loaded on first access, so `import closedpaw_nb` stays light (no pandas, no cryptography).
@@ -123,13 +127,18 @@ __all__ = [
     "ConfigError",
     "HealthState",
     "HealthStatus",
+    "ImagePart",
     "ModelInfo",
     "ProviderConfig",
     "ProviderError",
     "ProviderManager",
     "ProviderType",
     "Secret",
+    "TextPart",
+    "Tool",
+    "ToolCall",
     "Usage",
     "__version__",
     "get_provider_manager",
+    "image",
 ]

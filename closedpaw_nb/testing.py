@@ -12,25 +12,45 @@ when it fails: the provider was built with `super().__init__(config)`, chat retu
 `ChatResponse`, the stream's deltas join into its text and its result equals chat's,
 `list_models()` returns model ids (`List[str]`), the health probe is ok, and failures are
 `ProviderError`s (never a bare `Exception` or an HTTP library's own).
+
+Beyond text, a provider is checked for what its `capabilities` declare: "images" (a
+message with an image part is answered), "structured" (a simple schema fills `parsed`,
+streamed and not) and "tools" (`tool_choice="required"` gives `ToolCall`s, the same when
+streamed, and a tool result sent back is answered). Undeclared ones are listed as skipped.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .content import ImagePart, TextPart
 from .errors import AuthenticationError, ProviderError, ProviderImplementationError
-from .providers.base import BaseProvider, describe_value
+from .providers.base import CAPABILITIES, BaseProvider, describe_value
 from .reliability.guard import GuardedProvider
 from .reliability.ratelimit import RateLimiter
 from .reliability.retry import RetryPolicy
+from .tools import Tool, ToolCall
 from .types import ChatMessage, ChatResponse, HealthStatus
 
 __all__ = ["Check", "ContractReport", "ProviderContractError", "acheck_provider", "check_provider"]
 
 PROMPT = "Name three primary colours."
+
+# A 1x1 red PNG: the smallest image every vision API accepts.
+TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
+    "0000000c49444154789c63f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
+)
+COLOUR_SCHEMA = {"type": "object", "properties": {"colour": {"type": "string"}}, "required": ["colour"]}
+COLOUR_TOOL = Tool(
+    "get_colour_code",
+    "The hex code of a named colour.",
+    {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+)
 
 
 class ProviderContractError(AssertionError):
@@ -55,6 +75,7 @@ class Check:
     passed: bool
     detail: str = ""
     seconds: float = 0.0
+    skipped: bool = False
 
 
 @dataclass
@@ -74,14 +95,14 @@ class ContractReport:
 
     def __str__(self) -> str:
         lines = [f"contract check of {self.provider!r}: {'PASSED' if self.passed else 'FAILED'}"]
-        lines += [f"  [{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}" for c in self.checks]
+        lines += [f"  [{_mark(c)}] {c.name}: {c.detail}" for c in self.checks]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         import html
 
         rows = "".join(
-            f"<tr><td>{'✅' if c.passed else '❌'}</td><td>{html.escape(c.name)}</td>"
+            f"<tr><td>{'➖' if c.skipped else '✅' if c.passed else '❌'}</td><td>{html.escape(c.name)}</td>"
             f"<td>{html.escape(c.detail)}</td></tr>"
             for c in self.checks
         )
@@ -142,6 +163,7 @@ async def acheck_provider(
             await _step(report, "errors are ProviderErrors (unknown model)", lambda: _not_found(run, missing_model))
         if bad_key_provider is not None:
             await _step(report, "error mapping: invalid key", lambda: _bad_key(_as_called(bad_key_provider), run))
+        await _capability_steps(report, run)
     if raise_on_failure and not report.passed:
         raise ProviderContractError(str(report))
     return report
@@ -247,7 +269,96 @@ async def _bad_key(bad: GuardedProvider, run: _Run) -> str:
     return "AuthenticationError; health auth_failed"
 
 
+_CAPABILITY_CHECKS = {
+    "images": "images: an image part is answered",
+    "structured": "structured: a simple schema fills parsed",
+    "tools": "tools: tool_choice='required' gives ToolCalls",
+}
+
+
+async def _capability_steps(report: ContractReport, run: _Run) -> None:
+    declared = run.provider.model_capabilities(run.model)
+    await _step(report, "capabilities declared", lambda: _declared(declared))
+    checks = {"images": _images, "structured": _structured, "tools": _tools}
+    for capability, name in _CAPABILITY_CHECKS.items():
+        if capability in declared:
+            await _step(report, name, functools.partial(checks[capability], run))
+        else:
+            report.checks.append(Check(name, True, "skipped: not declared in capabilities", skipped=True))
+
+
+async def _declared(declared: frozenset[str]) -> str:
+    unknown = sorted(set(declared) - CAPABILITIES)
+    _require(not unknown, f"unknown capabilities {unknown}: use a subset of {sorted(CAPABILITIES)}")
+    _require("text" in declared, 'capabilities must include "text"')
+    return ", ".join(sorted(declared))
+
+
+async def _images(run: _Run) -> str:
+    message = ChatMessage("user", [TextPart("What colour is this image? One word."), ImagePart.from_bytes(TINY_PNG)])
+    response = await run.provider.chat([message], run.model, **run.options)
+    _check_response(response, run.provider.name)
+    return f"answered: {response.content[:40]!r}"
+
+
+async def _structured(run: _Run) -> str:
+    messages = [ChatMessage("user", 'Name a primary colour. Answer as JSON: {"colour": "..."}')]
+    for how in ("chat", "stream"):
+        if how == "chat":
+            response = await run.provider.chat(messages, run.model, response_format=COLOUR_SCHEMA, **run.options)
+        else:
+            response = await run.provider.stream(
+                messages, run.model, response_format=COLOUR_SCHEMA, **run.options
+            ).get_response()
+        _require(
+            isinstance(response.parsed, dict) and isinstance(response.parsed.get("colour"), str),
+            f"{how}: parsed is {response.parsed!r}, not an object with a colour "
+            f"(parse_error: {response.parse_error}); answer with JSON that fits the schema, or set parsed",
+        )
+    return f"parsed {response.parsed!r}"
+
+
+async def _tools(run: _Run) -> str:
+    messages = [ChatMessage("user", "What is the hex code of red? Use the tool.")]
+    options = {**run.options, "tools": [COLOUR_TOOL], "tool_choice": "required"}
+    response = await run.provider.chat(messages, run.model, **options)
+    _check_calls(response, "chat")
+    streamed = await run.provider.stream(messages, run.model, **options).get_response()
+    _check_calls(streamed, "stream")
+    _require(
+        [c.name for c in streamed.tool_calls] == [c.name for c in response.tool_calls],
+        "the streamed tool calls differ from chat()'s: parse both through one ToolCallAccumulator",
+    )
+    call = response.tool_calls[0]
+    answer = [
+        *messages,
+        ChatMessage("assistant", response.content, tool_calls=response.tool_calls),
+        *[ChatMessage("tool", '{"hex": "#ff0000"}', tool_call_id=c.id, name=c.name) for c in response.tool_calls],
+    ]
+    final = await run.provider.chat(answer, run.model, tools=[COLOUR_TOOL], **run.options)
+    _require(isinstance(final, ChatResponse), "the turn with the tool results was not answered")
+    return f"{call.name}({call.arguments}); the result turn was answered"
+
+
+def _check_calls(response: ChatResponse, how: str) -> None:
+    calls = response.tool_calls
+    _require(bool(calls), f"{how}: tool_calls is empty although a call was required")
+    _require(
+        all(isinstance(c, ToolCall) for c in calls),
+        f"{how}: tool_calls must hold closedpaw_nb.tools.ToolCall objects, got {describe_value(calls)}",
+    )
+    _require(all(c.name == COLOUR_TOOL.name for c in calls), f"{how}: a call names an unknown tool")
+    _require(all(c.parse_error is None for c in calls), f"{how}: arguments did not parse: {calls[0].parse_error}")
+    _require(
+        response.finish_reason == "tool_calls", f"{how}: finish_reason is {response.finish_reason!r}, not 'tool_calls'"
+    )
+
+
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _mark(check: Check) -> str:
+    return "skip" if check.skipped else "ok" if check.passed else "FAIL"
 
 
 def _name_of(provider: Any) -> str:

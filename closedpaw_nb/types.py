@@ -1,16 +1,21 @@
 """Plain data types shared by every layer: no I/O, no httpx, no pandas.
 
 `ProviderType`, `ChatMessage` and `ChatResponse` keep the names and fields of the
-ClosedPaw seed; the rest (`Usage`, `ModelInfo`, `HealthStatus`, `StreamEvent`) are the
-small records the gateway passes around.
+ClosedPaw seed (new fields are appended, so positional use still works); the rest
+(`Usage`, `ModelInfo`, `HealthStatus`) are the small records the gateway passes around.
+Message parts live in `content`, tool calls in `tools.call`: both plain, like this module.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
+
+from .content import ImagePart, Part, TextPart, as_parts
+from .tools.call import ToolCall
 
 __all__ = [
     "ChatMessage",
@@ -37,30 +42,93 @@ class ProviderType(str, enum.Enum):  # noqa: UP042 - the seed's (str, Enum): equ
         return self.value
 
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
 
 
 @dataclass(frozen=True)
 class ChatMessage:
     """One turn of a conversation.
 
+    `ChatMessage("user", "hi")` is the seed's form, and a plain string stays the common
+    case. A list of parts carries images too: `ChatMessage("user", ["What is this?",
+    image("chart.png")])` (str items become `TextPart`s; OpenAI-style part dicts are
+    accepted). Tool calling adds two shapes: an assistant turn with `tool_calls` (the
+    model's calls, sent back as they came) and a `role="tool"` turn with the result of
+    one call, linked by `tool_call_id`.
+
     Attributes:
-        role: "system", "user" or "assistant".
-        content: The text of the turn.
+        role: "system", "user", "assistant" or "tool".
+        content: The text of the turn, or a list of `TextPart`/`ImagePart`.
+        tool_call_id: For role "tool": the id of the call this is the result of.
+        name: For role "tool": the tool's name (some APIs want it).
+        tool_calls: For role "assistant": the calls the model made in this turn.
     """
 
     role: str
-    content: str
+    content: str | list[Part]
+    tool_call_id: str | None = None
+    name: str | None = None
+    tool_calls: Sequence[ToolCall] = ()
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f"ChatMessage.role must be one of {ROLES}, got {self.role!r}")
         if not isinstance(self.content, str):
-            raise TypeError("ChatMessage.content must be a str")
+            if isinstance(self.content, (bytes, Mapping)) or not isinstance(self.content, Iterable):
+                raise TypeError("ChatMessage.content must be a str or a list of parts (TextPart, ImagePart)")
+            object.__setattr__(self, "content", as_parts(self.content))
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError('a ChatMessage with role="tool" needs the tool_call_id of the call it answers')
+        if self.tool_calls:
+            if self.role != "assistant":
+                raise ValueError("only an assistant ChatMessage carries tool_calls")
+            object.__setattr__(self, "tool_calls", tuple(_as_tool_call(c) for c in self.tool_calls))
 
-    def to_dict(self) -> dict[str, str]:
-        """The message as `{"role": ..., "content": ...}` (the seed's wire-neutral form)."""
-        return {"role": self.role, "content": self.content}
+    def __hash__(self) -> int:
+        content = self.content if isinstance(self.content, str) else tuple(self.content)
+        return hash((self.role, content, self.tool_call_id, self.name, tuple(c.id for c in self.tool_calls)))
+
+    def __repr__(self) -> str:
+        # The seed's short form; the tool fields only when set.
+        extra = "".join(
+            f", {name}={value!r}"
+            for name in ("tool_call_id", "name", "tool_calls")
+            if (value := getattr(self, name)) not in (None, ())
+        )
+        return f"ChatMessage(role={self.role!r}, content={self.content!r}{extra})"
+
+    @property
+    def text(self) -> str:
+        """The text: the string itself, or the text parts joined with newlines."""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(p.text for p in self.content if isinstance(p, TextPart))
+
+    @property
+    def images(self) -> list[ImagePart]:
+        """The image parts (none for a string)."""
+        return [] if isinstance(self.content, str) else [p for p in self.content if isinstance(p, ImagePart)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """`{"role": ..., "content": ...}` (the seed's wire-neutral form), with the content as
+        OpenAI-style part dicts when it has parts, and the tool fields only when set."""
+        content = self.content if isinstance(self.content, str) else [p.to_dict() for p in self.content]
+        row: dict[str, Any] = {"role": self.role, "content": content}
+        if self.tool_call_id is not None:
+            row["tool_call_id"] = self.tool_call_id
+        if self.name is not None:
+            row["name"] = self.name
+        if self.tool_calls:
+            row["tool_calls"] = [c.to_dict() for c in self.tool_calls]
+        return row
+
+
+def _as_tool_call(value: Any) -> ToolCall:
+    if isinstance(value, ToolCall):
+        return value
+    if isinstance(value, Mapping):
+        return ToolCall.from_dict(value)
+    raise TypeError(f"tool_calls must hold ToolCall objects (or their dicts), got {type(value).__name__}")
 
 
 @dataclass(frozen=True)
@@ -97,6 +165,16 @@ class ChatResponse:
         attempts: How many HTTP attempts the call took (1 without retries).
         request_id: The provider's request id, when it sends one.
         provider_details: Provider-specific extras (raw finish reason, timings...).
+        parsed: With `response_format=`: the decoded answer, valid against the schema
+            (a model instance when a pydantic model class was given); else None.
+        parse_error: Why `parsed` is None although a format was asked for (not JSON,
+            not valid against the schema, a refusal). Bad model output is never raised.
+        refusal: The model's refusal, when the API reports one as such.
+        tool_calls: The calls the model asked for (`finish_reason` "tool_calls").
+        usage_source: Where the token counts came from: "reported" (the provider's
+            usage fields, the default), "tokenized" (counted afterwards with the
+            server's own tokenizer endpoint) or "missing" (the server sent none and
+            nothing counted them: the counts are None, never estimated).
     """
 
     content: str
@@ -111,14 +189,29 @@ class ChatResponse:
     attempts: int = 1
     request_id: str | None = None
     provider_details: dict[str, Any] = field(default_factory=dict)
+    parsed: Any = None
+    parse_error: str | None = None
+    refusal: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage_source: str = "reported"
 
     @property
     def usage(self) -> Usage:
         return Usage(self.prompt_tokens, self.completion_tokens)
 
     def to_dict(self) -> dict[str, Any]:
-        """All fields as a plain dict (for DataFrames and JSON)."""
-        return asdict(self)
+        """All fields as a plain dict (for DataFrames and JSON): tool calls as dicts, and
+        `parsed` as JSON-able data (a pydantic instance through `model_dump`)."""
+        row = asdict(replace(self, parsed=None, tool_calls=[]))
+        row["parsed"] = _jsonable(self.parsed)
+        row["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        return row
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return value
 
 
 class ModelInfo(str):

@@ -26,6 +26,11 @@ PUBLIC = {
     "Usage",
     "__version__",
     "get_provider_manager",
+    "TextPart",
+    "ImagePart",
+    "image",
+    "Tool",
+    "ToolCall",
     "BenchmarkResult",
     "CompareResult",
     "DataVault",
@@ -87,7 +92,8 @@ def test_import_opens_no_socket_and_loads_no_heavy_modules():
         "sys.addaudithook(audit)\n"
         "import closedpaw_nb\n"
         "closedpaw_nb.get_provider_manager()\n"
-        "heavy = [m for m in ('pandas', 'ipywidgets', 'matplotlib', 'starlette', 'uvicorn', 'cryptography')\n"
+        "heavy = [m for m in ('pandas', 'ipywidgets', 'matplotlib', 'starlette', 'uvicorn', 'cryptography',\n"
+        "                     'pydantic', 'PIL', 'jsonschema')\n"
         "         if m in sys.modules]\n"
         "print(heavy)\n"
     )

@@ -75,7 +75,7 @@ class AnthropicProvider(HTTPProvider):
     def chat_request(
         self, messages: list[ChatMessage], model: str, options: ChatOptions, stream: bool
     ) -> tuple[str, dict[str, Any]]:
-        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        system = "\n\n".join(m.text for m in messages if m.role == "system")
         body: dict[str, Any] = {
             "model": model,
             "messages": [m.to_dict() for m in messages if m.role != "system"],

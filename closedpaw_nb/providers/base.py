@@ -9,6 +9,13 @@ ends by yielding the final `ChatResponse`), `fetch_models()` (live `ModelInfo`s)
 `check_health()`. Everything else is built on those. Register it with
 `get_provider_manager().register_provider(config, provider_class=YourClass)` and check it
 with `closedpaw_nb.testing.check_provider`.
+
+Beyond text: a provider declares `capabilities` (of "text", "images", "structured",
+"tools"). Only then do its `chat()`/`stream_chat()` receive image parts in
+`message.content`, `response_format=` (a `ResponseFormat`), `tools=` (a `list[Tool]`)
+and `tool_choice=` (a `ToolChoice`); otherwise the guard refuses such a call with a
+`ConfigError` before anything is sent (`check_request`), and text-only part lists
+arrive joined into a string.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
@@ -37,6 +44,8 @@ from ..errors import (
     RateLimitError,
     error_for_status,
 )
+from ..structured import ResponseFormat
+from ..tools import Tool, ToolChoice, as_tools
 from ..transport.addresses import is_loopback_host
 from ..transport.redact import get_logger, redact
 from ..types import ChatMessage, ChatResponse, HealthState, HealthStatus, ModelInfo, ProviderType
@@ -44,32 +53,66 @@ from ..types import ChatMessage, ChatResponse, HealthState, HealthStatus, ModelI
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["BaseProvider", "ChatOptions", "ChatStream", "as_provider_error", "call_provider", "normalize_messages"]
+__all__ = [
+    "CAPABILITIES",
+    "BaseProvider",
+    "ChatOptions",
+    "ChatStream",
+    "as_provider_error",
+    "call_provider",
+    "neutral_options",
+    "normalize_messages",
+    "text_only",
+]
 
 log = get_logger("closedpaw_nb.providers")
 
 T = TypeVar("T")
 
-MessagesLike = str | ChatMessage | Mapping[str, str] | Iterable[ChatMessage | Mapping[str, str]]
+MessagesLike = str | ChatMessage | Mapping[str, Any] | Iterable[ChatMessage | Mapping[str, Any]]
+
+CAPABILITIES = frozenset({"text", "images", "structured", "tools"})
 
 
 def normalize_messages(messages: MessagesLike) -> list[ChatMessage]:
-    """Accept a prompt string, one message, or a list of messages/dicts; return ChatMessages."""
+    """Accept a prompt string, one message, or a list of messages/dicts; return ChatMessages.
+
+    A dict may carry OpenAI-style list content (`[{"type": "text", ...}, {"type":
+    "image_url", ...}]`), which becomes parts, and the tool fields (`tool_call_id`,
+    `name`, `tool_calls`).
+    """
     if isinstance(messages, str):
         return [ChatMessage("user", messages)]
     if isinstance(messages, (ChatMessage, Mapping)):
         messages = [messages]
-    result = []
-    for message in messages:
-        if isinstance(message, ChatMessage):
-            result.append(message)
-        elif isinstance(message, Mapping) and "role" in message and "content" in message:
-            result.append(ChatMessage(message["role"], message["content"]))
-        else:
-            raise ConfigError(f"each message needs a role and content, got {message!r}")
+    result = [_as_message(message) for message in messages]
     if not result:
         raise ConfigError("messages is empty: pass a prompt string or at least one message")
     return result
+
+
+def _as_message(message: Any) -> ChatMessage:
+    if isinstance(message, ChatMessage):
+        return message
+    if not (isinstance(message, Mapping) and "role" in message and "content" in message):
+        raise ConfigError(f"each message needs a role and content, got {message!r:.200}")
+    content = message["content"]
+    try:
+        return ChatMessage(
+            message["role"],
+            "" if content is None else content,  # an assistant turn with only tool calls
+            tool_call_id=message.get("tool_call_id"),
+            name=message.get("name"),
+            tool_calls=tuple(message.get("tool_calls") or ()),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad message {message!r:.120}: {exc}") from None
+
+
+def text_only(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """The messages with text-only part lists joined into strings (for providers without
+    "images": they read `message.content` as a str, as the seed's guide writes them)."""
+    return [m if isinstance(m.content, str) or m.images else replace(m, content=m.text) for m in messages]
 
 
 @dataclass(frozen=True)
@@ -83,6 +126,9 @@ class ChatOptions:
         stop: Stop sequences.
         seed: Sampling seed, where the API supports one (Anthropic does not).
         extra_body: Provider-specific fields merged into the request body as given.
+        response_format: The answer's shape (`ResponseFormat`), or None for free text.
+        tools: Tools the model may call (`Tool`s; empty for none).
+        tool_choice: Whether/which tool must be called (`ToolChoice`), or None (the API's default).
     """
 
     temperature: float | None = None
@@ -91,6 +137,9 @@ class ChatOptions:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    response_format: ResponseFormat | None = None
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> ChatOptions:
@@ -111,7 +160,29 @@ class ChatOptions:
             kwargs.pop("stop", None)
         if kwargs.get("max_tokens") is not None and int(kwargs["max_tokens"]) <= 0:
             raise ConfigError("max_tokens must be a positive number of tokens")
+        kwargs.update(neutral_options(kwargs))
+        kwargs["tools"] = tuple(kwargs.get("tools") or ())
         return cls(**kwargs)
+
+
+def neutral_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """`response_format`, `tools` and `tool_choice` from `options`, as the neutral types
+    (`ResponseFormat`, `list[Tool]`, `ToolChoice`); only those given (None and [] are dropped).
+
+    Raises:
+        ConfigError: a bad format, tool or choice, or a tool_choice without tools.
+    """
+    result: dict[str, Any] = {}
+    if options.get("response_format") is not None:
+        result["response_format"] = ResponseFormat.of(options["response_format"])
+    tools = as_tools(options.get("tools"))
+    if tools:
+        result["tools"] = tools
+    if options.get("tool_choice") is not None:
+        if not tools:
+            raise ConfigError("tool_choice was given without tools=[...]")
+        result["tool_choice"] = ToolChoice.of(options["tool_choice"], tools)
+    return result
 
 
 class BaseProvider(ABC):
@@ -129,6 +200,11 @@ class BaseProvider(ABC):
         secret_headers: The request headers that carry the key (never sent across origins).
         accepts_idempotency_key: When True, the manager passes `idempotency_key=` (one per
             logical call, the same on each retry) to `chat()` and `stream_chat()`.
+        capabilities: What the provider can take, a subset of {"text", "images",
+            "structured", "tools"}; {"text"} by default, so a provider written from the
+            guide only ever sees string content and no format or tool options. Declare more
+            (and override `model_capabilities` when it depends on the model) to receive
+            image parts, `response_format=`, `tools=` and `tool_choice=`.
         config: The provider's `ProviderConfig` (key and base_url already resolved).
         client: An `httpx.AsyncClient` for a custom provider's HTTP (see the property).
     """
@@ -140,6 +216,7 @@ class BaseProvider(ABC):
     needs_base_url: ClassVar[bool] = False
     accepts_idempotency_key: ClassVar[bool] = False
     secret_headers: ClassVar[tuple[str, ...]] = ()
+    capabilities: ClassVar[frozenset[str]] = frozenset({"text"})
 
     def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
         self.config = config
@@ -250,6 +327,39 @@ class BaseProvider(ABC):
         client = self.__dict__.get("_httpx_client")
         if client is not None and not client.is_closed:
             await client.aclose()
+
+    def model_capabilities(self, model: str | None) -> frozenset[str]:
+        """What `model` can take (default: the class's `capabilities`, whatever the model)."""
+        return self.capabilities
+
+    def check_request(
+        self,
+        messages: list[ChatMessage],
+        *,
+        model: str | None = None,
+        response_format: Any = None,
+        tools: Any = None,
+    ) -> None:
+        """Refuse, before anything is sent, what this provider or model cannot take.
+
+        Raises:
+            ConfigError: a message has images, or a format or tools were asked for, and
+                `model_capabilities(model)` does not include "images", "structured" or "tools".
+        """
+        has = self.model_capabilities(model)
+        needs = {
+            "images": any(m.images for m in messages),
+            "structured": response_format is not None,
+            "tools": bool(tools) or any(m.role == "tool" or m.tool_calls for m in messages),
+        }
+        missing = sorted(name for name, needed in needs.items() if needed and name not in has)
+        if missing:
+            what = f"{type(self).__name__} {self.name!r}" + (f" (model {model!r})" if model else "")
+            raise ConfigError(
+                f"not sent: {what} does not support {' or '.join(missing)}; it supports "
+                f"{', '.join(sorted(has))}. A custom provider declares more with "
+                f"capabilities = frozenset({sorted(has | set(missing))!r})"
+            )
 
     # -- built on the above -----------------------------------------------------------
 

@@ -69,7 +69,7 @@ class GoogleProvider(HTTPProvider):
                 if m.role != "system"
             ]
         }
-        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        system = "\n\n".join(m.text for m in messages if m.role == "system")
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
         config = {

@@ -31,8 +31,11 @@ from ..providers.base import (
     call_provider,
     checked_response,
     describe_value,
+    neutral_options,
     normalize_messages,
+    text_only,
 )
+from ..structured import fill_parsed
 from ..types import ChatMessage, ChatResponse, HealthStatus, ModelInfo
 from .ratelimit import RateLimiter
 from .retry import RetryPolicy
@@ -97,7 +100,7 @@ class GuardedProvider(BaseProvider):
         )
 
     async def chat(self, messages: MessagesLike, model: str | None = None, **options: Any) -> ChatResponse:
-        messages = normalize_messages(messages)  # the one place: every provider gets list[ChatMessage]
+        messages, options = self._prepare(messages, model, options)
         deadline = self._deadline(options)
         cost = self._cost(messages, options)
         call = lambda key: self._inner_chat(messages, model, self._keyed(options, key))  # noqa: E731
@@ -113,7 +116,7 @@ class GuardedProvider(BaseProvider):
         except MissingModelError:
             raise await self.missing_model() from None
         self._reconcile(cost, response)
-        return response
+        return fill_parsed(response, options.get("response_format"))
 
     async def stream_chat(
         self, messages: MessagesLike, model: str | None = None, **options: Any
@@ -127,7 +130,7 @@ class GuardedProvider(BaseProvider):
     async def _stream_chat(
         self, messages: MessagesLike, model: str | None = None, **options: Any
     ) -> AsyncIterator[str | ChatResponse]:
-        messages = normalize_messages(messages)
+        messages, options = self._prepare(messages, model, options)
         deadline = self._deadline(options)
         cost = self._cost(messages, options)
         loop = asyncio.get_running_loop()
@@ -149,6 +152,7 @@ class GuardedProvider(BaseProvider):
                     if isinstance(item, ChatResponse):
                         item.attempts = retries + 1
                         self._reconcile(cost, item)
+                        fill_parsed(item, options.get("response_format"))
                     elif item:
                         parts.append(item)
                     yield item
@@ -162,6 +166,29 @@ class GuardedProvider(BaseProvider):
             finally:
                 if source is not None:
                     await source.aclose()  # type: ignore[attr-defined]  # stream_chat is an async generator
+
+    def _prepare(
+        self, messages: MessagesLike, model: str | None, options: dict[str, Any]
+    ) -> tuple[list[ChatMessage], dict[str, Any]]:
+        """The one place every call passes: messages as `list[ChatMessage]`, response_format/
+        tools/tool_choice as the neutral types, and what the provider cannot take refused
+        before anything is sent. A provider without "images" gets text-only part lists as
+        strings, so one written from the guide always reads `message.content` as a str."""
+        messages = normalize_messages(messages)
+        neutral = neutral_options(options)
+        self.inner.check_request(
+            messages, model=model, response_format=neutral.get("response_format"), tools=neutral.get("tools")
+        )
+        if "images" not in self.inner.model_capabilities(model):
+            messages = text_only(messages)
+        rest = {k: v for k, v in options.items() if k not in ("response_format", "tools", "tool_choice")}
+        return messages, {**rest, **neutral}
+
+    def model_capabilities(self, model: str | None) -> frozenset[str]:
+        return self.inner.model_capabilities(model)
+
+    def check_request(self, messages: list[ChatMessage], **kwargs: Any) -> None:
+        self.inner.check_request(messages, **kwargs)
 
     async def fetch_models(self) -> list[ModelInfo]:
         return await call_provider(self.inner.fetch_models(), self.name, "fetch_models")
@@ -313,7 +340,7 @@ class GuardedProvider(BaseProvider):
 def _estimate_tokens(messages: list[ChatMessage], options: dict[str, Any]) -> int:
     """A rough token cost for the tokens-per-minute limit (reconciled with usage later)."""
     try:
-        chars = sum(len(m.content) for m in messages)
+        chars = sum(len(m.text) for m in messages)
         max_tokens = ChatOptions.from_kwargs(**{k: v for k, v in options.items() if k != "deadline"}).max_tokens
     except Exception:
         return 0  # the provider will report the bad input itself
