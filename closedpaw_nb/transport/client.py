@@ -23,11 +23,12 @@ What this layer adds on top of aiohttp, and why:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 import ipaddress
-import os
 import json as jsonlib
+import os
 import re
 import ssl
 import time
@@ -153,17 +154,30 @@ class StreamingResponse:
 
     async def aread(self) -> HTTPResponse:
         """Read the rest of the body, capped at MAX_BODY_BYTES (used for error bodies too)."""
+        content = await _read_capped(self._response, self._context)
+        return HTTPResponse(self.status_code, self.headers, content, 0.0)
+
+
+async def _read_capped(response: aiohttp.ClientResponse, context: dict[str, Any]) -> bytes:
+    """The whole body, or ResponseParseError past MAX_BODY_BYTES (counted after decompression)."""
+    try:
+        if response.method == "HEAD" or response.status in (204, 304):
+            return b""
+        length = response.content_length
+        if length is not None and length <= MAX_BODY_BYTES and "Content-Encoding" not in response.headers:
+            return await response.content.readexactly(length) if length else b""
         chunks: list[bytes] = []
         size = 0
-        try:
-            async for chunk in self._response.content.iter_any():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise ResponseParseError(f"response body is larger than {MAX_BODY_BYTES} bytes", **self._context)
-                chunks.append(chunk)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise map_aiohttp_error(exc, self._context) from None
-        return HTTPResponse(self.status_code, self.headers, b"".join(chunks), 0.0)
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise ResponseParseError(f"response body is larger than {MAX_BODY_BYTES} bytes", **context)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except asyncio.IncompleteReadError:
+        raise APIConnectionError("the response body was cut short", **context) from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise map_aiohttp_error(exc, context) from None
 
 
 class HTTPClient:
@@ -222,6 +236,9 @@ class HTTPClient:
         )
         self._max_stream = max_stream_bytes
         self._proxy_setting = proxy
+        # The environment is read once per client (it is a scan of os.environ, too slow
+        # for every call); a redirect to another host looks again.
+        self._base_proxy = self._proxy_for(self._base, fresh=True)
         self._ssl = ssl_context
         self._address_check = address_check
         self._session: aiohttp.ClientSession | None = None
@@ -261,12 +278,15 @@ class HTTPClient:
     ) -> HTTPResponse:
         """Send a request and read the whole (size-capped) body; `elapsed_ms` runs from
         the moment the request was sent (see `StreamingResponse.sent_at`)."""
-        async with self.stream(
-            method, path, json=json, params=params, headers=headers, timeout=timeout, model=model
-        ) as response:
-            content = (await response.aread()).content
-        elapsed = (time.perf_counter() - response.sent_at) * 1000
-        return HTTPResponse(response.status_code, response.headers, content, elapsed)
+        response, sent_at, context = await self._open(method, path, json, params, headers, timeout, model)
+        try:
+            content = await _read_capped(response, context)
+        except BaseException:
+            response.close()  # the rest of the body is unread: the connection cannot be reused
+            raise
+        response.release()
+        elapsed = (time.perf_counter() - sent_at) * 1000
+        return HTTPResponse(response.status, response.headers, content, elapsed)
 
     @asynccontextmanager
     async def stream(
@@ -281,6 +301,30 @@ class HTTPClient:
         model: str | None = None,
     ) -> AsyncIterator[StreamingResponse]:
         """Send a request and yield the response as soon as its headers arrive."""
+        response, sent_at, context = await self._open(method, path, json, params, headers, timeout, model)
+        finished = False
+        try:
+            yield StreamingResponse(response, context, sent_at, self._max_stream)
+            finished = response.content.at_eof()
+        finally:
+            # A body left unread means the connection cannot carry another request.
+            if finished:
+                response.release()
+            else:
+                response.close()
+
+    async def _open(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        timeout: float | None,
+        model: str | None,
+    ) -> tuple[aiohttp.ClientResponse, float, dict[str, Any]]:
+        """Send the request; return the response with its head checked, when the request was
+        sent, and the error context."""
         context: dict[str, Any] = {"provider": self.provider, "model": model}
         if self._closed:
             raise APIConnectionError("the client was closed", **context)
@@ -292,25 +336,19 @@ class HTTPClient:
                 call_headers.update(check_request_headers(headers, where="a request header", error=ValueError))
             except ValueError as exc:
                 raise APIConnectionError(str(exc), **context) from None
-        if body is not None:
-            call_headers.setdefault("Content-Type", "application/json")
+        if body is not None and "Content-Type" not in call_headers:
+            call_headers["Content-Type"] = "application/json"
         url = self._url(path, params)
         limits = self._timeout if timeout is None else _short_timeout(timeout)
         started = time.perf_counter()
         sent = _Sent()
         response = await self._send(session, method, url, body, call_headers, limits, sent, context)
-        finished = False
         try:
             _check_head(response, context)
-            sent_at = sent.at if sent.at is not None and sent.at >= started else started
-            yield StreamingResponse(response, context, sent_at, self._max_stream)
-            finished = response.content.at_eof()
-        finally:
-            # A body left unread means the connection cannot carry another request.
-            if finished:
-                response.release()
-            else:
-                response.close()
+        except BaseException:
+            response.close()
+            raise
+        return response, (sent.at if sent.at is not None and sent.at >= started else started), context
 
     async def _send(
         self,
@@ -369,9 +407,11 @@ class HTTPClient:
         query = {**(self._base_query or {}), **{k: str(v) for k, v in (params or {}).items()}}
         return url.update_query(query) if query else url
 
-    def _proxy_for(self, url: URL) -> str | None:
+    def _proxy_for(self, url: URL, fresh: bool = False) -> str | None:
         if self._proxy_setting is not None:
             return self._proxy_setting or None
+        if not fresh and url.scheme == self._base.scheme and url.host == self._base.host:
+            return self._base_proxy
         return env_proxy(url.scheme or "", url.host or "")
 
     def _check_literal(self, url: URL, context: Mapping[str, Any] | None = None) -> None:
@@ -389,6 +429,14 @@ class HTTPClient:
         self._closed = True
         if self._session is not None:
             await self._session.close()
+
+    def __del__(self) -> None:
+        # A client dropped without aclose() (its provider was never closed, or is being used
+        # from a new event loop): its idle sockets are closed quietly by _Connector, instead
+        # of aiohttp's "Unclosed client session" errors in the user's notebook.
+        session = getattr(self, "_session", None)
+        if session is not None and not session.closed:
+            session.detach()
 
     @property
     def is_closed(self) -> bool:
@@ -427,11 +475,14 @@ class _Connector(aiohttp.TCPConnector):
     bytes nobody asked for (a late 408, a second response) is closed, never reused, so
     those bytes can never be read as the answer to the next request."""
 
+    def __del__(self, _warnings: Any = None) -> None:
+        if not self._closed and self._conns:
+            self._close()
+
     async def _get(self, key: Any, traces: Any) -> Any:
         while True:
             connection = await super()._get(key, traces)
-            protocol = None if connection is None else connection.protocol
-            if protocol is None or not protocol.should_close:
+            if connection is None or connection.protocol is None or not connection.protocol.should_close:
                 return connection
             connection.close()
 

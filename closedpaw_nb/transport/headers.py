@@ -53,7 +53,7 @@ def check_request_headers(
             raise fail(f"{where}: {problem}")
         if not _TOKEN.fullmatch(name):
             raise fail(f"{where}: header name {name[:40]!r} is not a valid HTTP header name")
-        if _BAD_VALUE.search(value) or any(ord(c) > 255 for c in value):
+        if _BAD_VALUE.search(value) or not _latin1(value):
             raise fail(
                 f"{where}: header {name[:40]!r} has characters HTTP cannot carry (control characters or "
                 "non-Latin-1); check the API key or extra_headers for pasted-in characters"
@@ -99,3 +99,13 @@ def _seconds_until(raw: str, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return (when - now).total_seconds()
+
+
+def _latin1(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-
 @dataclass
 class Request:
     method: bytes
@@ -162,8 +161,6 @@ async def never_answer(conn: Conn) -> None:
         await conn.wait_for_hangup()
 
 
-
-
 def make_tls_files(folder: Path) -> Path:
     """A self-signed CA and a leaf certificate it signed for localhost and 127.0.0.1."""
     from cryptography import x509
@@ -231,7 +228,6 @@ def server_context(tls_files: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tls_files / "leaf.pem", tls_files / "leaf.key")
     return context
-
 
 
 def closed_port() -> int:
