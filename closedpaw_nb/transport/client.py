@@ -24,18 +24,14 @@ What this layer adds on top of aiohttp, and why:
 from __future__ import annotations
 
 import asyncio
-import functools
 import io
 import ipaddress
-import json as jsonlib
 import os
-import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -53,47 +49,37 @@ from ..errors import (
     StreamInterruptedError,
 )
 from .headers import check_request_headers
+from .message import (
+    CONNECT_TIMEOUT,
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_HEADER_FIELDS,
+    MAX_REDIRECTS,
+    MAX_STREAM_BYTES,
+    POOL_LIMIT,
+    PROBE_TIMEOUT,
+    HTTPResponse,
+    default_total_timeout,
+    encode_json,
+    joined_url,
+)
 from .network import default_ssl_context, env_proxy
 from .redact import install_log_filters, redact
 
-__all__ = ["HTTPClient", "HTTPResponse", "PROBE_TIMEOUT", "StreamingResponse"]
-
-CONNECT_TIMEOUT = 5.0
-PROBE_TIMEOUT = 10.0
-MAX_BODY_BYTES = 10 * 1024 * 1024
-MAX_STREAM_BYTES = 64 * 1024 * 1024
-MAX_HEADER_BYTES = 64 * 1024
-MAX_HEADER_FIELDS = 100
-MAX_REDIRECTS = 5
-# Keep as many connections alive as a 64-256-way benchmark keeps busy.
-POOL_LIMIT = 256
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "MAX_STREAM_BYTES",
+    "POOL_LIMIT",
+    "PROBE_TIMEOUT",
+    "HTTPClient",
+    "HTTPResponse",
+    "StreamingResponse",
+    "map_aiohttp_error",
+]
 
 AddressCheck = Callable[[str], "str | None"]
 
 install_log_filters()
-
-
-def default_total_timeout(read_timeout: float) -> float:
-    """The default limit on one exchange's total time: twice the read-idle timeout, at least 60 s."""
-    return max(60.0, 2 * read_timeout)
-
-
-@dataclass
-class HTTPResponse:
-    """A fully read response."""
-
-    status_code: int
-    headers: Mapping[str, str]
-    content: bytes
-    elapsed_ms: float
-
-    def json(self) -> Any:
-        """The body parsed as JSON; raises ValueError when it is not JSON."""
-        return jsonlib.loads(self.content)
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", errors="replace")
 
 
 class _Sent:
@@ -107,6 +93,8 @@ class _Sent:
 
 # The exchange in progress in this task: `_TimedRequest` (which runs in it, or in a task it
 # starts, which copies the context) notes the time on it.
+_LARGE_BODY = 1024 * 1024  # a body larger than this is streamed (aiohttp warns about one bytes write)
+
 _SENT: ContextVar[_Sent | None] = ContextVar("closedpaw_sent", default=None)
 
 
@@ -348,7 +336,7 @@ class HTTPClient:
         if self._closed:
             raise APIConnectionError("the client was closed", **context)
         session = self._session or self._open_session()
-        body = None if json is None else _encode_json(json)
+        body = None if json is None else encode_json(json)
         call_headers: CIMultiDict[str] = CIMultiDict(self._headers)
         if headers:
             try:
@@ -419,7 +407,7 @@ class HTTPClient:
         raise APIConnectionError(f"the provider redirected more than {MAX_REDIRECTS} times", **context)
 
     def _url(self, path: str, params: Mapping[str, Any] | None) -> URL:
-        url = _joined(self._prefix, path)
+        url = joined_url(self._prefix, path)
         query = {**(self._base_query or {}), **{k: str(v) for k, v in (params or {}).items()}}
         return url.update_query(query) if query else url
 
@@ -457,22 +445,6 @@ class HTTPClient:
     @property
     def is_closed(self) -> bool:
         return self._closed
-
-
-_LARGE_BODY = 1024 * 1024
-_SAFE_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
-_SAFE_QUERY = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*")
-_DOT_SEGMENT = re.compile(r"(?:^|/)(?:\.|%2e){1,2}(?:/|$)", re.IGNORECASE)
-
-
-@functools.lru_cache(maxsize=256)  # bounded: a sweep over many models cannot grow it
-def _joined(prefix: str, path: str) -> URL:
-    """`path` under the base URL's path; the last check that nothing can leave it (providers
-    encode what they put in a path): no dot segment, no raw space or CR/LF."""
-    route, _, query_text = path.partition("?")
-    if not _SAFE_PATH.fullmatch(route) or _DOT_SEGMENT.search(route) or not _SAFE_QUERY.fullmatch(query_text):
-        raise ConfigError("request path has characters or dot segments a provider path may not carry")
-    return URL(prefix + path, encoded=True)
 
 
 def _check_head(response: aiohttp.ClientResponse, context: dict[str, Any]) -> None:
@@ -541,11 +513,6 @@ class _CheckedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
-
-
-def _encode_json(value: Any) -> bytes:
-    # Compact, UTF-8, and NaN refused (it is not JSON).
-    return jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 # -- aiohttp's exceptions as ours --------------------------------------------------------------
