@@ -157,7 +157,10 @@ class RateLimiter:
                 return
 
     def _window(self, key: str) -> _Window:
-        return self._windows.setdefault(key, _Window())
+        window = self._windows.get(key)
+        if window is None:  # not setdefault: that would build a _Window on every call
+            window = self._windows[key] = _Window()
+        return window
 
     @staticmethod
     def _record(window: _Window, now: float, tokens: int) -> None:

@@ -6,6 +6,7 @@ Pure functions, no I/O.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -48,11 +49,9 @@ def check_request_headers(
     checked: dict[str, str] = {}
     for raw_name, raw_value in headers.items():
         name, value = str(raw_name), str(raw_value)
-        problem = forbidden_header_problem(name)
+        problem = _name_problem(name)
         if problem:
             raise fail(f"{where}: {problem}")
-        if not _TOKEN.fullmatch(name):
-            raise fail(f"{where}: header name {name[:40]!r} is not a valid HTTP header name")
         if _BAD_VALUE.search(value) or not _latin1(value):
             raise fail(
                 f"{where}: header {name[:40]!r} has characters HTTP cannot carry (control characters or "
@@ -99,6 +98,14 @@ def _seconds_until(raw: str, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return (when - now).total_seconds()
+
+
+@functools.lru_cache(maxsize=256)  # names repeat on every call (Idempotency-Key...); bounded
+def _name_problem(name: str) -> str | None:
+    problem = forbidden_header_problem(name)
+    if problem is None and not _TOKEN.fullmatch(name):
+        problem = f"header name {name[:40]!r} is not a valid HTTP header name"
+    return problem
 
 
 def _latin1(text: str) -> bool:
