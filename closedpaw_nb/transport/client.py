@@ -476,8 +476,13 @@ class _Connector(aiohttp.TCPConnector):
     those bytes can never be read as the answer to the next request."""
 
     def __del__(self, _warnings: Any = None) -> None:
-        if not self._closed and self._conns:
+        if self._closed or not self._conns:
+            return
+        # At interpreter exit the modules _close needs (and contextlib) may already be gone.
+        try:  # noqa: SIM105
             self._close()
+        except Exception:
+            pass
 
     async def _get(self, key: Any, traces: Any) -> Any:
         while True:
