@@ -327,3 +327,20 @@ def test_only_the_transport_client_imports_aiohttp():
             if any(n == "aiohttp" or n.startswith("aiohttp.") for n in names):
                 importers.add(path.relative_to(root).as_posix())
     assert importers == {"transport/client.py"}
+
+
+async def test_a_short_key_echoed_by_a_server_never_reaches_the_health_detail():
+    async def echo_key(conn: Conn) -> None:
+        while (request := await conn.read_request()) is not None:
+            key = request.headers[b"authorization"].split()[-1]
+            body = b'{"error": {"message": "Incorrect API key provided: %s"}}' % key
+            await conn.respond(body, 401, (b"content-type: application/json",))
+
+    async with Server(echo_key) as server:
+        provider = OpenAIProvider(ProviderConfig("openai", api_key="q7w", base_url=server.url, default_model="m"))
+        try:
+            health = await provider.check_health()
+        finally:
+            await provider.close()
+    assert health.status == "auth_failed" and "Incorrect API key" in health.detail
+    assert "q7w" not in health.detail
