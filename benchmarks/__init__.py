@@ -3,9 +3,12 @@
 Every goal compares arms side by side in one run and reports medians of per-round
 ratios, because absolute times on a shared 2-core machine are noisy:
 
-- G1 per-call overhead: `ProviderManager.chat` vs raw httpx (and the openai SDK, LiteLLM).
-- G2 throughput: 10,000 calls at concurrency 64 vs raw httpx with the same pool limits.
-- G3 matrix fan-out: 1,024 calls at concurrency 64 vs the ideal and a hand-written gather.
+- G1 per-call overhead: `ProviderManager.chat` vs raw aiohttp (raw httpx, the openai SDK and
+  LiteLLM as reference rows).
+- G2 throughput: 10,000 calls at concurrency 64 vs raw aiohttp with the same pool limit
+  (raw httpx as a reference row).
+- G3 matrix fan-out: 1,024 calls at concurrency 64 vs the ideal and a hand-written
+  semaphore + gather over raw aiohttp (and over raw httpx, reported).
 - G4 timing fidelity: reported TTFT and inter-token latency vs what the server did.
 - G5 import and footprint: cold import time and memory vs openai and LiteLLM.
 - G6 steady state: ten 1,000-call benchmarks in one process; no growth, no leaks.

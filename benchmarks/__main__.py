@@ -127,7 +127,7 @@ def _load() -> float | None:
 
 def _machine() -> dict[str, Any]:
     versions = {}
-    for name in ("closedpaw_nb", "httpx", "httpcore", "openai", "litellm"):
+    for name in ("closedpaw_nb", "aiohttp", "httpx", "httpcore", "openai", "litellm"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -3,8 +3,10 @@
 Every arm sends the same request to the same stub endpoint and decodes the same JSON,
 so the only difference between them is the client code itself:
 
-- `raw`: a bare `httpx.AsyncClient` with closedpaw_nb's pool limits and timeouts, and
-  `json.loads` on the body. The floor any Python client on httpx can reach.
+- `aiohttp`: a bare `aiohttp.ClientSession` with closedpaw_nb's pool limit, and
+  `json.loads` on the body: the library under closedpaw_nb's transport, and the baseline.
+- `httpx`: the same with a bare `httpx.AsyncClient` (a reference row: the library the
+  ClosedPaw guide gives custom providers, and under the official SDKs).
 - `ours`: `ProviderManager.chat`, the whole stack (retry, rate limiter, deadline,
   provider mapping, ChatResponse).
 - `openai`: the official SDK's `AsyncOpenAI.chat.completions.create`.
@@ -28,6 +30,8 @@ __all__ = [
     "openai_arm",
     "ours_arm",
     "ours_manager",
+    "aiohttp_arm",
+    "aiohttp_session",
     "raw_arm",
     "raw_client",
     "register_global",
@@ -39,14 +43,39 @@ API_KEY = "sk-bench-fake-key"
 Arm = Callable[[], Awaitable[Any]]
 
 
+def aiohttp_session() -> Any:
+    """An aiohttp.ClientSession with closedpaw_nb's pool limit (call inside the event loop)."""
+    import aiohttp
+
+    from closedpaw_nb.transport.client import CONNECT_TIMEOUT, POOL_LIMIT
+
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=POOL_LIMIT),
+        timeout=aiohttp.ClientTimeout(total=60.0, sock_connect=CONNECT_TIMEOUT),
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+
+
+def aiohttp_arm(session: Any, base_url: str) -> Arm:
+    """POST the chat body with aiohttp and decode the JSON answer; nothing else."""
+    url = f"{base_url}/chat/completions"
+    body = {"model": MODEL, "messages": MESSAGES}
+
+    async def call() -> str:
+        async with session.post(url, json=body) as response:
+            return json.loads(await response.read())["choices"][0]["message"]["content"]
+
+    return call
+
+
 def raw_client() -> Any:
     """An httpx.AsyncClient configured like closedpaw_nb's (pool limits, timeouts)."""
     import httpx
 
-    from closedpaw_nb.transport.client import CONNECT_TIMEOUT, POOL_LIMITS
+    from closedpaw_nb.transport.client import CONNECT_TIMEOUT, POOL_LIMIT
 
     return httpx.AsyncClient(
-        limits=httpx.Limits(**POOL_LIMITS),
+        limits=httpx.Limits(max_connections=POOL_LIMIT, max_keepalive_connections=POOL_LIMIT),
         timeout=httpx.Timeout(60.0, connect=CONNECT_TIMEOUT),
         headers={"Authorization": f"Bearer {API_KEY}"},
     )

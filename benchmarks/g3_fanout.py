@@ -3,10 +3,9 @@
 Four stub endpoints answer after 50 ms, so the ideal wall time is
 ceil(1024 / 64) x 50 ms = 800 ms. The arms run interleaved per round:
 
-- `raw`: a hand-written `asyncio.Semaphore` + `gather` over one raw httpx client.
-- `floor` (reported only): the same straight over closedpaw_nb's connection pool
-  (`transport/pool.py`, no httpx, no provider code), to show how close to the ideal the
-  transport alone gets on this machine.
+- `raw`: a hand-written `asyncio.Semaphore` + `gather` over one raw aiohttp session (the
+  baseline: the library under closedpaw_nb's transport, with no provider code).
+- `httpx` (reported only): the same over one raw httpx client, a reference row.
 - `await`: `await closedpaw_nb.abenchmark(...)`, the awaitable notebook path (rows go to
   a SQLite run store, as in real use).
 - `sync`: `closedpaw_nb.benchmark(...)`, the blocking notebook entry point.
@@ -63,13 +62,10 @@ def _measure(cp: Any, endpoints: dict[str, str], shape: dict[str, int], tmp: Pat
     stores = {"await": cp.RunStore(tmp / "await.sqlite"), "sync": cp.RunStore(tmp / "sync.sqlite")}
     loop = asyncio.new_event_loop()
     client = _clients.raw_client()
-    from closedpaw_nb.transport.client import POOL_LIMITS
-    from closedpaw_nb.transport.pool import ConnectionPool
-
-    pool = ConnectionPool(**POOL_LIMITS)
+    session = loop.run_until_complete(_in_loop(_clients.aiohttp_session))
     arms = {
-        "raw": lambda: loop.run_until_complete(_raw_fanout(client, urls, shape["concurrency"])),
-        "floor": lambda: loop.run_until_complete(_floor_fanout(pool, urls, shape["concurrency"])),
+        "raw": lambda: loop.run_until_complete(_aiohttp_fanout(session, urls, shape["concurrency"])),
+        "httpx": lambda: loop.run_until_complete(_raw_fanout(client, urls, shape["concurrency"])),
         "await": lambda: loop.run_until_complete(cp.abenchmark(prompts, targets, store=stores["await"], **kwargs)),
         "sync": lambda: cp.benchmark(prompts, targets, store=stores["sync"], **kwargs),
     }
@@ -80,7 +76,7 @@ def _measure(cp: Any, endpoints: dict[str, str], shape: dict[str, int], tmp: Pat
         handoff = _handoff_ms(cp, loop)
     finally:
         loop.run_until_complete(client.aclose())
-        loop.run_until_complete(pool.aclose())
+        loop.run_until_complete(session.close())
         loop.close()
         for store in stores.values():
             store.close()
@@ -114,7 +110,7 @@ def _round(arms: dict[str, Any], calls: int, index: int) -> dict[str, float]:
     """One round: the raw arms, and the two notebook paths in an A-B-B-A pattern (their
     ratio is the tightest target, and drift over the round cancels out of it)."""
     pair = ["await", "sync"] if index % 2 == 0 else ["sync", "await"]
-    blocks = [["raw"], ["floor"], pair + pair[::-1]]
+    blocks = [["raw"], ["httpx"], pair + pair[::-1]]
     order = [name for block in blocks[index % 3 :] + blocks[: index % 3] for name in block]
     walls: dict[str, float] = {}
     for name in order:
@@ -141,33 +137,22 @@ async def _raw_fanout(client: Any, urls: list[str], concurrency: int) -> int:
     return sum(await asyncio.gather(*(one(url) for url in urls)))
 
 
-async def _floor_fanout(pool: Any, urls: list[str], concurrency: int) -> int:
-    """The same calls with no client library: bytes through the connection pool."""
+async def _in_loop(factory: Any) -> Any:
+    """`factory()` called inside the running loop (aiohttp sessions belong to one)."""
+    return factory()
+
+
+async def _aiohttp_fanout(session: Any, urls: list[str], concurrency: int) -> int:
+    """The baseline: a semaphore and gather over raw aiohttp, decoding each JSON answer."""
     import json
-    from urllib.parse import urlsplit
 
     gate = asyncio.Semaphore(concurrency)
-    body = json.dumps({"model": _clients.MODEL, "messages": _clients.MESSAGES}).encode()
+    body = {"model": _clients.MODEL, "messages": _clients.MESSAGES}
 
     async def one(url: str) -> bool:
-        parts = urlsplit(url)
-        headers = [
-            (b"host", parts.netloc.encode()),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"authorization", f"Bearer {_clients.API_KEY}".encode()),
-        ]
-        async with gate:
-            head = await pool.request(
-                b"POST",
-                ("http", parts.hostname, parts.port),
-                parts.path.encode(),
-                headers,
-                body,
-                {"read": 60.0, "connect": 5.0},
-            )
-            json.loads(b"".join([chunk async for chunk in head.body]))
-            return head.status_code == 200
+        async with gate, session.post(url, json=body) as response:
+            json.loads(await response.read())
+            return response.status == 200
 
     return sum(await asyncio.gather(*(one(url) for url in urls)))
 
@@ -189,18 +174,18 @@ def _result(
     )
     result.checks += [
         at_most("wall abenchmark / ideal", median_ratio(rounds, "await", "ideal"), 1.10),
-        at_most("wall abenchmark / semaphore+gather raw", median_ratio(rounds, "await", "raw"), 1.05),
+        at_most("wall abenchmark / semaphore+gather raw aiohttp", median_ratio(rounds, "await", "raw"), 1.05),
         at_most("wall benchmark (sync) / abenchmark", median_ratio(rounds, "sync", "await"), 1.03),
         info(
             "entry point's own cost, sync / await (ms)", f"{handoff['sync']:.3f} / {handoff['await']:.3f}", "absolute"
         ),
-        info("wall raw / ideal", median_ratio(rounds, "raw", "ideal")),
-        info("wall floor (our pool alone) / ideal", median_ratio(rounds, "floor", "ideal")),
+        info("wall raw aiohttp / ideal", median_ratio(rounds, "raw", "ideal")),
+        info("wall raw httpx / ideal", median_ratio(rounds, "httpx", "ideal")),
         info("wall abenchmark (ms)", median([r["await"] for r in rounds]) * 1000, "absolute"),
         # The ideal is 1,280 calls/s, so one event loop on one core must spend under
         # 0.78 ms of CPU per call; above that the run is CPU-bound, whatever the fan-out.
         info("client CPU per call, abenchmark (ms)", median([r["await_cpu_ms_per_call"] for r in rounds]), "absolute"),
-        info("client CPU per call, raw (ms)", median([r["raw_cpu_ms_per_call"] for r in rounds]), "absolute"),
-        info("client CPU per call, floor (ms)", median([r["floor_cpu_ms_per_call"] for r in rounds]), "absolute"),
+        info("client CPU per call, raw aiohttp (ms)", median([r["raw_cpu_ms_per_call"] for r in rounds]), "absolute"),
+        info("client CPU per call, raw httpx (ms)", median([r["httpx_cpu_ms_per_call"] for r in rounds]), "absolute"),
     ]
     return result

@@ -16,7 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
-from .transport.redact import register_secret
+from .transport.headers import check_request_headers
+from .transport.redact import MASK, credential_header, register_secret
 from .types import ProviderType
 
 __all__ = ["ProviderConfig", "Secret", "resolve_api_key"]
@@ -78,7 +79,13 @@ def parse_provider_type(value: ProviderType | str) -> ProviderType:
 
 
 def _check_base_url(url: str) -> str:
-    parts = urlsplit(url)
+    if not isinstance(url, str) or any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+        raise ConfigError("base_url must not contain spaces or control characters (CR, LF, tab...)")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise ConfigError(f"base_url is not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base_url {url!r} is not an http(s) URL with a host, e.g. 'http://127.0.0.1:8080/v1'")
     if parts.username or parts.password:
@@ -134,6 +141,43 @@ class ProviderConfig:
             raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
         self.models = list(self.models or [])
         self.settings = dict(self.settings or {})
+        self._check_extra_headers()
+
+    def _check_extra_headers(self) -> None:
+        extra = self.settings.get("extra_headers")
+        if extra is None:
+            return
+        if not isinstance(extra, Mapping):
+            raise ConfigError("settings['extra_headers'] must be a mapping of header name to value")
+        self.settings["extra_headers"] = check_request_headers(extra, where="settings['extra_headers']")
+        for name, value in self.settings["extra_headers"].items():
+            if credential_header(name):
+                register_secret(value)  # scrubbed from errors and logs like an api_key
+
+    def __repr__(self) -> str:
+        # The dataclass repr would show settings as given: mask header values that carry
+        # credentials (api_key is a Secret and masks itself).
+        settings = dict(self.settings)
+        if isinstance(settings.get("extra_headers"), Mapping):
+            settings["extra_headers"] = {
+                k: MASK if credential_header(k) else v for k, v in settings["extra_headers"].items()
+            }
+        fields = ", ".join(
+            f"{name}={value!r}"
+            for name, value in (
+                ("provider_type", self.provider_type),
+                ("name", self.name),
+                ("api_key", self.api_key),
+                ("base_url", self.base_url),
+                ("models", self.models),
+                ("default_model", self.default_model),
+                ("enabled", self.enabled),
+                ("rate_limit", self.rate_limit),
+                ("timeout", self.timeout),
+                ("settings", settings),
+            )
+        )
+        return f"ProviderConfig({fields})"
 
     @property
     def has_key(self) -> bool:

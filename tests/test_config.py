@@ -45,6 +45,18 @@ def test_config_wraps_key_and_hides_it():
         ({"provider_type": "openai", "rate_limit": 0}, "rate_limit"),
         ({"provider_type": "openai", "timeout": -1}, "timeout"),
         ({"provider_type": "openai", "name": "a:b"}, "no ':'"),
+        ({"provider_type": "custom", "base_url": "http://host/v1\r\nX-Injected: 1"}, "control characters"),
+        ({"provider_type": "custom", "base_url": "http://host/v1\n"}, "control characters"),
+        ({"provider_type": "custom", "base_url": "http://host:99999/v1"}, "not a valid URL"),
+        *(
+            ({"provider_type": "openai", "settings": {"extra_headers": {name: "x"}}}, "hop-by-hop")
+            for name in ("Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "TE")
+        ),
+        *(
+            ({"provider_type": "openai", "settings": {"extra_headers": {name: "x"}}}, "hop-by-hop")
+            for name in ("Upgrade", "Expect", "Proxy-Authorization", "proxy-connection")
+        ),
+        ({"provider_type": "openai", "settings": {"extra_headers": {"X-A": "1\r\nHost: evil"}}}, "cannot carry"),
     ],
 )
 def test_bad_config_is_a_clear_config_error(kwargs, message):

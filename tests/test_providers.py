@@ -264,26 +264,40 @@ async def test_redirects_are_not_followed(sim, build):
     assert info.value.status_code == 307
 
 
-async def test_explicit_default_port_keeps_the_auth_header():
-    """The cross-origin auth stripping must see https://host:443 as the same origin."""
-    import httpx
+@pytest.mark.parametrize("same_origin", [True, False])
+async def test_a_followed_redirect_keeps_key_headers_only_within_the_origin(same_origin):
+    """With follow_redirects on, a redirect within the origin (written with another host
+    spelling of the same origin) keeps the key; to another origin, neither Authorization
+    nor a key put in extra_headers goes along."""
+    from transport.servers import Server, response
 
     from closedpaw_nb import ProviderConfig
     from closedpaw_nb.providers.openai import OpenAIProvider
 
-    seen = []
+    async def handler(conn):
+        while (request := await conn.read_request()) is not None:
+            if request.target == b"/v1/models":
+                host = "127.0.0.1" if same_origin else "localhost"
+                await conn.send(response(b"", 307, (b"location: http://%s:%d/v2/models" % (host.encode(), port),)))
+            else:
+                await conn.respond(b'{"object": "list", "data": [{"id": "m"}]}')
 
-    def handler(request):
-        seen.append(request.headers.get("authorization"))
-        return httpx.Response(200, json={"object": "list", "data": [{"id": "m"}]})
-
-    provider = OpenAIProvider(
-        ProviderConfig("openai", api_key="sk-test-port-0123456789", base_url="https://api.openai.com:443/v1"),
-        transport=httpx.MockTransport(handler),
-    )
-    await provider.fetch_models()
-    await provider.close()
-    assert seen == ["Bearer sk-test-port-0123456789"]
+    async with Server(handler) as server:
+        port = server.port
+        provider = OpenAIProvider(
+            ProviderConfig(
+                "openai",
+                api_key="sk-test-redirect-0123456789",
+                base_url=f"http://127.0.0.1:{port}/v1",
+                settings={"follow_redirects": True, "extra_headers": {"X-Api-Key": "xk-extra-0123456789"}},
+            )
+        )
+        await provider.fetch_models()
+        await provider.close()
+    first, second = server.requests
+    assert first.headers[b"authorization"] == b"Bearer sk-test-redirect-0123456789"
+    kept = {b"authorization", b"x-api-key"} & set(second.headers)
+    assert kept == ({b"authorization", b"x-api-key"} if same_origin else set())
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,15 @@ header is the AES-GCM associated data, so no header byte can change undetected:
     50      4    length of what follows (so a truncated file is a format error)
     54      -    AES-256-GCM ciphertext + 16-byte tag of UTF-8 JSON {"keys": {name: key}}
 
+What it does not detect: rollback. The file carries no counter or timestamp that is
+checked against anything outside it, so a complete older copy of the vault (a backup,
+an earlier sync, a file put back by someone with write access to it) opens as valid,
+with the keys it held then; a key deleted or rotated since comes back. Tampering with
+any byte, truncation, and mixing parts of two files are detected; replacing the whole
+file with an authentic older one is not, and cannot be without state kept elsewhere.
+Protect the file's location (it is written 0600), and rotate a leaked key at the
+provider rather than only deleting it here.
+
 scrypt, not Argon2id: cryptography>=42 (our floor) has scrypt on every build, while its
 Argon2id exists only in newer releases built on OpenSSL>=3.2. The KDF id leaves room.
 """

@@ -17,9 +17,10 @@ from typing import Any, ClassVar
 
 from ..config import ProviderConfig, Secret
 from ..errors import ProviderError, ResponseParseError, StreamInterruptedError, error_for_status
-from ..transport.client import PROBE_TIMEOUT, HTTPClient, HTTPResponse
+from ..transport.client import MAX_STREAM_BYTES, PROBE_TIMEOUT, HTTPClient, HTTPResponse
 from ..transport.headers import parse_retry_after
-from ..transport.streams import NDJSONDecoder, SSEDecoder, SSEEvent
+from ..transport.redact import credential_header
+from ..transport.streams import DEFAULT_MAX_LINE, NDJSONDecoder, SSEDecoder, SSEEvent, StreamLineTooLong
 from ..types import ChatMessage, ChatResponse
 from .base import BaseProvider, ChatOptions, MessagesLike, normalize_messages
 
@@ -57,16 +58,23 @@ class HTTPProvider(BaseProvider):
 
     Args:
         config: The provider's configuration (base_url and key already resolved).
-        transport: Optional httpx transport, for tests.
+
+    Transport settings read from `config.settings` (all optional): `follow_redirects`
+    (off; key headers never follow to another origin), `total_timeout` (seconds for one
+    exchange, head to last byte; default `max(60, 2 * timeout)`), `max_stream_bytes`
+    (64 MiB) and `max_stream_line_bytes` (4 MiB) for streams, `proxy` (an HTTP(S) proxy
+    URL; default from HTTPS_PROXY/HTTP_PROXY/ALL_PROXY/NO_PROXY, "" for none),
+    `ssl_context` (an `ssl.SSLContext`, e.g. with corporate roots) and `address_check`
+    (a callable given each resolved address, returning why it is refused or None; the
+    HTTP API sets it to its SSRF policy).
     """
 
     stream_format: ClassVar[str] = "sse"  # or "ndjson"
     accepts_idempotency_key = True
     secret_headers: ClassVar[tuple[str, ...]] = ("authorization",)
 
-    def __init__(self, config: ProviderConfig, *, transport: Any = None) -> None:
+    def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
-        self._transport = transport
         self._http_client: HTTPClient | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
 
@@ -110,20 +118,25 @@ class HTTPProvider(BaseProvider):
     def http(self) -> HTTPClient:
         """The connection pool, created on first use inside the running event loop.
 
-        httpx pools are bound to the loop that first used them, so a provider used from
-        another loop (a second `asyncio.run`, a test's loop) gets a fresh pool there.
+        Connection pools are bound to the loop that first used them, so a provider used
+        from another loop (a second `asyncio.run`, a test's loop) gets a fresh pool there.
         """
         loop = asyncio.get_running_loop()
         if self._http_client is None or self._http_client.is_closed or self._http_loop is not loop:
             self._http_loop = loop
+            settings = self.config.settings
             self._http_client = HTTPClient(
                 self.config.base_url or self.official_base_url() or "",
                 {**self._extra_headers(), **self.auth_headers()},
                 self.config.timeout,
                 provider=self.name,
-                transport=self._transport,
-                follow_redirects=bool(self.config.settings.get("follow_redirects", False)),
-                secret_headers=self.secret_headers,
+                follow_redirects=bool(settings.get("follow_redirects", False)),
+                secret_headers=(*self.secret_headers, *self._extra_secret_headers()),
+                total_timeout=settings.get("total_timeout"),
+                max_stream_bytes=int(settings.get("max_stream_bytes") or MAX_STREAM_BYTES),
+                proxy=settings.get("proxy"),
+                ssl_context=settings.get("ssl_context"),
+                address_check=settings.get("address_check"),
             )
         return self._http_client
 
@@ -204,14 +217,25 @@ class HTTPProvider(BaseProvider):
         extra = self.config.settings.get("extra_headers") or {}
         return {str(k): str(v) for k, v in dict(extra).items()}
 
+    def _extra_secret_headers(self) -> list[str]:
+        # A key put in extra_headers (x-api-key, api-key...) is a key header too: it must
+        # not follow a redirect to another origin either.
+        return [name for name in self._extra_headers() if credential_header(name)]
+
     async def _deltas(self, chunks: AsyncIterator[bytes], state: StreamState) -> AsyncIterator[str]:
-        decoder = SSEDecoder() if self.stream_format == "sse" else NDJSONDecoder()
-        async for chunk in chunks:
-            for event in decoder.feed(chunk):
-                delta = self._parse_event(event, state)
-                if delta:
-                    state.text.append(delta)
-                    yield delta
+        max_line = int(self.config.settings.get("max_stream_line_bytes") or DEFAULT_MAX_LINE)
+        decoder = SSEDecoder(max_line) if self.stream_format == "sse" else NDJSONDecoder(max_line)
+        try:
+            async for chunk in chunks:
+                for event in decoder.feed(chunk):
+                    delta = self._parse_event(event, state)
+                    if delta:
+                        state.text.append(delta)
+                        yield delta
+        except StreamLineTooLong as exc:
+            raise ResponseParseError(
+                f"{exc} (settings['max_stream_line_bytes'])", provider=self.name, model=state.model
+            ) from None
         for event in decoder.flush():
             delta = self._parse_event(event, state)
             if delta:

@@ -258,7 +258,7 @@ class BaseProvider(ABC):
         state = self.__dict__
         client = state.get("_httpx_client")
         if client is None or (state.get("_httpx_lazy", True) and self._client_is_stale(client)):
-            from ..transport.client import new_async_client
+            from ..transport.httpx_glue import new_async_client
 
             client = new_async_client(self.config.timeout)
             self._httpx_client, self._httpx_lazy, self._httpx_loop = client, True, _running_loop()
@@ -511,7 +511,7 @@ def as_provider_error(exc: BaseException, provider: str, method: str, model: str
     """
     if isinstance(exc, ProviderError):
         return exc
-    from ..transport.client import map_httpx_error
+    from ..transport.httpx_glue import map_httpx_error
 
     mapped = map_httpx_error(exc, {"provider": provider, "model": model})
     if mapped is not None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import quote
 
 from ..errors import (
     AuthenticationError,
+    ConfigError,
     InternalServerError,
     OverloadedError,
     PermissionDeniedError,
@@ -165,8 +167,21 @@ class GoogleProvider(HTTPProvider):
         )
 
 
+# A Gemini model id is one path segment (`gemini-2.0-flash`, `gemini-1.5-pro-002`);
+# `models/` in front is accepted, as the SDKs do. Anything else (a slash, a dot segment,
+# `?`, `#`, `%`) could move the request to another path on the official host, key included.
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+~-]{0,199}")
+
+
 def _bare(model: str) -> str:
-    return model.split("/", 1)[1] if model.startswith("models/") else model
+    """The model's path segment: validated, then percent-encoded (it goes into the URL path)."""
+    bare = model.split("/", 1)[1] if model.startswith("models/") else model
+    if not _MODEL_ID.fullmatch(bare) or bare.strip(".") == "":
+        raise ConfigError(
+            f"model {model[:80]!r} is not a Gemini model id: use letters, digits and . _ @ + ~ - "
+            "(e.g. 'gemini-2.0-flash'), optionally after 'models/'"
+        )
+    return quote(bare, safe="")
 
 
 def _details(err: dict[str, Any], kind: str) -> list[dict[str, Any]]:

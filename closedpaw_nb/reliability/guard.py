@@ -9,7 +9,7 @@ part of an answer, a failure is raised with the partial text instead.
 from __future__ import annotations
 
 import asyncio
-import uuid
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -136,7 +136,7 @@ class GuardedProvider(BaseProvider):
         loop = asyncio.get_running_loop()
         ends_at = None if deadline is None else loop.time() + deadline
         self._fail_fast()
-        key = uuid.uuid4().hex
+        key = os.urandom(16).hex()  # as random as uuid4().hex, without building a UUID per call
         parts: list[str] = []
         retries = 0
         while True:
@@ -261,7 +261,7 @@ class GuardedProvider(BaseProvider):
     async def _retrying(self, call: Callable[[str], Awaitable[T]], cost: int) -> T:
         """`call(idempotency_key)` until it succeeds or the policy says stop; one key for every attempt."""
         self._fail_fast()
-        key = uuid.uuid4().hex
+        key = os.urandom(16).hex()  # as random as uuid4().hex, without building a UUID per call
         retries = 0
         while True:
             await self.limiter.acquire(self.name, cost)

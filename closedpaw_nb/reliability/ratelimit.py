@@ -116,6 +116,12 @@ class RateLimiter:
             RequestTooLargeError: `tokens` alone exceeds the per-minute token limit.
         """
         window = self._window(key)
+        # No limit to count against: only the pause gate (and anyone already queued behind
+        # it, to keep first come, first served) can hold this request. This path is taken on
+        # every call of a benchmark sweep, so it takes no lock.
+        unlimited = not (window.requests_per_minute or window.tokens_per_minute)
+        if unlimited and window.paused_until <= self.clock.monotonic() and not (window.lock and window.lock.locked()):
+            return 0.0
         if window.tokens_per_minute and tokens > window.tokens_per_minute:
             raise RequestTooLargeError(
                 f"{key}: a request estimated at {tokens} tokens can never fit the limit of "
@@ -151,7 +157,10 @@ class RateLimiter:
                 return
 
     def _window(self, key: str) -> _Window:
-        return self._windows.setdefault(key, _Window())
+        window = self._windows.get(key)
+        if window is None:  # not setdefault: that would build a _Window on every call
+            window = self._windows[key] = _Window()
+        return window
 
     @staticmethod
     def _record(window: _Window, now: float, tokens: int) -> None:

@@ -18,6 +18,7 @@ from ..manager import ProviderManager
 from ..types import ProviderType
 from .chat import chat_router
 from .errors import CatchAllMiddleware, install_error_handlers
+from .limits import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from .routes import liveness_router, providers_router
 from .security import (
     DEFAULT_ALLOWED_HOSTS,
@@ -55,6 +56,7 @@ def create_app(
     cors_origins: Iterable[str] = (),
     allow_local_base_urls: bool = False,
     resolve: Resolver = system_resolve,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """Build the ClosedPaw HTTP API around a ProviderManager.
 
@@ -72,6 +74,8 @@ def create_app(
         allow_local_base_urls: Let ollama and custom providers be registered at
             loopback or private addresses.
         resolve: Host name -> addresses lookup for the base_url check (tests fake it).
+        max_body_bytes: Largest request body accepted; a larger one is a 413. (The request
+            head is capped by the server: `runner.uvicorn_config(max_header_bytes=...)`.)
 
     Returns:
         The FastAPI application.
@@ -89,17 +93,22 @@ def create_app(
     install_error_handlers(app)
     for router in (liveness_router, providers_router, chat_router):
         app.include_router(router)
-    _add_security(app, token, list(allowed_hosts), list(cors_origins))
+    _add_security(app, token, list(allowed_hosts), list(cors_origins), max_body_bytes)
     return app
 
 
-def _add_security(app: FastAPI, token: str, allowed_hosts: list[str], cors_origins: list[str]) -> None:
+def _add_security(
+    app: FastAPI, token: str, allowed_hosts: list[str], cors_origins: list[str], max_body_bytes: int
+) -> None:
     """Install the middleware stack; the last one added runs first."""
     if not allowed_hosts:
         raise ValueError("allowed_hosts must name at least one host, e.g. '127.0.0.1'")
     if any(o.strip() == "*" for o in cors_origins):
         raise ValueError("cors_origins must list exact origins such as 'http://localhost:8888', not '*'")
+    if max_body_bytes <= 0:
+        raise ValueError("max_body_bytes must be a positive number of bytes")
     app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)  # after the token check
     app.add_middleware(BearerTokenMiddleware, token=token)
     if cors_origins:
         # No credentials: the token travels in a header the page sets, not in a cookie.

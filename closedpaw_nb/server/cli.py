@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from ..config import ProviderConfig
 from ..manager import ProviderManager
 from .app import create_app, default_manager
+from .limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES
 from .runner import bind, is_loopback, url_of, uvicorn_config
 from .security import DEFAULT_ALLOWED_HOSTS, check_token, new_token
 
@@ -74,6 +75,18 @@ def parser() -> argparse.ArgumentParser:
         help="a browser origin allowed to call the API (repeatable; none by default)",
     )
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help=f"largest request body accepted, larger is a 413 (default: {DEFAULT_MAX_BODY_BYTES})",
+    )
+    p.add_argument(
+        "--max-header-bytes",
+        type=int,
+        default=DEFAULT_MAX_HEADER_BYTES,
+        help=f"largest request head (request line and headers) accepted (default: {DEFAULT_MAX_HEADER_BYTES})",
+    )
     return p
 
 
@@ -157,6 +170,7 @@ def prepare(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
             allowed_hosts=_allowed_hosts(args),
             cors_origins=args.cors_origin,
             allow_local_base_urls=args.allow_local,
+            max_body_bytes=args.max_body_bytes,
         )
         sock = bind(args.host, args.port)
     except BaseException:
@@ -210,7 +224,8 @@ def serve(argv: Sequence[str] | None = None) -> int:
     for line in prepared.warnings:
         print(line, file=sys.stderr, flush=True)
     try:
-        uvicorn.Server(uvicorn_config(prepared.app, args.log_level)).run(sockets=[prepared.sock])
+        config = uvicorn_config(prepared.app, args.log_level, args.max_header_bytes)
+        uvicorn.Server(config).run(sockets=[prepared.sock])
     except KeyboardInterrupt:
         pass
     finally:

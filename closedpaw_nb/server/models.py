@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
 )
 
+from ..transport.headers import forbidden_header_problem
 from ..types import ProviderType
 
 __all__ = [
@@ -156,9 +157,34 @@ class ProviderSettings(_Request):
     )
     tokens_per_minute: StrictCount | None = Field(None, ge=1, le=100_000_000, description="Client-side token budget.")
     deadline: StrictNumber | None = Field(None, gt=0, le=3600, description="Overall deadline per call (s).")
-    extra_headers: dict[HeaderName, HeaderValue] | None = Field(
-        None, max_length=20, description="Extra request headers (auth headers cannot be overridden)."
+    total_timeout: StrictNumber | None = Field(
+        None,
+        gt=0,
+        le=7200,
+        description="Limit on one HTTP exchange, head to last byte (s); default max(60, 2 x timeout).",
     )
+    max_stream_bytes: StrictCount | None = Field(
+        None, ge=1024, le=1024**3, description="Cap on a streamed answer's bytes (default 64 MiB)."
+    )
+    max_stream_line_bytes: StrictCount | None = Field(
+        None, ge=1024, le=64 * 1024**2, description="Cap on one line of a streamed answer (default 4 MiB)."
+    )
+    extra_headers: dict[HeaderName, HeaderValue] | None = Field(
+        None,
+        max_length=20,
+        description="Extra request headers (auth headers cannot be overridden; framing and hop-by-hop "
+        "headers such as Host, Content-Length, Transfer-Encoding, Connection, TE, Upgrade, Expect and "
+        "Proxy-* are refused).",
+    )
+
+    @field_validator("extra_headers")
+    @classmethod
+    def _no_framing_headers(cls, headers: dict[str, str] | None) -> dict[str, str] | None:
+        for name in headers or {}:
+            problem = forbidden_header_problem(name)
+            if problem:
+                raise ValueError(problem)
+        return headers
 
 
 class RegisterRequest(_Request):

@@ -15,8 +15,10 @@ where the key goes; then the manager validates and stores the provider.
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query, Request
 from pydantic import ValidationError
@@ -27,7 +29,7 @@ from ..providers import BaseProvider, provider_class
 from ..types import ProviderType
 from .errors import ApiError
 from .models import BaseURL, ModelName, ProviderInfo, ProviderName, RegisterRequest
-from .urlcheck import Resolver, check_base_url, origin, system_resolve
+from .urlcheck import Resolver, check_base_url, classify_ip, origin, refusal, system_resolve
 
 __all__ = ["SeedQuery", "register", "registration_request", "seed_query"]
 
@@ -148,9 +150,21 @@ def _at_official_origin(base_url: str | None, official: str | None) -> bool:
     return base_url is None or (official is not None and origin(base_url) == origin(official))
 
 
-def _config(body: RegisterRequest, name: str) -> ProviderConfig:
+def address_check(provider_type: ProviderType, allow_local: bool) -> Callable[[str], str | None]:
+    """The SSRF policy `check_base_url` applies at registration, as a per-address check the
+    HTTP client runs on every address it is about to connect to (see `HTTPClient`): a name
+    that resolves differently later (DNS rebinding) meets the same rule."""
+
+    def check(address: str) -> str | None:
+        return refusal(address, classify_ip(ipaddress.ip_address(address)), provider_type, allow_local)
+
+    return check
+
+
+def _config(body: RegisterRequest, name: str, allow_local: bool) -> ProviderConfig:
     """The ProviderConfig the body describes (its own validation raises ConfigError)."""
-    settings = body.settings.model_dump(exclude_none=True) if body.settings else {}
+    settings: dict[str, Any] = body.settings.model_dump(exclude_none=True) if body.settings else {}
+    settings["address_check"] = address_check(body.provider_type, allow_local)
     key = body.api_key.get_secret_value() if body.api_key is not None else None
     return ProviderConfig(
         body.provider_type,
@@ -224,7 +238,7 @@ async def register(
         await check_base_url(
             body.base_url, body.provider_type, allow_local=allow_local, official=official, resolve=resolve
         )
-    config = _config(body, name)
+    config = _config(body, name, allow_local)
     _refuse_stored_key(config, cls, manager, official)
     _refuse_missing_key(config, cls, manager)
     _refuse_duplicate(manager, name)  # again: another request may have taken it during the lookup

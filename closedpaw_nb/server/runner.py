@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from .._background_server import BackgroundServer, bind, serve_in_background, url_of
 from ..transport.addresses import is_loopback_host
+from .limits import DEFAULT_MAX_HEADER_BYTES
 
 __all__ = ["RunningServer", "bind", "is_loopback", "start_server", "url_of", "uvicorn_config"]
 
@@ -20,10 +21,21 @@ def is_loopback(host: str) -> bool:
     return is_loopback_host(host)
 
 
-def uvicorn_config(app: FastAPI, log_level: str = "info") -> uvicorn.Config:
-    """Uvicorn settings for the API: no proxy-header trust, no server banner header."""
+def uvicorn_config(
+    app: FastAPI, log_level: str = "info", max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+) -> uvicorn.Config:
+    """Uvicorn settings for the API: no proxy-header trust, no server banner header, and the
+    request head capped at `max_header_bytes` (uvicorn's h11 parser enforces the cap; its
+    httptools parser has none, so h11 is chosen explicitly)."""
     return uvicorn.Config(
-        app, log_level=log_level, proxy_headers=False, server_header=False, lifespan="on", timeout_graceful_shutdown=5
+        app,
+        log_level=log_level,
+        proxy_headers=False,
+        server_header=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        http="h11",
+        h11_max_incomplete_event_size=max_header_bytes,
     )
 
 
@@ -31,10 +43,17 @@ def uvicorn_config(app: FastAPI, log_level: str = "info") -> uvicorn.Config:
 RunningServer = BackgroundServer
 
 
-def start_server(app: FastAPI, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> RunningServer:
+def start_server(
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+) -> RunningServer:
     """Serve `app` in a daemon thread and return once it accepts connections.
 
     Raises:
         RuntimeError: uvicorn did not start within 10 seconds.
     """
-    return serve_in_background(uvicorn_config(app, log_level), host=host, port=port, name="closedpaw-api")
+    config = uvicorn_config(app, log_level, max_header_bytes)
+    return serve_in_background(config, host=host, port=port, name="closedpaw-api")

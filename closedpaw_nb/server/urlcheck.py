@@ -15,9 +15,10 @@ IPv4 written as one number (`http://2130706433`) or with hex, octal or missing p
 it; IPv4 embedded in IPv6 (`[::ffff:127.0.0.1]`, 6to4, NAT64, Teredo) is classified
 by the address it carries.
 
-The check runs at registration. A DNS answer that changes afterwards (rebinding at
-request time) is out of its reach: that needs the resolved addresses pinned in the
-HTTP layer.
+The check runs at registration, and again at connect time: a provider registered over
+the API carries `registration.address_check` (settings["address_check"]), which the HTTP
+client applies to every address a host name resolves to before connecting to it, so
+a DNS answer that changes after registration (rebinding) meets the same rule.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from urllib.parse import SplitResult, urlsplit
 from ..types import ProviderType
 from .errors import UnsafeBaseURLError
 
-__all__ = ["Reach", "check_base_url", "classify_ip", "origin", "parse_ipv4_number"]
+__all__ = ["Reach", "check_base_url", "classify_ip", "origin", "parse_ipv4_number", "refusal"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -191,7 +192,8 @@ async def _addresses(host: str, port: int, resolve: Resolver) -> list[IPAddress]
         ) from None
 
 
-def _refusal(host: str, reach: Reach, provider_type: ProviderType, allow_local: bool) -> str | None:
+def refusal(host: str, reach: Reach, provider_type: ProviderType, allow_local: bool) -> str | None:
+    """Why `host` (of the given reach) may not be used by `provider_type`, or None."""
     if reach is Reach.FORBIDDEN:
         return (
             f"base_url host {host!r} is a link-local, metadata, multicast or reserved address; "
@@ -239,7 +241,7 @@ async def check_base_url(
     if not addresses:
         raise UnsafeBaseURLError(f"base_url host {host!r} resolved to no address")
     reach = max(classify_ip(a) for a in addresses)
-    problem = _refusal(host, reach, provider_type, allow_local)
+    problem = refusal(host, reach, provider_type, allow_local)
     if problem:
         raise UnsafeBaseURLError(problem)
     return url

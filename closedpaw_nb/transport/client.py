@@ -1,34 +1,44 @@
-"""The only module that imports httpx: the HTTP client, timeouts and transport-error mapping.
+"""The only module that imports aiohttp: the built-in providers' HTTP client.
 
 Providers talk to `HTTPClient`, which returns fully read `HTTPResponse`s or opens a
 `StreamingResponse`, and turns every transport failure into our error tree without the
-URL or headers (httpx puts the full URL, query included, into its exception text).
+URL or headers. Under it is one `aiohttp.ClientSession` per client (asyncio protocol +
+llhttp: a fraction of httpx's CPU per call, which matters because a benchmark sweep is
+CPU-bound on one event loop and client work turns into queueing delay charged to the
+provider; see benchmarks/ G1-G3).
 
-It has two backends behind one interface:
+What this layer adds on top of aiohttp, and why:
 
-- `_PoolBackend` (the default): HTTP/1.1 straight to the provider over our connection
-  pool (`pool.py`, asyncio + httptools). A benchmark sweep is CPU-bound on one event loop,
-  and every microsecond of client work per call turns into queueing delay that would
-  be charged to the provider; this path costs a fraction of httpx's (goal G3 in
-  benchmarks/). It notes when each request left for the socket, where latency and
-  TTFT are measured from.
-- `_HttpxBackend`: httpx's client, for everything the plain path does not do: a
-  custom transport (tests' `httpx.MockTransport`), an HTTP proxy from the environment
-  (HTTPS_PROXY, ALL_PROXY, ...), or `follow_redirects` (auth headers never go to
-  another origin).
+- limits on everything a server controls: the response header section (count and bytes),
+  the body (`MAX_BODY_BYTES`), a stream (`max_stream_bytes`), read-idle time (`timeout`)
+  and total time per exchange (`total_timeout`);
+- timing from when the request was written (`_TimedRequest`), the origin of latency/TTFT;
+- redirects only when asked, and then no key header goes to another origin;
+- proxies from the environment (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY) or given
+  per provider; TLS with the system roots plus certifi's, honouring SSL_CERT_FILE/DIR;
+- `address_check`: each address a host name resolves to is checked when connecting
+  (the HTTP API's SSRF policy), so a DNS answer that changes after registration is
+  caught; aiohttp connects to the checked addresses, with no second lookup.
 """
 
 from __future__ import annotations
 
-import functools
-import json as jsonlib
-import sys
+import asyncio
+import io
+import ipaddress
+import os
+import ssl
 import time
-import urllib.request
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from contextvars import ContextVar
+from typing import Any
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, AbstractStreamWriter, ResolveResult
+from aiohttp.connector import Connection
+from multidict import CIMultiDict
+from yarl import URL
 
 from ..errors import (
     APIConnectionError,
@@ -37,107 +47,162 @@ from ..errors import (
     ProviderError,
     ResponseParseError,
     StreamInterruptedError,
-    error_for_status,
 )
-from .headers import parse_retry_after
+from .headers import check_request_headers
+from .message import (
+    CONNECT_TIMEOUT,
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_HEADER_FIELDS,
+    MAX_REDIRECTS,
+    MAX_STREAM_BYTES,
+    POOL_LIMIT,
+    PROBE_TIMEOUT,
+    HTTPResponse,
+    default_total_timeout,
+    encode_json,
+    joined_url,
+)
+from .network import default_ssl_context, env_proxy
 from .redact import install_log_filters, redact
 
-if TYPE_CHECKING:
-    import httpx
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "MAX_STREAM_BYTES",
+    "POOL_LIMIT",
+    "PROBE_TIMEOUT",
+    "HTTPClient",
+    "HTTPResponse",
+    "StreamingResponse",
+    "map_aiohttp_error",
+]
 
-__all__ = ["HTTPClient", "HTTPResponse", "PROBE_TIMEOUT", "StreamingResponse", "map_httpx_error", "new_async_client"]
-
-CONNECT_TIMEOUT = 5.0
-PROBE_TIMEOUT = 10.0
-MAX_BODY_BYTES = 10 * 1024 * 1024
-# httpx keeps only 20 idle connections by default, which makes a 64-way benchmark
-# reconnect constantly; keep as many alive as we allow.
-POOL_LIMITS = dict(max_connections=256, max_keepalive_connections=256)
+AddressCheck = Callable[[str], "str | None"]
 
 install_log_filters()
 
 
-@dataclass
-class HTTPResponse:
-    """A fully read response."""
+class _Sent:
+    """When the request's last bytes went to the socket (set by `_TimedRequest`)."""
 
-    status_code: int
-    headers: Mapping[str, str]
-    content: bytes
-    elapsed_ms: float
+    __slots__ = ("at",)
 
-    def json(self) -> Any:
-        """The body parsed as JSON; raises ValueError when it is not JSON."""
-        return jsonlib.loads(self.content)
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", errors="replace")
+    def __init__(self) -> None:
+        self.at: float | None = None
 
 
-class _Exchange(Protocol):
-    """A response whose headers are in, as either backend hands it over."""
+# The exchange in progress in this task: `_TimedRequest` (which runs in it, or in a task it
+# starts, which copies the context) notes the time on it.
+_LARGE_BODY = 1024 * 1024  # a body larger than this is streamed (aiohttp warns about one bytes write)
 
-    # Read-only, so that each backend's own (narrower) types fit.
-    @property
-    def status_code(self) -> int: ...
+_SENT: ContextVar[_Sent | None] = ContextVar("closedpaw_sent", default=None)
 
-    @property
-    def headers(self) -> Mapping[str, str]: ...
 
-    @property
-    def sent_at(self) -> float | None: ...
+class _TimedRequest(aiohttp.ClientRequest):
+    """aiohttp's request, noting when it was written: the origin of latency and TTFT.
 
-    def aiter_raw(self) -> AsyncIterator[bytes]: ...
+    aiohttp's TraceConfig reports the same moments (headers sent, body chunk sent), but its
+    per-request tracing cost ~30 us of CPU per call here, a fifth of a whole exchange
+    (benchmarks G1/G2); these two overrides cost about a microsecond.
+    """
 
-    async def aclose(self) -> None: ...
+    async def send(self, conn: Connection) -> aiohttp.ClientResponse:
+        response = await super().send(conn)
+        _note_sent()  # the head is out (all of a request without a body)
+        return response
+
+    async def write_bytes(
+        self, writer: AbstractStreamWriter, conn: Connection, content_length: int | None = None
+    ) -> None:
+        await super().write_bytes(writer, conn, content_length)
+        _note_sent()  # the body is out too (it runs after send() returned)
+
+
+def _note_sent() -> None:
+    sent = _SENT.get()
+    if sent is not None:
+        sent.at = time.perf_counter()
 
 
 class StreamingResponse:
     """An open response whose body is read chunk by chunk.
 
     Attributes:
-        sent_at: `time.perf_counter()` when the request had been written to the socket
-            (when the call began, if the transport cannot tell): the origin of TTFT
-            and latency, so that time spent queued inside this process is not
-            charged to the provider.
+        sent_at: `time.perf_counter()` when the request had been written to the socket:
+            the origin of TTFT and latency, so that time spent queued inside this
+            process is not charged to the provider.
     """
 
-    def __init__(self, exchange: _Exchange, error_context: dict[str, Any], sent_at: float) -> None:
-        self._exchange = exchange
-        self._context = error_context
-        self.status_code = exchange.status_code
-        self.headers: Mapping[str, str] = exchange.headers
+    def __init__(
+        self, response: aiohttp.ClientResponse, context: dict[str, Any], sent_at: float, max_bytes: int
+    ) -> None:
+        self._response = response
+        self._context = context
+        self._max_bytes = max_bytes
+        self.status_code = response.status
+        self.headers: Mapping[str, str] = response.headers
         self.sent_at = sent_at
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The body's chunks; a broken connection raises StreamInterruptedError."""
+        size = 0
         try:
-            async for chunk in self._exchange.aiter_raw():
+            async for chunk in self._response.content.iter_any():
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise ResponseParseError(
+                        f"the stream is larger than {self._max_bytes} bytes (settings['max_stream_bytes'])",
+                        **self._context,
+                    )
                 yield chunk
-        except APITimeoutError:
-            raise StreamInterruptedError("the stream stalled past the read timeout", **self._context) from None
-        except APIConnectionError as exc:
-            raise StreamInterruptedError(f"the connection broke mid-stream ({exc.message})", **self._context) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise map_aiohttp_error(exc, self._context, streaming=True) from None
 
     async def aread(self) -> HTTPResponse:
-        """Read the rest of the body (used for error bodies)."""
-        content = await _read_capped(self._exchange, self._context)
+        """Read the rest of the body, capped at MAX_BODY_BYTES (used for error bodies too)."""
+        content = await _read_capped(self._response, self._context)
         return HTTPResponse(self.status_code, self.headers, content, 0.0)
 
 
+async def _read_capped(response: aiohttp.ClientResponse, context: dict[str, Any]) -> bytes:
+    """The whole body, or ResponseParseError past MAX_BODY_BYTES (counted after decompression)."""
+    try:
+        if response.method == "HEAD" or response.status in (204, 304):
+            return b""
+        length = response.content_length
+        if length is not None and length <= MAX_BODY_BYTES and "Content-Encoding" not in response.headers:
+            return await response.content.readexactly(length) if length else b""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise ResponseParseError(f"response body is larger than {MAX_BODY_BYTES} bytes", **context)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except asyncio.IncompleteReadError:
+        raise APIConnectionError("the response body was cut short", **context) from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise map_aiohttp_error(exc, context) from None
+
+
 class HTTPClient:
-    """One provider's connection pool, with its auth headers and timeouts.
+    """One provider's connection pool, with its default headers and limits.
 
     Args:
-        base_url: The API root (no trailing slash).
+        base_url: The API root (no trailing slash); a query on it is kept on every call.
         headers: Default headers, auth included; never logged or put into errors.
-        timeout: Read timeout in seconds for generation calls.
+        timeout: Read-idle timeout in seconds (also the write and pool-wait limit).
         provider: Provider name, attached to every error.
-        transport: An httpx transport for tests (e.g. `httpx.MockTransport`).
-        follow_redirects: Off by default; when on, auth headers never go to another origin.
-        secret_headers: The headers that carry a key (the provider says which); with
-            `follow_redirects` they are dropped on a redirect to another origin.
+        follow_redirects: Off by default; when on, `secret_headers` never go to another origin.
+        secret_headers: The headers that carry a key (the provider says which).
+        total_timeout: Limit on one exchange, head to last byte (default:
+            `default_total_timeout(timeout)`), so a server dripping bytes cannot hold a call.
+        max_stream_bytes: Cap on a streamed body.
+        proxy: An HTTP(S) proxy URL for this provider; None: from the environment.
+        ssl_context: A TLS context of your own (corporate roots); None: the default.
+        address_check: Called with each address a host resolves to; a returned reason
+            refuses the connection (APIConnectionError).
     """
 
     def __init__(
@@ -147,21 +212,65 @@ class HTTPClient:
         timeout: float,
         *,
         provider: str,
-        transport: Any = None,
         follow_redirects: bool = False,
         secret_headers: Iterable[str] = ("authorization",),
+        total_timeout: float | None = None,
+        max_stream_bytes: int = MAX_STREAM_BYTES,
+        proxy: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        address_check: AddressCheck | None = None,
     ) -> None:
-        import httpx  # here, not at the top: `import closedpaw_nb` stays quick
+        from .._version import __version__
 
         self.provider = provider
-        self._timeouts = _timeouts(timeout)
-        url = httpx.URL(base_url)
-        plain = transport is None and not follow_redirects and url.scheme in ("http", "https") and not _proxied(url)
-        self._backend: _PoolBackend | _HttpxBackend = (
-            _PoolBackend(url, headers)
-            if plain
-            else _HttpxBackend(url, headers, self._timeouts, transport, follow_redirects, secret_headers)
+        if any(c in base_url for c in "\r\n\t\0 "):
+            raise ConfigError("base_url must not contain spaces or control characters")
+        self._base = URL(base_url)
+        if self._base.scheme not in ("http", "https") or not self._base.host:
+            raise ConfigError(f"base_url must be an http(s) URL with a host, not {self._base.scheme or 'nothing'}://")
+        self._prefix = str(self._base.with_query(None).with_fragment(None)).rstrip("/")
+        self._base_query = dict(self._base.query) if self._base.query else None
+        defaults = {"User-Agent": f"closedpaw_nb/{__version__}", "Accept": "*/*", **dict(headers)}
+        self._headers = check_request_headers(defaults, where="the provider's headers")
+        self._secret = {"authorization", "proxy-authorization", *(h.lower() for h in secret_headers)}
+        self._follow = follow_redirects
+        self._timeout = aiohttp.ClientTimeout(
+            total=total_timeout or default_total_timeout(timeout),
+            # No `connect` limit (waiting for a pooled connection + connecting): `total`
+            # bounds that wait, and one timer less per call is measurable in G2.
+            sock_connect=min(CONNECT_TIMEOUT, timeout),
+            sock_read=timeout,
         )
+        self._max_stream = max_stream_bytes
+        self._proxy_setting = proxy
+        # The environment is read once per client (it is a scan of os.environ, too slow
+        # for every call); a redirect to another host looks again.
+        self._base_proxy = self._proxy_for(self._base, fresh=True)
+        self._ssl = ssl_context
+        self._address_check = address_check
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+        if address_check is not None:
+            self._check_literal(self._base)
+
+    # -- the session -----------------------------------------------------------------
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        resolver = _CheckedResolver(self._address_check) if self._address_check else None
+        connector = _Connector(
+            limit=POOL_LIMIT, ssl=self._ssl or default_ssl_context(), resolver=resolver, ttl_dns_cache=10
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            cookie_jar=aiohttp.DummyCookieJar(),  # calls never share cookies
+            request_class=_TimedRequest,
+            max_headers=MAX_HEADER_FIELDS,
+            auto_decompress=True,  # gzip/deflate, and br/zstd when their packages are installed
+        )
+        return self._session
+
+    # -- calls -------------------------------------------------------------------------
 
     async def request(
         self,
@@ -176,12 +285,15 @@ class HTTPClient:
     ) -> HTTPResponse:
         """Send a request and read the whole (size-capped) body; `elapsed_ms` runs from
         the moment the request was sent (see `StreamingResponse.sent_at`)."""
-        async with self.stream(
-            method, path, json=json, params=params, headers=headers, timeout=timeout, model=model
-        ) as response:
-            content = (await response.aread()).content
-        elapsed = (time.perf_counter() - response.sent_at) * 1000
-        return HTTPResponse(response.status_code, response.headers, content, elapsed)
+        response, sent_at, context = await self._open(method, path, json, params, headers, timeout, model)
+        try:
+            content = await _read_capped(response, context)
+        except BaseException:
+            response.close()  # the rest of the body is unread: the connection cannot be reused
+            raise
+        response.release()
+        elapsed = (time.perf_counter() - sent_at) * 1000
+        return HTTPResponse(response.status, response.headers, content, elapsed)
 
     @asynccontextmanager
     async def stream(
@@ -196,361 +308,286 @@ class HTTPClient:
         model: str | None = None,
     ) -> AsyncIterator[StreamingResponse]:
         """Send a request and yield the response as soon as its headers arrive."""
-        context = {"provider": self.provider, "model": model}
-        body = None if json is None else _encode_json(json)
-        timeouts = _timeouts(timeout) if timeout else self._timeouts
-        started = time.perf_counter()
-        exchange = await self._backend.open(method, path, body, params, headers or {}, timeouts, context)
-        sent_at = exchange.sent_at
+        response, sent_at, context = await self._open(method, path, json, params, headers, timeout, model)
+        finished = False
         try:
-            yield StreamingResponse(
-                exchange, context, sent_at if sent_at is not None and sent_at >= started else started
-            )
+            yield StreamingResponse(response, context, sent_at, self._max_stream)
+            finished = response.content.at_eof()
         finally:
-            await exchange.aclose()
+            # A body left unread means the connection cannot carry another request.
+            if finished:
+                response.release()
+            else:
+                response.close()
 
-    async def aclose(self) -> None:
-        await self._backend.aclose()
-
-    @property
-    def is_closed(self) -> bool:
-        return self._backend.is_closed
-
-
-# -- the plain backend: our pool -------------------------------------------------------------
-
-
-class _PoolBackend:
-    """HTTP/1.1 straight to the provider over `_pool.ConnectionPool`."""
-
-    def __init__(self, base_url: httpx.URL, headers: Mapping[str, str]) -> None:
-        from .._version import __version__
-        from . import pool as _pool
-
-        self._pool_errors = _pool.PoolError
-        self._pool = _pool.ConnectionPool(**POOL_LIMITS, ssl_context=_ssl_context)
-        self._origin = (
-            base_url.scheme,
-            base_url.raw_host.decode("ascii"),
-            base_url.port or (443 if base_url.scheme == "https" else 80),
-        )
-        self._base_url = base_url
-        defaults = {
-            "host": base_url.netloc.decode("ascii"),
-            "user-agent": f"closedpaw_nb/{__version__}",
-            "accept": "*/*",
-            "accept-encoding": "identity",  # no gzip: bodies arrive as sent
-            **{name.lower(): value for name, value in headers.items()},
-        }
-        try:
-            self._default_headers = _encode_headers(defaults)  # encoded once, sent with every call
-        except ValueError as exc:
-            raise ConfigError(f"{exc}; check the API key or extra_headers for pasted-in characters") from None
-        self._targets: dict[str, bytes] = {}
-        self.is_closed = False
-
-    async def open(
+    async def _open(
         self,
         method: str,
         path: str,
-        body: bytes | None,
+        json: Any,
         params: Mapping[str, Any] | None,
-        headers: Mapping[str, str],
-        timeouts: Mapping[str, float],
-        context: dict[str, Any],
-    ) -> _Exchange:
-        if self.is_closed:
+        headers: Mapping[str, str] | None,
+        timeout: float | None,
+        model: str | None,
+    ) -> tuple[aiohttp.ClientResponse, float, dict[str, Any]]:
+        """Send the request; return the response with its head checked, when the request was
+        sent, and the error context."""
+        context: dict[str, Any] = {"provider": self.provider, "model": model}
+        if self._closed:
             raise APIConnectionError("the client was closed", **context)
+        session = self._session or self._open_session()
+        body = None if json is None else encode_json(json)
+        call_headers: CIMultiDict[str] = CIMultiDict(self._headers)
+        if headers:
+            try:
+                call_headers.update(check_request_headers(headers, where="a request header", error=ValueError))
+            except ValueError as exc:
+                raise APIConnectionError(str(exc), **context) from None
+        if body is not None and "Content-Type" not in call_headers:
+            call_headers["Content-Type"] = "application/json"
+        url = self._url(path, params)
+        limits = self._timeout if timeout is None else _short_timeout(timeout)
+        started = time.perf_counter()
+        sent = _Sent()
+        token = _SENT.set(sent)
         try:
-            extra = {name.lower(): value for name, value in headers.items()}
-            if body is not None:
-                extra.setdefault("content-type", "application/json")
-                extra["content-length"] = str(len(body))
-            encoded = _encode_headers(extra)
-            replaced = {name for name, _ in encoded}
-            request_headers = [h for h in self._default_headers if h[0] not in replaced] + encoded
-        except ValueError as exc:
-            raise APIConnectionError(f"{exc}; fix the header", **context) from None
+            response = await self._send(session, method, url, body, call_headers, limits, context)
+        finally:
+            _SENT.reset(token)
         try:
-            head = await self._pool.request(
-                method.encode("ascii"), self._origin, self._target(path, params), request_headers, body or b"", timeouts
-            )
-        except self._pool_errors as exc:
-            raise _pool_error(exc, context) from None
-        return _PoolExchange(head, self._pool_errors, context)
+            _check_head(response, context)
+        except BaseException:
+            response.close()
+            raise
+        return response, (sent.at if sent.at is not None and sent.at >= started else started), context
 
-    def _target(self, path: str, params: Mapping[str, Any] | None) -> bytes:
-        """The request target (path and query) for `path` under the base URL."""
-        if params:
-            return self._join(path, params).raw_path
-        target = self._targets.get(path)
-        if target is None:
-            target = self._targets[path] = self._join(path, None).raw_path
-        return target
-
-    def _join(self, path: str, params: Mapping[str, Any] | None) -> httpx.URL:
-        # The path goes under the base URL's path; a query on the base URL (Azure's
-        # ?api-version=...) is kept, then the path's own, then `params`.
-        import httpx
-
-        base = self._base_url
-        relative = httpx.URL(path)
-        url = base.copy_with(raw_path=base.raw_path.split(b"?")[0].rstrip(b"/") + b"/" + relative.raw_path.lstrip(b"/"))
-        for extra in (base.params if base.query else None, params):
-            if extra:
-                url = url.copy_merge_params(extra)
-        return url
-
-    async def aclose(self) -> None:
-        self.is_closed = True
-        await self._pool.aclose()
-
-
-class _PoolExchange:
-    def __init__(self, head: Any, errors: type[Exception], context: dict[str, Any]) -> None:
-        import httpx
-
-        self.status_code = head.status_code
-        self.headers = httpx.Headers(head.headers)
-        self.sent_at = head.sent_at
-        self._body = head.body
-        self._errors = errors
-        self._context = context
-
-    async def aiter_raw(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._body:
-                yield chunk
-        except self._errors as exc:
-            raise _pool_error(exc, self._context) from None
-
-    async def aclose(self) -> None:
-        await self._body.aclose()
-
-
-def _pool_error(exc: Exception, context: dict[str, Any]) -> ProviderError:
-    """Our error for one of `_pool`'s (its messages never name the host)."""
-    from . import pool as _pool
-
-    if isinstance(exc, _pool.ConnectTimedOut):
-        return APITimeoutError("timed out connecting to the provider", **context)
-    if isinstance(exc, (_pool.ReadTimedOut, _pool.WriteTimedOut, _pool.PoolTimedOut)):
-        return APITimeoutError(f"the provider did not answer in time ({exc})", **context)
-    if isinstance(exc, _pool.ConnectFailed):
-        return APIConnectionError(f"could not connect to the provider ({exc})", **context)
-    return APIConnectionError(f"the connection failed ({type(exc).__name__}: {exc})", **context)
-
-
-@functools.cache
-def _ssl_context() -> Any:
-    """httpx's default TLS context (certifi roots, SSL_CERT_FILE/DIR honoured), built once."""
-    import httpx
-
-    return httpx.create_ssl_context()
-
-
-def _proxied(url: httpx.URL) -> bool:
-    """Whether the environment routes `url` through a proxy (then httpx does the talking)."""
-    proxies = urllib.request.getproxies()
-    if not (proxies.get(url.scheme) or proxies.get("all")):
-        return False
-    return not urllib.request.proxy_bypass(url.host)
-
-
-# -- the httpx backend -----------------------------------------------------------------------
-
-
-class _HttpxBackend:
-    """httpx's client: custom transports, environment proxies and redirects."""
-
-    def __init__(
+    async def _send(
         self,
-        base_url: httpx.URL,
-        headers: Mapping[str, str],
-        timeouts: Mapping[str, float],
-        transport: Any,
-        follow_redirects: bool,
-        secret_headers: Iterable[str],
-    ) -> None:
-        import httpx
-
-        self._secret_headers = {"authorization", *(name.lower() for name in secret_headers)}
-        self._client = httpx.AsyncClient(
-            base_url=base_url,
-            headers=dict(headers),
-            timeout=httpx.Timeout(**timeouts),
-            limits=httpx.Limits(**POOL_LIMITS),
-            transport=transport,
-            follow_redirects=follow_redirects,
-            event_hooks={"request": [self._strip_foreign_auth]},
-        )
-        # Compared in httpx's normalised form, as the hook sees request URLs (an explicit
-        # default port or an international host name would otherwise never match).
-        self._origin = _origin(self._client.base_url)
-
-    async def open(
-        self,
+        session: aiohttp.ClientSession,
         method: str,
-        path: str,
+        url: URL,
         body: bytes | None,
-        params: Mapping[str, Any] | None,
-        headers: Mapping[str, str],
-        timeouts: Mapping[str, float],
+        headers: CIMultiDict[str],
+        limits: aiohttp.ClientTimeout,
         context: dict[str, Any],
-    ) -> _Exchange:
-        import httpx
+    ) -> aiohttp.ClientResponse:
+        """Send, following redirects only when asked (and dropping key headers across origins)."""
+        origin = url.origin()
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                response = await session.request(
+                    method,
+                    url,
+                    # aiohttp writes bytes in one go; a large body goes as a stream instead.
+                    data=io.BytesIO(body) if body is not None and len(body) > _LARGE_BODY else body,
+                    headers=headers,
+                    timeout=limits,
+                    allow_redirects=False,
+                    proxy=self._proxy_for(url),
+                )
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                raise map_aiohttp_error(exc, context) from None
+            location = response.headers.get("Location")
+            if not (self._follow and response.status in (301, 302, 303, 307, 308) and location):
+                return response
+            response.close()
+            try:
+                url = url.join(URL(location))
+            except ValueError:
+                raise APIConnectionError("the provider redirected to an invalid URL", **context) from None
+            if url.scheme not in ("http", "https"):
+                raise APIConnectionError("the provider redirected to a non-HTTP URL", **context)
+            if self._address_check is not None:
+                self._check_literal(url, context)
+            if url.origin() != origin:
+                headers = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in self._secret)
+            if response.status in (301, 302, 303) and method != "HEAD":
+                method, body = "GET", None
+                headers = CIMultiDict((k, v) for k, v in headers.items() if k.lower() != "content-type")
+        raise APIConnectionError(f"the provider redirected more than {MAX_REDIRECTS} times", **context)
 
-        content_type = {"content-type": "application/json"} if body is not None else {}
-        request = self._client.build_request(
-            method,
-            path,
-            content=body,
-            params=params,
-            headers={**content_type, **headers},
-            timeout=httpx.Timeout(**timeouts),
-        )
+    def _url(self, path: str, params: Mapping[str, Any] | None) -> URL:
+        url = joined_url(self._prefix, path)
+        query = {**(self._base_query or {}), **{k: str(v) for k, v in (params or {}).items()}}
+        return url.update_query(query) if query else url
+
+    def _proxy_for(self, url: URL, fresh: bool = False) -> str | None:
+        if self._proxy_setting is not None:
+            return self._proxy_setting or None
+        if not fresh and url.scheme == self._base.scheme and url.host == self._base.host:
+            return self._base_proxy
+        return env_proxy(url.scheme or "", url.host or "")
+
+    def _check_literal(self, url: URL, context: Mapping[str, Any] | None = None) -> None:
+        """An IP literal is never resolved, so the resolver cannot check it: check it here."""
+        assert self._address_check is not None
         try:
-            response = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, context) from None
-        return _HttpxExchange(response, context)
+            address = str(ipaddress.ip_address((url.host or "").strip("[]")))
+        except ValueError:
+            return
+        problem = self._address_check(address)
+        if problem:
+            raise APIConnectionError(f"refused to connect: {problem}", **(context or {"provider": self.provider}))
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
+
+    def __del__(self) -> None:
+        # A client dropped without aclose() (its provider was never closed, or is being used
+        # from a new event loop): its idle sockets are closed quietly by _Connector, instead
+        # of aiohttp's "Unclosed client session" errors in the user's notebook.
+        session = getattr(self, "_session", None)
+        if session is not None and not session.closed:
+            session.detach()
 
     @property
     def is_closed(self) -> bool:
-        return self._client.is_closed
-
-    async def _strip_foreign_auth(self, request: httpx.Request) -> None:
-        # httpx strips only Authorization on a cross-origin redirect; a provider's own key
-        # header (x-api-key, x-goog-api-key...) would follow it to whoever asked for it.
-        if _origin(request.url) != self._origin:
-            for name in self._secret_headers:
-                request.headers.pop(name, None)
+        return self._closed
 
 
-class _HttpxExchange:
-    sent_at = None  # httpx does not say when the request left
-
-    def __init__(self, response: httpx.Response, context: dict[str, Any]) -> None:
-        self._response = response
-        self._context = context
-        self.status_code = response.status_code
-        self.headers = response.headers
-
-    async def aiter_raw(self) -> AsyncIterator[bytes]:
-        import httpx
-
-        try:
-            async for chunk in self._response.aiter_bytes():
-                yield chunk
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, self._context) from None
-
-    async def aclose(self) -> None:
-        await self._response.aclose()
+def _check_head(response: aiohttp.ClientResponse, context: dict[str, Any]) -> None:
+    """Refuse what a client must not take as a final answer (RFC 9110), and oversized heads."""
+    if response.status < 200:
+        # 1xx are skipped by aiohttp; one that reaches us (101 Switching Protocols, or a
+        # status outside 100-599 such as 099) is not an answer to a provider call.
+        raise APIConnectionError(
+            f"the provider answered with status {response.status}, which is not a final HTTP response", **context
+        )
+    raw = response.raw_headers
+    # aiohttp caps each field at 8190 bytes: a head of 7 fields or fewer is within 64 KB.
+    size = sum(len(name) + len(value) + 4 for name, value in raw) if len(raw) > 7 else 0
+    if size > MAX_HEADER_BYTES:
+        raise ResponseParseError(
+            f"the response header section is larger than {MAX_HEADER_BYTES // 1024} KB ({size} bytes)", **context
+        )
 
 
-def new_async_client(timeout: float) -> httpx.AsyncClient:
-    """The `httpx.AsyncClient` a custom provider gets as `BaseProvider.client` (the ClosedPaw
-    guide's client): `timeout` seconds for each of connect, read, write and pool."""
-    import httpx
-
-    return httpx.AsyncClient(timeout=timeout)
-
-
-def map_httpx_error(exc: BaseException, context: dict[str, Any]) -> ProviderError | None:
-    """Our error for an exception httpx raised inside a custom provider, or None if it is not httpx's.
-
-    `response.raise_for_status()` becomes the status's class (404 -> NotFoundError, 429 ->
-    RateLimitError with the server's Retry-After...), so a custom provider's failures are
-    retried and reported like a built-in's. Nothing of the URL is kept.
-    """
-    httpx = sys.modules.get("httpx")  # not loaded: the exception cannot be one of its
-    if httpx is None or not isinstance(exc, httpx.HTTPError):
-        return None
-    if not isinstance(exc, httpx.HTTPStatusError):
-        return _transport_error(exc, context)
-
-    response = exc.response
-    status = response.status_code
-    return error_for_status(status)(
-        f"HTTP {status} {response.reason_phrase}: {_body_excerpt(response)}".rstrip(": "),
-        status_code=status,
-        retry_after=parse_retry_after(response.headers),
-        **context,
+def _short_timeout(read: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(
+        total=default_total_timeout(read), sock_connect=min(CONNECT_TIMEOUT, read), sock_read=read
     )
 
 
-def _body_excerpt(response: httpx.Response) -> str:
-    try:
-        return redact(response.text[:300])
-    except Exception:  # a streamed body that was never read has no text to show
-        return ""
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, minus one thing: an idle connection on which the server sent
+    bytes nobody asked for (a late 408, a second response) is closed, never reused, so
+    those bytes can never be read as the answer to the next request."""
+
+    def __del__(self, _warnings: Any = None) -> None:
+        if self._closed or not self._conns:
+            return
+        # At interpreter exit the modules _close needs (and contextlib) may already be gone.
+        try:  # noqa: SIM105
+            self._close()
+        except Exception:
+            pass
+
+    async def _get(self, key: Any, traces: Any) -> Any:
+        while True:
+            connection = await super()._get(key, traces)
+            if connection is None or connection.protocol is None or not connection.protocol.should_close:
+                return connection
+            connection.close()
 
 
-def _origin(url: httpx.URL) -> tuple[str, bytes, int | None]:
-    return url.scheme, url.raw_host, url.port
+class AddressRefused(OSError):
+    """The address check refused every address a host resolved to (or one of them)."""
 
 
-def _transport_error(exc: httpx.HTTPError, context: dict[str, Any]) -> ProviderError:
-    """Our error for an httpx exception, described without its URL."""
-    import httpx
+class _CheckedResolver(AbstractResolver):
+    """aiohttp's default resolver, with each answer checked before it is connected to.
 
-    kind = type(exc).__name__
-    if isinstance(exc, httpx.ConnectTimeout):
+    aiohttp connects to the addresses this returns (and caches them for its DNS TTL), so
+    what is checked is what is used: a name that later rebinds to a refused address is
+    refused at the next lookup.
+    """
+
+    def __init__(self, check: AddressCheck) -> None:
+        self._inner = aiohttp.DefaultResolver()
+        self._check = check
+
+    async def resolve(self, host: str, port: int = 0, family: Any = 0) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        for entry in found:
+            problem = self._check(str(ipaddress.ip_address(entry["host"].split("%", 1)[0])))
+            if problem:
+                raise AddressRefused(problem)
+        return found
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+# -- aiohttp's exceptions as ours --------------------------------------------------------------
+
+_HEAD_TOO_LARGE = ("Too many headers", "Got more than", "Header value too long", "Header name too long")
+
+
+def map_aiohttp_error(exc: BaseException, context: dict[str, Any], *, streaming: bool = False) -> ProviderError:
+    """Our error for an aiohttp (or timeout) exception, described without URL or headers.
+
+    Mid-stream failures (`streaming`) are StreamInterruptedError: text already yielded
+    stays with the caller, and the call is not retried blindly.
+    """
+    error = _mapped(exc, context)
+    if streaming and isinstance(error, APIConnectionError):
+        what = "stalled past a time limit" if isinstance(error, APITimeoutError) else "broke"
+        return StreamInterruptedError(f"the stream {what} ({error.message})", **context)
+    return error
+
+
+def _mapped(exc: BaseException, context: dict[str, Any]) -> ProviderError:
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, (aiohttp.ConnectionTimeoutError, aiohttp.ServerTimeoutError)) and not isinstance(
+        exc, aiohttp.SocketTimeoutError
+    ):
         return APITimeoutError("timed out connecting to the provider", **context)
-    if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(f"the provider did not answer in time ({kind})", **context)
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return APITimeoutError("the provider did not answer in time (read timeout)", **context)
+    if isinstance(exc, TimeoutError):
+        return APITimeoutError("the exchange ran past its total time limit (total_timeout)", **context)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return APIConnectionError(
-            "could not connect to the provider (connection refused or host unreachable)", **context
+            f"could not connect to the provider: TLS certificate verification failed ({_certificate(exc)})", **context
         )
-    if isinstance(exc, (httpx.TooManyRedirects, httpx.UnsupportedProtocol, httpx.InvalidURL)):
-        return APIConnectionError(f"the request could not be sent ({kind})", **context)
-    return APIConnectionError(f"the connection failed ({kind}: {redact(_first_line(exc))})", **context)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        os_error = exc.os_error
+        if isinstance(os_error, AddressRefused):
+            return APIConnectionError(f"refused to connect: {os_error}", **context)
+        # strerror may name the address ("Connect call failed ('10.0.0.1', 443)"): the errno's text does not.
+        reason = os.strerror(os_error.errno) if os_error.errno else type(os_error).__name__
+        return APIConnectionError(f"could not connect to the provider ({reason})", **context)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return APIConnectionError("the provider closed the connection without a complete answer", **context)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return APIConnectionError(f"the response body was cut short or malformed ({_first_line(exc)})", **context)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        message = str(exc.message)
+        if message.startswith(_HEAD_TOO_LARGE):
+            return ResponseParseError(
+                f"the response header section is too large (over {MAX_HEADER_FIELDS} fields or "
+                f"{MAX_HEADER_BYTES // 1024} KB)",
+                **context,
+            )
+        return APIConnectionError(f"the provider's answer broke HTTP/1.1 ({_first_line(message)})", **context)
+    if isinstance(exc, aiohttp.ClientOSError):
+        reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+        return APIConnectionError(f"the connection failed ({reason})", **context)
+    if isinstance(exc, (aiohttp.InvalidURL, ValueError)):
+        return APIConnectionError(f"the request could not be sent ({type(exc).__name__})", **context)
+    return APIConnectionError(f"the connection failed ({type(exc).__name__})", **context)
 
 
-def _first_line(exc: BaseException) -> str:
+def _certificate(exc: aiohttp.ClientConnectorCertificateError) -> str:
+    info = exc.certificate_error
+    return redact(getattr(info, "verify_message", None) or type(info).__name__)[:120]
+
+
+def _first_line(exc: object) -> str:
     text = str(exc).strip()
-    # httpx/httpcore messages may quote the URL; keep only a short, URL-free first line.
     line = text.splitlines()[0] if text else ""
-    return "" if "://" in line else line[:120]
-
-
-# -- shared ------------------------------------------------------------------------------------
-
-
-def _timeouts(read: float) -> dict[str, float]:
-    """httpx's four timeouts for a read timeout: connecting is capped at CONNECT_TIMEOUT."""
-    return {"connect": min(CONNECT_TIMEOUT, read), "read": read, "write": read, "pool": read}
-
-
-def _encode_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
-    """Headers as HTTP/1.1 bytes; ValueError names (never shows) a value HTTP cannot carry."""
-    try:
-        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
-    except UnicodeEncodeError:
-        bad = next(name for name, value in headers.items() if not _latin1(name) or not _latin1(value))
-        raise ValueError(f"header {bad[:40]!r} has characters HTTP cannot carry (not Latin-1)") from None
-
-
-def _latin1(text: str) -> bool:
-    return all(ord(char) < 256 for char in text)
-
-
-def _encode_json(value: Any) -> bytes:
-    # As httpx encodes `json=`: compact, UTF-8, and NaN refused (it is not JSON).
-    return jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-
-
-async def _read_capped(exchange: _Exchange, context: dict[str, Any]) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in exchange.aiter_raw():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ResponseParseError(f"response body is larger than {MAX_BODY_BYTES} bytes", **context)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    # aiohttp may quote the URL or raw header bytes: keep a short, URL-free, redacted line.
+    return "" if "://" in line else redact(line[:120])

@@ -11,9 +11,10 @@ with newlines.
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 
-__all__ = ["NDJSONDecoder", "SSEDecoder", "SSEEvent"]
+__all__ = ["DEFAULT_MAX_LINE", "NDJSONDecoder", "SSEDecoder", "SSEEvent", "StreamLineTooLong"]
 
 
 @dataclass(frozen=True)
@@ -26,49 +27,69 @@ class SSEEvent:
     retry: int | None = None
 
 
-class _LineSplitter:
-    """Turns chunks of bytes into complete text lines, whatever the line ending."""
+# One line ending: CRLF, LF or a bare CR (WHATWG). Splitting with a compiled regex keeps
+# the work linear in the bytes received; only the unfinished last line is carried over.
+_EOL = re.compile(r"\r\n|\r|\n")
+DEFAULT_MAX_LINE = 4 * 1024 * 1024
 
-    def __init__(self) -> None:
+
+class StreamLineTooLong(ValueError):
+    """A stream line grew past the decoder's cap (a server that never ends its lines)."""
+
+
+class _LineSplitter:
+    """Turns chunks of bytes into complete text lines, whatever the line ending.
+
+    Each chunk is decoded and scanned once; the partial last line is kept as a list of
+    pieces (joined when its end arrives), so a long line costs time linear in its size.
+    """
+
+    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buffer = ""
+        self._pending: list[str] = []
+        self._pending_size = 0
+        self._skip_lf = False  # the last piece ended in CR: a LF that starts the next is its pair
+        self._max_line = max_line
 
     def feed(self, chunk: bytes) -> list[str]:
-        self._buffer += self._utf8.decode(chunk)
-        return self._take_lines(final=False)
+        return self._split(self._utf8.decode(chunk))
 
     def flush(self) -> list[str]:
-        self._buffer += self._utf8.decode(b"", final=True)
-        lines = self._take_lines(final=True)
-        if self._buffer:
-            lines.append(self._buffer)
-            self._buffer = ""
+        lines = self._split(self._utf8.decode(b"", final=True))
+        if self._pending:
+            lines.append("".join(self._pending))
+            self._pending, self._pending_size = [], 0
         return lines
 
-    def _take_lines(self, final: bool) -> list[str]:
+    def _split(self, text: str) -> list[str]:
+        if self._skip_lf and text:
+            self._skip_lf = False
+            if text[0] == "\n":
+                text = text[1:]
+        if not text:
+            return []
+        pieces = _EOL.split(text)
+        self._skip_lf = text[-1] == "\r"
+        tail = pieces.pop()
         lines: list[str] = []
-        buf = self._buffer
-        start = 0
-        i = 0
-        while i < len(buf):
-            ch = buf[i]
-            if ch == "\n" or ch == "\r":
-                if ch == "\r" and i + 1 == len(buf) and not final:
-                    break  # might be the first half of a CRLF split across chunks
-                lines.append(buf[start:i])
-                i += 2 if ch == "\r" and i + 1 < len(buf) and buf[i + 1] == "\n" else 1
-                start = i
-            else:
-                i += 1
-        self._buffer = buf[start:]
+        if pieces:
+            self._pending.append(pieces[0])
+            lines.append("".join(self._pending))
+            lines.extend(pieces[1:])
+            self._pending, self._pending_size = [], 0
+        if tail:
+            self._pending.append(tail)
+            self._pending_size += len(tail)
+        if self._pending_size > self._max_line or any(len(line) > self._max_line for line in lines):
+            raise StreamLineTooLong(f"a stream line is longer than {self._max_line} characters")
         return lines
 
 
 class SSEDecoder:
-    """Incremental `text/event-stream` parser."""
+    """Incremental `text/event-stream` parser; a line over `max_line` raises StreamLineTooLong."""
 
-    def __init__(self) -> None:
-        self._lines = _LineSplitter()
+    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
+        self._lines = _LineSplitter(max_line)
         self._reset()
 
     def _reset(self) -> None:
@@ -125,8 +146,8 @@ class SSEDecoder:
 class NDJSONDecoder:
     """Incremental newline-delimited JSON splitter: yields each non-empty line's text."""
 
-    def __init__(self) -> None:
-        self._lines = _LineSplitter()
+    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
+        self._lines = _LineSplitter(max_line)
 
     def feed(self, chunk: bytes) -> list[str]:
         return [line for line in self._lines.feed(chunk) if line.strip()]
