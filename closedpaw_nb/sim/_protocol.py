@@ -69,6 +69,14 @@ class ParsedChat:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     stream: bool = False
+    # Structured output, tools and images (issue 18), in neutral terms:
+    tools: tuple[dict[str, Any], ...] = ()  # {"name", "description", "parameters": JSON schema}
+    tool_choice: str | None = None  # "auto" | "none" | "required" | a tool name; None: the API's default
+    schema: dict[str, Any] | None = None  # a JSON schema the answer must follow
+    json_mode: bool = False  # any JSON object (no schema)
+    images: int = 0  # images in the request's messages
+    tool_results: tuple[str, ...] = ()  # contents of tool results sent back, in order
+    include_usage: bool = True  # whether a stream ends with usage (OpenAI: stream_options.include_usage)
 
 
 @dataclass

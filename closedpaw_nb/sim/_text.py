@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Generation", "LatencyProfile", "Pacer", "count_tokens", "generate", "generate_text", "split_tokens"]
 
@@ -70,12 +71,15 @@ class Generation:
         finish: ``"stop"`` (natural end), ``"length"`` (max tokens hit) or ``"stop_sequence"``.
         stop_sequence: The stop string that ended the text, when ``finish == "stop_sequence"``.
         prompt_tokens: Deterministic input size (words in the system prompt and all messages).
+        tool_calls: Tool calls the answer makes instead of (or after) its text: (id, name,
+            arguments) with the arguments as a dict; finish is then ``"tool_calls"``.
     """
 
     tokens: tuple[str, ...]
     finish: str
     stop_sequence: str | None
     prompt_tokens: int
+    tool_calls: tuple[tuple[str, str, dict[str, Any]], ...] = ()
 
     @property
     def text(self) -> str:
