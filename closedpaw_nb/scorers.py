@@ -1,5 +1,5 @@
 """Scorers for evaluating answers on your own data: `exact_match`, `includes`, `regex`,
-`numeric`, `choice`, `json_valid`, `python`, the model judge `llm_judge`, `per_item` (each
+`numeric`, `choice`, `json_valid`, `tool_call`, `python`, the model judge `llm_judge`, `per_item` (each
 item judged by its own `scorer` column), and the `Score` they return.
 
 This is the public path; the code lives in `closedpaw_nb.evals`, whose `scorers` docstring
@@ -21,6 +21,7 @@ from .evals.scorers import (
     python,
     regex,
 )
+from .evals.tool_scorer import tool_call
 
 __all__ = [
     "MAX_ANSWER_CHARS",
@@ -36,4 +37,5 @@ __all__ = [
     "per_item",
     "python",
     "regex",
+    "tool_call",
 ]

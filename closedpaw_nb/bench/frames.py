@@ -41,9 +41,16 @@ ROW_COLUMNS: dict[str, str] = {
     "finish_reason": "object",
     "response": "object",
     "cost_usd": "float64",
+    "tool_calls": "object",
+    "parsed": "object",
+    "schema_valid": "boolean",
+    "usage_source": "object",
 }
 """Column -> dtype of a results row, in order. String columns hold str or None (object
-dtype on every pandas version); NaN in a float column means unknown."""
+dtype on every pandas version); NaN in a float column means unknown. `tool_calls` and
+`parsed` are JSON text (a list of {id, name, arguments}; the decoded structured answer) so
+they export as they are; `schema_valid` is NA when no response_format was asked for;
+`usage_source` says where the token counts came from (reported, tokenized or missing)."""
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "n",

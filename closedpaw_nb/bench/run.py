@@ -239,8 +239,36 @@ async def call_once(
         finish_reason=response.finish_reason,
         response=response.content,
         tokens_per_s=derive_timing(response.ttft_ms, response.latency_ms, response.completion_tokens)["tokens_per_s"],
+        **_structured_columns(response, "response_format" in options),
     )
     return row
+
+
+def recordable_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Chat options as the manifest keeps them (JSON, so `resume` can send them again): tools
+    as {name, description, parameters}, a response_format as its JSON schema (or "json")."""
+    from ..structured import ResponseFormat
+    from ..tools import as_tools
+
+    kept = dict(options)
+    if kept.get("tools") is not None:
+        kept["tools"] = [tool.to_dict() for tool in as_tools(kept["tools"])]
+    if kept.get("response_format") is not None:
+        fmt = ResponseFormat.of(kept["response_format"])
+        kept["response_format"] = fmt.schema if fmt.kind == "json_schema" else "json"
+    return kept
+
+
+def _structured_columns(response: ChatResponse, asked_format: bool) -> dict[str, Any]:
+    """The row's tool_calls / parsed as JSON text, schema_valid (None without a format) and usage_source."""
+    fields = response.to_dict()
+    calls = fields.get("tool_calls") or []
+    return {
+        "tool_calls": json.dumps(calls, ensure_ascii=False) if calls else None,
+        "parsed": json.dumps(fields.get("parsed"), ensure_ascii=False, default=str) if asked_format else None,
+        "schema_valid": (response.parse_error is None and response.parsed is not None) if asked_format else None,
+        "usage_source": response.usage_source if response.completion_tokens is not None else "missing",
+    }
 
 
 def _conversation(prompt: str | list[dict[str, Any]], system: str | None) -> list[dict[str, Any]]:
@@ -497,7 +525,12 @@ async def run_benchmark(
     resolved, pairs = resolve_targets(manager, targets), normalize_prompts(prompts)
     run_id = run_id or new_run_id()
     parameters = dict(
-        trials=trials, warmup=warmup, concurrency=concurrency, stream=stream, system=system, options=options
+        trials=trials,
+        warmup=warmup,
+        concurrency=concurrency,
+        stream=stream,
+        system=system,
+        options=recordable_options(options),
     )
     info = manifest(manager, run_id, resolved, pairs, parameters, prices) | {"kind": "benchmark", "tags": list(tags)}
     store.create_run(run_id, info)

@@ -51,6 +51,10 @@ ROW_FIELDS = (
     "finish_reason",
     "response",
     "cost_usd",
+    "tool_calls",
+    "parsed",
+    "schema_valid",
+    "usage_source",
 )
 KEY_FIELDS = ("target", "prompt_id", "trial", "warmup")
 # One row per call x scorer (evaluations): the score, what it read from the answer, and why,
@@ -148,6 +152,7 @@ class RunStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             self._add_missing_columns("scores", SCORE_FIELDS)
+            self._add_missing_columns("rows", ROW_FIELDS)
 
     def _add_missing_columns(self, table: str, fields: tuple[str, ...]) -> None:
         # A store written by an older release lacks the newer columns; adding them keeps its rows.
@@ -303,6 +308,8 @@ def _to_sql(value: Any) -> Any:
 def _from_sql(row: dict[str, Any]) -> dict[str, Any]:
     for name in ("warmup", "ok"):
         row[name] = bool(row[name])
+    if row.get("schema_valid") is not None:
+        row["schema_valid"] = bool(row["schema_valid"])
     if row["started_at"]:
         row["started_at"] = datetime.fromisoformat(row["started_at"])
     return row

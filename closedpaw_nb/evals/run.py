@@ -11,12 +11,22 @@ A failed call gets a missing score that says so: it is never counted as a wrong 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..bench.run import TargetsLike, manifest, new_run_id, plan, resolve_targets, run_matrix, run_recorded
+from ..bench.run import (
+    TargetsLike,
+    manifest,
+    new_run_id,
+    plan,
+    recordable_options,
+    resolve_targets,
+    run_matrix,
+    run_recorded,
+)
 from ..bench.store import JUDGE_CALL_FIELDS, RunStore
 from ..errors import ConfigError
 from ..manager import ProviderManager
@@ -80,7 +90,7 @@ async def run_evaluation(
     run_id = run_id or new_run_id()
     prompts: dict[str, Any] = dict(zip(items["id"], items["input"], strict=True))
     systems = {i: s for i, s in zip(items["id"], items["system"], strict=True) if isinstance(s, str) and s}
-    parameters = dict(trials=trials, concurrency=concurrency, stream=stream, options=options)
+    parameters = dict(trials=trials, concurrency=concurrency, stream=stream, options=recordable_options(options))
     info = manifest(manager, run_id, resolved, list(prompts.items()), parameters, prices)
     info.update(kind="evaluation", items=items.to_dict(orient="records"), scorers=[s.name for s in checked])
     info["tags"] = list(tags)
@@ -188,7 +198,17 @@ async def _score_call(row: Mapping[str, Any], scorer: Scorer, item: Mapping[str,
         return Score.missing(
             f"the call failed ({row.get('error_type') or 'error'}): nothing to score", scorer=scorer.name
         )
-    return await scorer.score(row.get("response") or "", item.get("expected"), item)
+    return await scorer.score(row.get("response") or "", item.get("expected"), {**item, "_call": call_record(row)})
+
+
+def call_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What a scorer may read about the call besides its text: its tool calls and its decoded
+    structured answer (from the row's JSON columns)."""
+    calls, parsed = row.get("tool_calls"), row.get("parsed")
+    return {
+        "tool_calls": json.loads(calls) if isinstance(calls, str) and calls else [],
+        "parsed": json.loads(parsed) if isinstance(parsed, str) and parsed else None,
+    }
 
 
 @dataclass

@@ -711,6 +711,6 @@ def test_the_public_path_reexports_the_scorers():
         "MAX_ANSWER_CHARS", "JudgeCall", "Score", "Scorer", "choice", "exact_match", "includes", "json_valid",
         "numeric", "python", "regex",
     }  # fmt: skip
-    assert set(scorers.__all__) == expected | {"llm_judge", "per_item"} and expected == set(impl.__all__)
+    assert set(scorers.__all__) == expected | {"llm_judge", "per_item", "tool_call"} and expected == set(impl.__all__)
     for name in expected:
         assert getattr(scorers, name) is getattr(impl, name)
