@@ -7,6 +7,7 @@ Percentiles use numpy's default linear interpolation: p90 of [100, 200, 300, 400
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
@@ -435,9 +436,22 @@ def wide_answers(df: pd.DataFrame) -> pd.DataFrame:
 
 def _answer(row: Mapping[str, Any]) -> str:
     if row.get("ok") in (True, np.True_):
-        return "" if _missing(row.get("response")) else str(row["response"])
+        text = "" if _missing(row.get("response")) else str(row["response"])
+        calls = tool_call_lines(row.get("tool_calls"))
+        return "\n".join(part for part in (text, calls) if part)
     kind = row.get("error_type") or "error"
     return f"⚠ {kind}" if _missing(row.get("error")) else f"⚠ {kind}: {row['error']}"
+
+
+def tool_call_lines(tool_calls: Any) -> str:
+    """A row's tool calls (its JSON column) as readable lines, `→ name({"arg": ...})`."""
+    if _missing(tool_calls) or not tool_calls:
+        return ""
+    try:
+        calls = json.loads(tool_calls) if isinstance(tool_calls, str) else tool_calls
+    except ValueError:
+        return str(tool_calls)
+    return "\n".join(f"→ {c.get('name')}({json.dumps(c.get('arguments') or {}, ensure_ascii=False)})" for c in calls)
 
 
 def metrics_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -83,7 +83,7 @@ class ColumnView(w.VBox):  # type: ignore[misc]  # ipywidgets ships no types
         )
         self.add_class("cpnb-column")
         state.observe(self._render_metrics, names=_METRICS)
-        state.observe(self._render_answer, names=["text", "error"])
+        state.observe(self._render_answer, names=["text", "error", "tool_calls", "parsed"])
         state.observe(self._render_score, names=["score", "score_note"])
         self._render_metrics()
         self._render_answer()
@@ -100,7 +100,16 @@ class ColumnView(w.VBox):  # type: ignore[misc]  # ipywidgets ships no types
         s = self.state
         error = f'<div style="color:#a4161a;white-space:pre-wrap">⚠ {shortened(s.error)}</div>' if s.error else ""
         body = html.escape(s.text) if s.text else ("<i>waiting…</i>" if s.phase in ("waiting", "streaming") else "")
-        self.answer.value = f'{error}<div style="white-space:pre-wrap;line-height:1.45">{body}</div>'
+        mono = "font-family:var(--jp-code-font-family,monospace);font-size:90%;white-space:pre-wrap"
+        extras = "".join(
+            f'<div class="{cls}" style="{mono};margin-top:4px"><b>{label}</b>\n{html.escape(value)}</div>'
+            for cls, label, value in (
+                ("cpnb-tool-calls", "tool calls", s.tool_calls),
+                ("cpnb-parsed", "parsed", s.parsed),
+            )
+            if value
+        )
+        self.answer.value = f'{error}<div style="white-space:pre-wrap;line-height:1.45">{body}</div>{extras}'
 
     def _render_score(self, _change: object = None) -> None:
         s = self.state

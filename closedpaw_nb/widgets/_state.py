@@ -98,6 +98,8 @@ class TargetColumn(HasTraits):
     tokens_per_s = Float(None, allow_none=True)
     cost_usd = Float(None, allow_none=True)
     error = Unicode("")
+    tool_calls = Unicode("", help="The answer's tool calls, one readable line each.")
+    parsed = Unicode("", help="The decoded structured answer as indented JSON ('' without a format).")
     score = Float(None, allow_none=True, help="The answer's score in [0, 1] (None: not scored, or missing).")
     score_note = Unicode("", help="The scorer's name and explanation ('' when there is nothing to score).")
 

@@ -8,11 +8,13 @@ and copied into the column state by `tick` every `TICK` seconds.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from collections.abc import Callable
 from typing import Any
 
+from ..bench.frames import tool_call_lines
 from ..manager import ProviderManager
 from ._state import TargetColumn
 
@@ -61,6 +63,8 @@ class Live:
             c.latency_ms, c.ttft_ms = _num(row.get("latency_ms")), _num(row.get("ttft_ms"))
             c.tokens = row.get("completion_tokens")
             c.tokens_per_s, c.cost_usd = _num(row.get("tokens_per_s")), _num(row.get("cost_usd"))
+            c.tool_calls = tool_call_lines(row.get("tool_calls"))
+            c.parsed = _pretty(row.get("parsed"))
             c.phase = "done" if row["ok"] else "error"
 
     def cancelled(self) -> None:
@@ -79,6 +83,13 @@ async def tick(lives: list[Live]) -> None:
         for live in lives:
             if live.started and not live.finished:
                 live.flush()
+
+
+def _pretty(parsed: Any) -> str:
+    """A row's parsed JSON column, indented for reading ('' when there is none)."""
+    if not isinstance(parsed, str) or parsed in ("", "null"):
+        return ""
+    return json.dumps(json.loads(parsed), indent=2, ensure_ascii=False)
 
 
 def _num(value: Any) -> float | None:

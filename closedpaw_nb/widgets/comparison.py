@@ -37,15 +37,27 @@ class ComparisonPanel(JobPanel):
         manager: The ProviderManager to use (default: the notebook helpers' one).
         prices: {"provider:model" or "model": (usd_per_million_input, usd_per_million_output)}
             for the cost column; loopback providers cost 0.0, others without a price NaN.
+        tools: Tools offered with every call (as for `compare(tools=...)`); calls show per pane.
+        response_format: A JSON schema, pydantic model or "json"; the parsed answer shows per pane.
 
     Attributes:
         form: The `CompareForm` state (inputs, status, one `TargetColumn` per target).
         views: The column views of the last run, by target.
     """
 
-    def __init__(self, manager: ProviderManager | None = None, prices: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        manager: ProviderManager | None = None,
+        prices: dict[str, Any] | None = None,
+        *,
+        tools: Any = None,
+        response_format: Any = None,
+    ) -> None:
         self.manager = manager if manager is not None else default_manager()
         self.prices = prices or {}
+        # Sent with every call when given; each pane then shows the tool calls / parsed JSON.
+        given = (("tools", tools), ("response_format", response_format))
+        self.extra_options = {key: value for key, value in given if value is not None}
         self.form = CompareForm()
         self.job = Job(self._set_busy, lambda exc: setattr(self.form, "error", f"{type(exc).__name__}: {exc}"))
         self.views: dict[str, ColumnView] = {}
@@ -149,7 +161,7 @@ class ComparisonPanel(JobPanel):
             return False
         self.form.error = ""
         columns = self._new_columns([str(t) for t in targets])
-        options = {"temperature": self.form.temperature, "max_tokens": self.form.max_tokens}
+        options = {"temperature": self.form.temperature, "max_tokens": self.form.max_tokens, **self.extra_options}
         self.form.status = f"Streaming from {len(targets)} target(s) …"
         scoring = (SCORERS[self.form.scorer], self.form.expected) if self.form.expected.strip() else None
         return self.job.start(self._run(targets, columns, self.form.prompt, self.form.system or None, options, scoring))

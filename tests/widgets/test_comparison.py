@@ -246,3 +246,33 @@ def test_cancel_looks_disabled_until_something_runs_and_long_errors_fold(manager
     folded = message(long, "error")
     assert "show all</summary>" in folded and folded.count("&lt;end&gt;") == 1  # the whole text, once, on demand
     assert "show all" not in message("short and sweet", "error")
+
+
+def test_each_pane_shows_tool_calls_and_parsed_json(manager):
+    import json as json_module
+
+    from closedpaw_nb import ChatResponse
+    from closedpaw_nb.providers import BaseProvider
+    from closedpaw_nb.tools import ToolCall
+
+    class Structured(BaseProvider):
+        capabilities = frozenset({"text", "structured", "tools"})
+
+        async def chat(self, messages, model=None, **options):
+            if options.get("tools"):
+                call = ToolCall("c1", "get_weather", {"city": "Paris"})
+                return ChatResponse("", model or "m", self.name, finish_reason="tool_calls", tool_calls=[call])
+            return ChatResponse(json_module.dumps({"city": "Paris"}), model or "m", self.name)
+
+    manager.register_provider(ProviderConfig("custom", name="st", default_model="m"), provider_class=Structured)
+    tools = [{"name": "get_weather", "description": "weather", "parameters": {"type": "object", "properties": {}}}]
+    for options, cls, shown in (
+        ({"tools": tools}, "cpnb-tool-calls", "→ get_weather({&quot;city&quot;: &quot;Paris&quot;})"),
+        ({"response_format": {"type": "object"}}, "cpnb-parsed", "&quot;city&quot;: &quot;Paris&quot;"),
+    ):
+        panel = ComparisonPanel(manager, **options)
+        panel.prompt.value, panel.targets.value = "Weather in Paris?", ("st:m",)
+        panel.run_button.click()
+        panel.wait()
+        view = panel.views["st:m"].answer.value
+        assert cls in view and shown in view, view
