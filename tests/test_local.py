@@ -130,6 +130,36 @@ async def test_stream_with_ttft(gateway):
 
 
 @pytest.mark.slow
+async def test_streamed_output_is_counted_with_the_servers_tokenizer(gateway):
+    # llama-cpp-python's streams carry no usage: the count comes from /extras/tokenize.
+    whole = await gateway.chat("Count from one to five.", "local", **SHORT)
+    stream = gateway.stream("Count from one to five.", "local", **SHORT)
+    async for _ in stream:
+        pass
+    response = stream.response
+    assert whole.usage_source == "reported"
+    assert response.usage_source == "tokenized" and response.content == whole.content
+    # the same text, re-tokenized: equal to the server's own count (no BOS added)
+    assert response.completion_tokens == whole.completion_tokens
+    assert response.prompt_tokens is None
+
+
+@pytest.mark.slow
+async def test_without_the_tokenizer_setting_a_stream_count_is_missing(server):
+    config = server.provider_config()
+    config.settings.pop("tokenize_endpoint")
+    manager = ProviderManager()
+    manager.register_provider(config)
+    try:
+        stream = manager.stream("Count from one to five.", "local", **SHORT)
+        async for _ in stream:
+            pass
+        assert stream.response.usage_source == "missing" and stream.response.completion_tokens is None
+    finally:
+        await manager.close_all()
+
+
+@pytest.mark.slow
 async def test_concurrent_streams_queue_instead_of_cutting_each_other(gateway):
     # llama-cpp-python's server cuts a running stream when another request arrives unless
     # interrupt_requests is off; benchmarks with concurrency > 1 depend on it being off.

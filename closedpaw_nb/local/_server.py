@@ -272,7 +272,14 @@ class LocalModel:
             models=[self.model_id],
             default_model=self.model_id,
             timeout=300.0,  # generous: the server answers one request at a time, others queue
-            settings={"local": True, "engine": "llama.cpp (llama-cpp-python)", "weights": gguf.name},
+            settings={
+                "local": True,
+                "engine": "llama.cpp (llama-cpp-python)",
+                "weights": gguf.name,
+                # Its streams carry no usage (it ignores stream_options): the provider counts
+                # the output with the server's own tokenizer instead (usage_source "tokenized").
+                "tokenize_endpoint": self.url + "/extras/tokenize",
+            },
         )
 
     def register(self, manager: ProviderManager | None = None, *, replace: bool = True) -> BaseProvider:

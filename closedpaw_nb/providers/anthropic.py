@@ -1,4 +1,11 @@
-"""Anthropic Messages API (`api.anthropic.com`, paths under /v1)."""
+"""Anthropic Messages API (`api.anthropic.com`, paths under /v1).
+
+Images, tools and structured output are mapped in `_anthropic_wire`; here the answer is
+read back: `tool_use` blocks become `ToolCall`s through one `ToolCallAccumulator`
+(`content_block_start` + `input_json_delta` when streamed, whole blocks when not), the
+forced structured-output tool's input becomes the text, and `stop_reason: "refusal"` fills
+`refusal`.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +26,9 @@ from ..errors import (
 )
 from ..transport.streams import SSEEvent
 from ..types import ChatMessage, ModelInfo, ProviderType
-from ._wire import ErrorInfo, HTTPProvider, StreamState, finish
+from ._anthropic_wire import RESPONSE_TOOL, format_fields, tool_fields, wire_messages
+from ._native import NativeProvider
+from ._wire import ErrorInfo, StreamState, finish
 from .base import ChatOptions
 
 __all__ = ["AnthropicProvider"]
@@ -46,14 +55,20 @@ ERROR_TYPES: dict[str, type[APIStatusError]] = {
 }
 
 
-class AnthropicProvider(HTTPProvider):
+_ANSWER_BLOCK = "_answer_block"  # the index of the forced tool's block in a stream
+
+
+class AnthropicProvider(NativeProvider):
     """Anthropic: `x-api-key` + `anthropic-version`, top-level `system`, named SSE events.
 
     `max_tokens` is required by the API; when a call gives none, settings["max_tokens"]
-    or 1024 is sent. Anthropic has no seed, so `seed` is ignored.
+    or 1024 is sent. Anthropic has no seed, so `seed` is ignored. A schema is asked for
+    with `output_config` unless settings["structured_output"] is "tool" (a forced tool
+    call, for models or gateways without native structured output).
     """
 
     provider_type = ProviderType.ANTHROPIC
+    capabilities = frozenset({"text", "images", "structured", "tools"})
     default_base_url = "https://api.anthropic.com"
     env_api_key = ("ANTHROPIC_API_KEY",)
     needs_api_key = True
@@ -78,7 +93,7 @@ class AnthropicProvider(HTTPProvider):
         system = "\n\n".join(m.text for m in messages if m.role == "system")
         body: dict[str, Any] = {
             "model": model,
-            "messages": [m.to_dict() for m in messages if m.role != "system"],
+            "messages": wire_messages(messages),
             "max_tokens": options.max_tokens or int(self.config.settings.get("max_tokens", DEFAULT_MAX_TOKENS)),
         }
         if system:
@@ -91,13 +106,26 @@ class AnthropicProvider(HTTPProvider):
             "stop_sequences": list(options.stop) or None,
         }
         body.update({k: v for k, v in knobs.items() if v is not None})
+        fields = tool_fields(options.tools, options.tool_choice)
+        if options.response_format is not None:
+            fields = format_fields(options.response_format, dict(self.config.settings), fields)
+        body.update(fields)
         body.update(options.extra_body)
         return "/v1/messages", body
 
     def parse_response(self, data: Any, state: StreamState) -> None:
-        state.text = ["".join(b.get("text", "") for b in data["content"] if b.get("type") == "text")]
+        calls = self.accumulator(state)
+        text: list[str] = []
+        for index, block in enumerate(data["content"]):
+            if block.get("type") == "text":
+                text.append(block.get("text", ""))
+            elif block.get("type") == "tool_use" and block.get("name") == RESPONSE_TOOL:
+                text.append(json.dumps(block.get("input") or {}, ensure_ascii=False))
+            elif block.get("type") == "tool_use":
+                calls.add_call(block["name"], block.get("input"), id=block.get("id"), index=index)
+        state.text = ["".join(text)]
         state.model = data.get("model") or state.model
-        finish(state, data.get("stop_reason"), FINISH_MAP)
+        self._stop(data.get("stop_reason"), data.get("stop_details"), state)
         self._usage(data.get("usage"), state)
         state.done = True
 
@@ -110,11 +138,13 @@ class AnthropicProvider(HTTPProvider):
             message = data["message"]
             state.model = message.get("model") or state.model
             self._usage(message.get("usage"), state)
+        elif kind == "content_block_start":
+            self._block_start(data["index"], data.get("content_block") or {}, state)
         elif kind == "content_block_delta":
-            delta = data.get("delta") or {}
-            return delta.get("text") if delta.get("type") == "text_delta" else None
+            return self._block_delta(data["index"], data.get("delta") or {}, state)
         elif kind == "message_delta":
-            finish(state, (data.get("delta") or {}).get("stop_reason"), FINISH_MAP)
+            delta = data.get("delta") or {}
+            self._stop(delta.get("stop_reason"), delta.get("stop_details"), state)
             self._usage(data.get("usage"), state)
         elif kind == "message_stop":
             state.done = True
@@ -153,11 +183,44 @@ class AnthropicProvider(HTTPProvider):
                 return models
             params = {"limit": 1000, "after_id": page["last_id"]}
 
+    def _block_start(self, index: int, block: dict[str, Any], state: StreamState) -> None:
+        if block.get("type") != "tool_use":
+            return
+        if block.get("name") == RESPONSE_TOOL:
+            state.details[_ANSWER_BLOCK] = index
+        else:
+            self.accumulator(state).start(index, id=block.get("id"), name=block["name"])
+
+    def _block_delta(self, index: int, delta: dict[str, Any], state: StreamState) -> str | None:
+        if delta.get("type") == "text_delta":
+            text: str | None = delta.get("text")
+            return text
+        if delta.get("type") != "input_json_delta":
+            return None
+        if state.details.get(_ANSWER_BLOCK) == index:
+            # The forced tool's input is the answer: streamed as the text it is.
+            answer: str | None = delta.get("partial_json")
+            return answer
+        self.accumulator(state).add_json(index, delta.get("partial_json") or "")
+        return None
+
+    def _stop(self, reason: str | None, details: Any, state: StreamState) -> None:
+        if reason is None:
+            return
+        finish(state, reason, FINISH_MAP)
+        if reason == "tool_use" and not self.accumulator(state):
+            state.finish_reason = "stop"  # only the forced structured-output tool was called
+        if reason == "refusal":
+            explanation = details.get("explanation") if isinstance(details, dict) else None
+            self.refused(state, explanation or "".join(state.text) or "the model refused (stop_reason: refusal)")
+
     def _usage(self, usage: Any, state: StreamState) -> None:
         # output_tokens in message_delta is cumulative, so assigning (not adding) is right.
         if usage:
             state.prompt_tokens = usage.get("input_tokens", state.prompt_tokens)
             state.completion_tokens = usage.get("output_tokens", state.completion_tokens)
+            if "input_tokens" in usage or "output_tokens" in usage:
+                self.usage_seen(state)
 
     def _error(self, err: dict[str, Any], status_code: int | None) -> ProviderError:
         cls = ERROR_TYPES.get(err.get("type", ""), InternalServerError)

@@ -13,6 +13,14 @@ class CustomProvider(OpenAICompatibleProvider):
 
     The key is optional (local servers usually need none). `max_tokens` is sent rather
     than `max_completion_tokens`, since older compatible servers know only the former.
+
+    Declares every capability (text, images, structured output, tools) in the OpenAI
+    shapes: which of them a server really supports depends on the server and the model it
+    runs, and one that lacks a feature answers with its own 400, which is the clearest
+    error there is for an endpoint we cannot know in advance. The stream asks for usage
+    (`stream_options.include_usage`); when it still has none, `settings["tokenize_endpoint"]`
+    (an absolute URL of the server's tokenizer, set by `closedpaw_nb.local`) counts the
+    output, else the count stays missing.
     """
 
     provider_type = ProviderType.CUSTOM

@@ -1,4 +1,10 @@
-"""Google Gemini (Generative Language API, `generativelanguage.googleapis.com`)."""
+"""Google Gemini (Generative Language API, `generativelanguage.googleapis.com`).
+
+Images, tools and structured output are mapped in `_gemini_wire`; here the answer is
+read back: `functionCall` parts arrive whole, streamed or not, and go through one
+`ToolCallAccumulator`; a response with calls finishes with "tool_calls" (Gemini itself
+says "STOP").
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,9 @@ from ..errors import (
 )
 from ..transport.streams import SSEEvent
 from ..types import ChatMessage, ModelInfo, ProviderType
-from ._wire import ErrorInfo, HTTPProvider, StreamState, finish
+from ._gemini_wire import format_config, tool_fields, wire_contents
+from ._native import NativeProvider
+from ._wire import ErrorInfo, StreamState, finish
 from .base import ChatOptions
 
 __all__ = ["GoogleProvider"]
@@ -39,7 +47,7 @@ FINISH_MAP = {
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)s\s*$")
 
 
-class GoogleProvider(HTTPProvider):
+class GoogleProvider(NativeProvider):
     """Gemini: key in the `x-goog-api-key` header (never `?key=`, which leaks into logs and
     tracebacks), system prompt in `systemInstruction`, knobs in `generationConfig`.
 
@@ -47,6 +55,7 @@ class GoogleProvider(HTTPProvider):
     """
 
     provider_type = ProviderType.GOOGLE
+    capabilities = frozenset({"text", "images", "structured", "tools"})
     default_base_url = "https://generativelanguage.googleapis.com"
     env_api_key = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     needs_api_key = True
@@ -64,13 +73,7 @@ class GoogleProvider(HTTPProvider):
     def chat_request(
         self, messages: list[ChatMessage], model: str, options: ChatOptions, stream: bool
     ) -> tuple[str, dict[str, Any]]:
-        body: dict[str, Any] = {
-            "contents": [
-                {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
-                for m in messages
-                if m.role != "system"
-            ]
-        }
+        body: dict[str, Any] = {"contents": wire_contents(messages)}
         system = "\n\n".join(m.text for m in messages if m.role == "system")
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
@@ -82,8 +85,11 @@ class GoogleProvider(HTTPProvider):
             "seed": options.seed,
         }
         config = {k: v for k, v in config.items() if v is not None}
+        if options.response_format is not None:
+            config.update(format_config(options.response_format))
         if config:
             body["generationConfig"] = config
+        body.update(tool_fields(options.tools, options.tool_choice))
         body.update(options.extra_body)
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return f"/{self._version}/models/{_bare(model)}:{method}", body
@@ -138,6 +144,8 @@ class GoogleProvider(HTTPProvider):
         state.model = data.get("modelVersion") or state.model
         state.request_id = state.request_id or data.get("responseId")
         usage = data.get("usageMetadata") or {}
+        if "promptTokenCount" in usage or "candidatesTokenCount" in usage:
+            self.usage_seen(state)
         if "promptTokenCount" in usage:
             state.prompt_tokens = usage["promptTokenCount"]
         if "candidatesTokenCount" in usage or "thoughtsTokenCount" in usage:
@@ -156,6 +164,11 @@ class GoogleProvider(HTTPProvider):
         candidate = candidates[0]
         finish(state, candidate.get("finishReason"), FINISH_MAP)
         parts = (candidate.get("content") or {}).get("parts") or []
+        calls = self.accumulator(state)
+        for part in parts:
+            call = part.get("functionCall")
+            if isinstance(call, dict):
+                calls.add_call(call["name"], call.get("args"), id=call.get("id"))
         return "".join(p.get("text", "") for p in parts if not p.get("thought"))
 
     def _error_from_body(self, err: Any) -> ProviderError:

@@ -1,4 +1,12 @@
-"""Ollama's native API (`/api/chat` with NDJSON streaming, `/api/tags`)."""
+"""Ollama's native API (`/api/chat` with NDJSON streaming, `/api/tags`).
+
+Images are a list of raw base64 strings on the message (`images`); Ollama takes no URL,
+and nothing is fetched for you. Tools use OpenAI's function shape; calls come back whole
+in `message.tool_calls` (arguments as an object), streamed or not, and go through one
+`ToolCallAccumulator`. `format` is the JSON schema, or "json". Ollama has no
+`tool_choice`: "none" sends no tools, a named tool sends only that one, and "required"
+cannot be enforced (the model may still answer in text).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +15,11 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import InternalServerError
+from ..errors import ConfigError, InternalServerError
+from ..tools import Tool, ToolChoice
 from ..types import ChatMessage, ModelInfo, ProviderType
-from ._wire import ErrorInfo, HTTPProvider, StreamState, finish
+from ._native import NativeProvider, tool_name_for
+from ._wire import ErrorInfo, StreamState, finish
 from .base import ChatOptions
 
 __all__ = ["OllamaProvider", "ollama_host"]
@@ -33,12 +43,15 @@ def ollama_host(environ: dict[str, str] | None = None) -> str:
     return f"{parts.scheme}://{host}:{parts.port or 11434}{parts.path.rstrip('/')}"
 
 
-class OllamaProvider(HTTPProvider):
+class OllamaProvider(NativeProvider):
     """Ollama: no key locally (OLLAMA_API_KEY as a Bearer token for ollama.com),
     knobs under `options` (`num_predict` caps output), NDJSON stream ending in `done: true`.
     """
 
     provider_type = ProviderType.OLLAMA
+    # Whether a model reads images is up to the model (Ollama's /api/show lists "vision");
+    # a text-only model answers from the text, so images are not refused up front.
+    capabilities = frozenset({"text", "images", "structured", "tools"})
     default_base_url = DEFAULT_HOST
     env_api_key = ("OLLAMA_API_KEY",)
     needs_api_key = False
@@ -61,26 +74,37 @@ class OllamaProvider(HTTPProvider):
         }
         body: dict[str, Any] = {
             "model": model,
-            "messages": [m.to_dict() for m in messages],
+            "messages": [_wire_message(m, messages) for m in messages],
             "stream": stream,
         }
         knobs = {k: v for k, v in knobs.items() if v is not None}
         if knobs:
             body["options"] = knobs
+        if options.response_format is not None:
+            fmt = options.response_format
+            body["format"] = fmt.schema if fmt.schema is not None else "json"
+        tools = _wire_tools(options.tools, options.tool_choice)
+        if tools:
+            body["tools"] = tools
         body.update(options.extra_body)
         return "/api/chat", body
 
     def parse_response(self, data: Any, state: StreamState) -> None:
-        state.text = [(data.get("message") or {}).get("content") or ""]
+        message = data.get("message") or {}
+        state.text = [message.get("content") or ""]
+        self._calls(message, state)
         self._final(data, state)
 
     def parse_event(self, event: str, state: StreamState) -> str | None:
         data = json.loads(event)
         if "error" in data:
             raise InternalServerError(f"error in stream: {data['error']}", provider=self.name)
+        message = data.get("message") or {}
+        self._calls(message, state)
         if data.get("done"):
             self._final(data, state)
-        return (data.get("message") or {}).get("content")
+        text: str | None = message.get("content")
+        return text
 
     def parse_error(self, status_code: int, body: Any) -> ErrorInfo:
         message = body.get("error") if isinstance(body, dict) else None
@@ -93,11 +117,54 @@ class OllamaProvider(HTTPProvider):
             for m in data.get("models", [])
         ]
 
+    def _calls(self, message: dict[str, Any], state: StreamState) -> None:
+        calls = self.accumulator(state)
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            calls.add_call(function["name"], function.get("arguments"), id=call.get("id"))
+
     def _final(self, data: dict[str, Any], state: StreamState) -> None:
         state.model = data.get("model") or state.model
         finish(state, data.get("done_reason") or "stop", {})
-        # Metrics are omitted when zero, so a missing count means 0, not unknown.
-        state.prompt_tokens = int(data.get("prompt_eval_count") or 0)
-        state.completion_tokens = int(data.get("eval_count") or 0)
+        # Metrics are omitted when zero, so a missing count means 0, not unknown; with
+        # neither count there, the server reported none (usage_source "missing").
+        if "prompt_eval_count" in data or "eval_count" in data:
+            self.usage_seen(state)
+            state.prompt_tokens = int(data.get("prompt_eval_count") or 0)
+            state.completion_tokens = int(data.get("eval_count") or 0)
         state.details.update({k.replace("duration", "ms"): data[k] / 1e6 for k in TIMINGS_NS if k in data})
         state.done = True
+
+
+def _wire_message(message: ChatMessage, messages: list[ChatMessage]) -> dict[str, Any]:
+    """One `/api/chat` message: text content, `images` (raw base64), tool calls or a result."""
+    row: dict[str, Any] = {"role": message.role, "content": message.text}
+    images = message.images
+    if any(image.url is not None for image in images):
+        raise ConfigError(
+            "not sent: Ollama cannot read an image from a URL; pass the image's bytes "
+            "(closedpaw_nb.image(path_or_bytes))"
+        )
+    if images:
+        row["images"] = [image.base64() for image in images]
+    if message.tool_calls:
+        row["tool_calls"] = [
+            {"id": c.id, "function": {"index": i, "name": c.name, "arguments": c.arguments}}
+            for i, c in enumerate(message.tool_calls)
+        ]
+    if message.role == "tool":
+        row["tool_name"] = tool_name_for(message, messages)
+        row["tool_call_id"] = message.tool_call_id
+    return row
+
+
+def _wire_tools(tools: tuple[Tool, ...], choice: ToolChoice | None) -> list[dict[str, Any]]:
+    """OpenAI-shaped tool definitions, narrowed by the choice (Ollama has no tool_choice)."""
+    if choice is not None and choice.mode == "none":
+        return []
+    if choice is not None and choice.name is not None:
+        tools = tuple(t for t in tools if t.name == choice.name)
+    return [
+        {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+        for t in tools
+    ]

@@ -13,6 +13,9 @@ __all__ = ["OpenAIProvider"]
 class OpenAIProvider(OpenAICompatibleProvider):
     """OpenAI: Bearer key, `max_completion_tokens`, stream usage via `stream_options`.
 
+    Takes images (`image_url` parts), structured output (strict `json_schema`, or
+    `json_object` for "json"; a refusal lands in `ChatResponse.refusal`) and tools.
+
     Optional settings: "organization" and "project" become the OpenAI-Organization and
     OpenAI-Project headers.
     """

@@ -18,6 +18,13 @@ by the same rule, else its poor one. A grading prompt gets a deterministic ``GRA
 ``Simulator(judge_position_bias=...)``. ``closedpaw_nb.sim.answers`` documents the rules and
 formats (``JUDGE_TEMPLATE``, ``PAIRWISE_TEMPLATE``).
 
+Structured output, tools and images (``closedpaw_nb.sim.structured``): a request with a JSON
+schema (or JSON mode) gets deterministic JSON that validates, except for a stable share of
+near misses (``Simulator(near_miss_rate=0.1)``: a required field missing, a wrong type, an
+extra property); a request with tools calls one when the choice forces it or the prompt names
+it (``decide_tool_call``), in each API's own shape, streamed and not; after tool results it
+answers in text quoting them. Image parts are accepted and counted ("I see 2 images.").
+
 Example:
     >>> from closedpaw_nb.sim import Fault, serve_in_thread  # doctest: +SKIP
     >>> with serve_in_thread() as sim:  # doctest: +SKIP

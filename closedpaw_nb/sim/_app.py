@@ -35,6 +35,7 @@ from .mistral import MistralProtocol
 from .ollama import OllamaProtocol
 from .openai import OpenAIProtocol
 from .pairwise import truth
+from .structured import decide_tool_call, schema_answer, tool_call_id
 
 __all__ = ["DEFAULT_PROFILES", "RecordedRequest", "Simulator", "create_app"]
 
@@ -96,6 +97,12 @@ class Simulator:
         any_model: Answer any model name. By default a model the simulator does not list
             (``profiles``; an Ollama ``:tag`` is ignored) gets the API's own 404, as a typo in
             a real model name would, so the model list is the source of valid names.
+        near_miss_rate: Share of structured-output answers, in [0, 1], that are near misses
+            of the schema (a required field missing, a wrong type, an extra property), as real
+            models sometimes write; a stable hash of (model, prompt, seed) picks them
+            (``closedpaw_nb.sim.structured``). 0 makes every answer valid. A mapping gives a
+            rate per model (``{"sim-large": 0.05, "sim-small": 0.25}``; unlisted models: 0.1),
+            so schema compliance differs between models as it does between real ones.
     """
 
     def __init__(
@@ -108,10 +115,15 @@ class Simulator:
         accuracy: Mapping[str, float] | None = None,
         judge_position_bias: float = 0.0,
         any_model: bool = False,
+        near_miss_rate: float | Mapping[str, float] = 0.1,
     ) -> None:
         if time_scale < 0:
             raise ValueError("time_scale must be >= 0")
-        self.judge_position_bias = _check_bias(judge_position_bias)
+        self.judge_position_bias = _check_rate("judge_position_bias", judge_position_bias, _BIAS_MEANING)
+        rates = dict(near_miss_rate) if isinstance(near_miss_rate, Mapping) else {}
+        single = 0.1 if isinstance(near_miss_rate, Mapping) else near_miss_rate
+        self.near_miss_rate = _check_rate("near_miss_rate", single, _NEAR_MISS_MEANING)
+        self.near_miss_rates = {m: _check_rate("near_miss_rate", r, _NEAR_MISS_MEANING) for m, r in rates.items()}
         for model, value in (accuracy or {}).items():
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"the accuracy of {model!r} must be in [0, 1], got {value!r}")
@@ -169,8 +181,22 @@ class Simulator:
         return truth(question, answer_a, answer_b)
 
     def generate(self, req: ParsedChat) -> Generation:
-        """Deterministic answer for ``req``: a question-set or open answer, a judge's verdict, or filler."""
+        """Deterministic answer for ``req``: a tool call (``structured.decide_tool_call``), JSON for
+        a schema or JSON mode (``structured.schema_answer``), text quoting tool results, a
+        question-set or open answer, a judge's verdict, or filler (which says how many images
+        it was shown)."""
+        call = decide_tool_call(req)
+        if call is not None:
+            name, arguments = call
+            call_id = tool_call_id(f"{req.model}\x00{req.prompt}\x00{name}")
+            return Generation((), "tool_calls", None, req.prompt_tokens, ((call_id, name, arguments),))
         fixed = respond(req.model, req.prompt, self.accuracy, position_bias=self.judge_position_bias)
+        if req.schema is not None or req.json_mode:
+            seed = f"{req.model}\x00{req.prompt}\x00{req.seed}"
+            rate = self.near_miss_rates.get(req.model, self.near_miss_rate)
+            fixed = schema_answer(req.schema, seed=seed, near_miss_rate=rate, answer=fixed)
+        elif req.tool_results:
+            fixed = "The tool returned: " + "; ".join(r.strip() for r in req.tool_results) + "."
         if fixed is not None:
             return generate_text(fixed, prompt_tokens=req.prompt_tokens, max_tokens=req.max_tokens, stop=req.stop)
         return generate(
@@ -182,6 +208,7 @@ class Simulator:
             temperature=req.temperature,
             max_tokens=req.max_tokens,
             stop=req.stop,
+            preface=f"I see {req.images} image{'s' if req.images > 1 else ''}." if req.images else "",
         )
 
     def take_fault(self, call: Call) -> Fault | None:
@@ -195,13 +222,14 @@ class Simulator:
             del self.requests[: len(self.requests) - self.max_recorded]
 
 
-def _check_bias(value: float) -> float:
+_BIAS_MEANING = "the share of pairwise prompts judged 'A' whatever the answers"
+_NEAR_MISS_MEANING = "the share of structured answers that miss the schema"
+
+
+def _check_rate(name: str, value: float, meaning: str) -> float:
     # bool is an int, and NaN fails every comparison: both are refused with the same message.
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise ValueError(
-            f"judge_position_bias must be a number in [0, 1] (the share of pairwise prompts judged 'A' "
-            f"whatever the answers), got {value!r}"
-        )
+        raise ValueError(f"{name} must be a number in [0, 1] ({meaning}), got {value!r}")
     return float(value)
 
 

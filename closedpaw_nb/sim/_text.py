@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import random
 import re
 import time
@@ -18,7 +19,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Generation", "LatencyProfile", "Pacer", "count_tokens", "generate", "generate_text", "split_tokens"]
+__all__ = [
+    "Generation",
+    "LatencyProfile",
+    "Pacer",
+    "argument_pieces",
+    "count_tokens",
+    "generate",
+    "generate_text",
+    "split_tokens",
+]
 
 # A tiny grammar, so the filler reads like prose: "The quiet river carries a signal home."
 _LEXICON = {
@@ -72,7 +82,8 @@ class Generation:
         stop_sequence: The stop string that ended the text, when ``finish == "stop_sequence"``.
         prompt_tokens: Deterministic input size (words in the system prompt and all messages).
         tool_calls: Tool calls the answer makes instead of (or after) its text: (id, name,
-            arguments) with the arguments as a dict; finish is then ``"tool_calls"``.
+            arguments) with the arguments as a dict; finish is then ``"tool_calls"``. The id is
+            neutral (24 letters and digits); each protocol formats it its own way.
     """
 
     tokens: tuple[str, ...]
@@ -88,8 +99,14 @@ class Generation:
 
     @property
     def completion_tokens(self) -> int:
-        """Number of emitted tokens (deltas)."""
-        return len(self.tokens)
+        """Number of emitted tokens: the text's deltas, plus per tool call one for its name and
+        one per word piece of its arguments' JSON (OpenAI's stream sends one delta for each)."""
+        return len(self.tokens) + sum(1 + len(argument_pieces(args)) for _, _, args in self.tool_calls)
+
+
+def argument_pieces(arguments: dict[str, Any]) -> list[str]:
+    """The word pieces a tool call's arguments JSON is streamed in (they join back to it)."""
+    return split_tokens(json.dumps(arguments, ensure_ascii=False)) or ["{}"]
 
 
 def count_tokens(texts: Iterable[str]) -> int:
@@ -149,6 +166,7 @@ def generate(
     temperature: float | None = None,
     max_tokens: int | None = None,
     stop: Sequence[str] = (),
+    preface: str = "",
 ) -> Generation:
     """Produce the deterministic answer for one request.
 
@@ -164,11 +182,15 @@ def generate(
         temperature: Request temperature, if given.
         max_tokens: The request's max-tokens knob in its own API's name.
         stop: Stop sequences; the earliest match ends the text (the match itself is not emitted).
+        preface: Text said before the filler (e.g. ``"I see 2 images."``), counted in its length.
 
     Returns:
         The tokens to emit and how the answer finished.
     """
     tokens = _words(_rng(model, prompt, seed, temperature), profile.output_tokens)
+    if preface:
+        head = split_tokens(preface)
+        tokens = head + ([" " + tokens[0].lstrip(), *tokens[1:]] if tokens else [])
     return _shape(tokens, prompt_tokens, max_tokens, stop)
 
 

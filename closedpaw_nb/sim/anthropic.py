@@ -3,6 +3,13 @@
 Stream: named events ``message_start``, ``content_block_start``, ``ping``,
 ``content_block_delta`` (one per token), ``content_block_stop``, ``message_delta`` (with the
 cumulative ``output_tokens``) and ``message_stop``. There is no ``[DONE]``.
+
+Tools: ``tools[].input_schema`` and ``tool_choice`` ({"type": auto|any|tool|none}); a call is
+a ``tool_use`` block (streamed: ``content_block_start`` with ``input: {}``, then
+``input_json_delta`` fragments, then ``content_block_stop``), ``stop_reason: "tool_use"``.
+Results come back as ``tool_result`` blocks. A schema arrives natively in
+``output_config.format`` (or the older beta ``output_format``); a forced tool needs nothing
+special. Images are ``image`` blocks with a ``base64`` or ``url`` source.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ._anthropic_request import image_problem, nested_blocks, tool_choice, tool_results
 from ._protocol import (
     Call,
     Frame,
@@ -21,7 +29,7 @@ from ._protocol import (
     sse,
     text_of,
 )
-from ._text import Generation, count_tokens
+from ._text import Generation, argument_pieces, count_tokens
 
 _TYPES = {
     400: "invalid_request_error",
@@ -43,7 +51,7 @@ _MESSAGES = {
     "overloaded_error": "Overloaded",
     "timeout_error": "Request timed out",
 }
-_STOP = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence"}
+_STOP = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence", "tool_calls": "tool_use"}
 _MAX_LIMIT = 1000
 
 
@@ -103,15 +111,32 @@ class AnthropicProtocol(WireProtocol):
                 return self.error(call, 400, f"{name}: Field required")
         system = text_of(body.get("system") or "")
         messages = [m for m in body["messages"] if isinstance(m, dict)]
+        blocks = [
+            b for m in messages if isinstance(m.get("content"), list) for b in m["content"] if isinstance(b, dict)
+        ]
+        problem = image_problem(blocks)
+        if problem is not None:
+            return self.error(call, 400, problem)
         users = [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
+        results = tool_results(messages)
+        fmt = (body.get("output_config") or {}).get("format") or body.get("output_format") or {}
         return ParsedChat(
             model=body["model"],
-            prompt=users[-1] if users else "",
-            prompt_tokens=count_tokens([system, *(text_of(m.get("content")) for m in messages)]),
+            prompt=next((u for u in reversed(users) if u.strip()), ""),
+            prompt_tokens=count_tokens([system, *(text_of(m.get("content")) for m in messages), *results]),
             temperature=body.get("temperature"),
             max_tokens=body["max_tokens"],
             stop=tuple(body.get("stop_sequences") or ()),
             stream=body.get("stream") is True,
+            tools=tuple(
+                {"name": t.get("name"), "description": t.get("description", ""), "parameters": t.get("input_schema")}
+                for t in body.get("tools") or ()
+                if isinstance(t, dict)
+            ),
+            tool_choice=tool_choice(body.get("tool_choice")),
+            schema=fmt.get("schema") if fmt.get("type") == "json_schema" else None,
+            images=sum(1 for b in nested_blocks(blocks) if b.get("type") == "image"),
+            tool_results=tuple(results),
         )
 
     def list_models(self, call: Call) -> Reply:
@@ -153,24 +178,35 @@ class AnthropicProtocol(WireProtocol):
     # -- responses --------------------------------------------------------------------
 
     def render(self, call: Call, req: ParsedChat, gen: Generation) -> Reply:
-        """A ``message`` object with one text block."""
-        body = self._message(call, req, [{"type": "text", "text": gen.text}])
+        """A ``message`` object: a text block (unless only tools were called), then ``tool_use`` blocks."""
+        content: list[Any] = [{"type": "text", "text": gen.text}] if gen.tokens or not gen.tool_calls else []
+        content += [_tool_use(call_id, name, args) for call_id, name, args in gen.tool_calls]
+        body = self._message(call, req, content)
         body.update(stop_reason=_STOP[gen.finish], stop_sequence=gen.stop_sequence)
         body["usage"]["output_tokens"] = gen.completion_tokens
         return Reply(200, body)
 
     def frames(self, call: Call, req: ParsedChat, gen: Generation) -> Iterator[Frame]:
-        """The named-event sequence; ``message_delta.usage.output_tokens`` is cumulative."""
+        """The named-event sequence; ``message_delta.usage.output_tokens`` is cumulative.
+
+        Blocks go out in order 0, 1, 2... (the SDK's accumulator ignores ``index``)."""
         start = self._message(call, req, [])
         start["usage"]["output_tokens"] = min(1, gen.completion_tokens)
         yield Frame(sse({"type": "message_start", "message": start}, "message_start"), "head")
-        block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
-        yield Frame(sse(block, "content_block_start"), "head")
-        yield Frame(sse({"type": "ping"}, "ping"), "head")
-        for token in gen.tokens:
-            delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": token}}
-            yield Frame(sse(delta, "content_block_delta"))
-        yield Frame(sse({"type": "content_block_stop", "index": 0}, "content_block_stop"), "tail")
+        index = 0
+        if gen.tokens or not gen.tool_calls:
+            block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+            yield Frame(sse(block, "content_block_start"), "head")
+            yield Frame(sse({"type": "ping"}, "ping"), "head")
+            for token in gen.tokens:
+                delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": token}}
+                yield Frame(sse(delta, "content_block_delta"))
+            yield Frame(sse({"type": "content_block_stop", "index": 0}, "content_block_stop"), "tail")
+            index = 1
+        else:
+            yield Frame(sse({"type": "ping"}, "ping"), "head")
+        for i, (call_id, name, args) in enumerate(gen.tool_calls, start=index):
+            yield from _tool_use_frames(i, call_id, name, args)
         stop = {"stop_reason": _STOP[gen.finish], "stop_sequence": gen.stop_sequence}
         usage = {"output_tokens": gen.completion_tokens}
         yield Frame(sse({"type": "message_delta", "delta": stop, "usage": usage}, "message_delta"), "tail")
@@ -198,6 +234,24 @@ class AnthropicProtocol(WireProtocol):
             "stop_sequence": None,
             "usage": usage,
         }
+
+
+def _tool_use(call_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "tool_use", "id": f"toolu_{call_id}", "name": name, "input": arguments}
+
+
+def _tool_use_frames(index: int, call_id: str, name: str, arguments: dict[str, Any]) -> Iterator[Frame]:
+    """One ``tool_use`` block: start (``input: {}``, the name's token), JSON fragments, stop."""
+    block = {**_tool_use(call_id, name, {}), "input": {}}
+    yield Frame(sse({"type": "content_block_start", "index": index, "content_block": block}, "content_block_start"))
+    for piece in ["", *argument_pieces(arguments)]:
+        delta = {
+            "type": "content_block_delta",
+            "index": index,
+            "delta": {"type": "input_json_delta", "partial_json": piece},
+        }
+        yield Frame(sse(delta, "content_block_delta"), "token" if piece else "head")
+    yield Frame(sse({"type": "content_block_stop", "index": index}, "content_block_stop"), "tail")
 
 
 def _window(ids: list[str], limit: int, after: str | None, before: str | None) -> tuple[int, int]:

@@ -4,6 +4,13 @@
 stream is data-only SSE (CRLF-terminated, as observed) ending at EOF, else one JSON array.
 The last chunk carries ``finishReason`` and the final ``usageMetadata``. Keys arrive in
 ``x-goog-api-key`` (``?key=`` is accepted too, and recorded, like the real API).
+
+Tools are ``functionDeclarations`` (``parametersJsonSchema`` or an OpenAPI ``parameters``)
+with ``toolConfig.functionCallingConfig`` (mode AUTO/ANY/NONE, ``allowedFunctionNames``); a
+call is a whole ``functionCall`` part, finishing with ``STOP``. Results come back as
+``functionResponse`` parts. ``generationConfig.responseMimeType: application/json`` asks for
+JSON, with ``responseJsonSchema`` or ``responseSchema``. Images are ``inlineData`` (base64,
+either alphabet) or ``fileData`` parts. The SDK mixes camelCase and snake_case: both are read.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ._google_request import calling, declarations, decodes, field, function_results, response_schema
 from ._protocol import (
     Call,
     Frame,
@@ -54,7 +62,8 @@ _NO_KEY = (
 )
 _BAD_KEY = "API key not valid. Please pass a valid API key."
 _TYPE = "type.googleapis.com/google.rpc."
-_FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "stop_sequence": "STOP"}
+_FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "stop_sequence": "STOP", "tool_calls": "STOP"}
+_BAD_BYTES = "Invalid value at 'contents.parts.inline_data.data' (TYPE_BYTES), Base64 decoding failed"
 _ACTIONS = ("generateContent", "streamGenerateContent")
 
 
@@ -161,19 +170,35 @@ class GoogleProtocol(WireProtocol):
         contents = body.get("contents")
         if not isinstance(contents, list) or not contents:
             return self.error(call, 400, "* GenerateContentRequest.contents: contents is not specified")
-        system = _parts_text(_field(body, "systemInstruction") or {})
+        system = _parts_text(field(body, "systemInstruction") or {})
         texts = [_parts_text(c) for c in contents if isinstance(c, dict)]
         users = [_parts_text(c) for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
-        config = _field(body, "generationConfig") or {}
+        config = field(body, "generationConfig") or {}
+        parts = [p for c in contents if isinstance(c, dict) for p in c.get("parts") or [] if isinstance(p, dict)]
+        images = [field(p, "inlineData") for p in parts if field(p, "inlineData") or field(p, "fileData")]
+        if any(isinstance(i, dict) and not decodes(i.get("data")) for i in images):
+            return self.error(
+                call, 400, "Invalid value at 'contents.parts.inline_data.data' (TYPE_BYTES), Base64 decoding failed"
+            )
+        results = function_results(contents)
+        users = [u for u in users if u.strip()]
+        mode, allowed = calling(body)
+        json_mode = field(config, "responseMimeType") == "application/json"
         return ParsedChat(
             model=model,
             prompt=users[-1] if users else "",
-            prompt_tokens=count_tokens([system, *texts]),
+            prompt_tokens=count_tokens([system, *texts, *results]),
             temperature=config.get("temperature"),
             seed=config.get("seed"),
-            max_tokens=_field(config, "maxOutputTokens"),
-            stop=tuple(_field(config, "stopSequences") or ()),
+            max_tokens=field(config, "maxOutputTokens"),
+            stop=tuple(field(config, "stopSequences") or ()),
             stream=action == "streamGenerateContent",
+            tools=declarations(body),
+            tool_choice=allowed[0] if mode == "required" and len(allowed) == 1 else mode,
+            schema=response_schema(config) if json_mode else None,
+            json_mode=json_mode,
+            images=len(images),
+            tool_results=tuple(results),
         )
 
     def list_models(self, call: Call) -> Reply:
@@ -214,19 +239,22 @@ class GoogleProtocol(WireProtocol):
 
     def render(self, call: Call, req: ParsedChat, gen: Generation) -> Reply:
         """A ``GenerateContentResponse``."""
-        return Reply(200, self._chunk(call, req, gen, gen.text, final=True))
+        return Reply(200, self._chunk(call, req, gen, gen.text, final=True, calls=True))
 
     def media_type(self, call: Call) -> str:
         """SSE with ``alt=sse``, else a JSON array."""
         return "text/event-stream" if call.params.get("alt") == "sse" else "application/json"
 
     def frames(self, call: Call, req: ParsedChat, gen: Generation) -> Iterator[Frame]:
-        """One chunk per token; the last one carries ``finishReason`` and full usage."""
-        pieces = list(gen.tokens) or [""]
+        """One chunk per token; the last one carries ``finishReason``, full usage and any
+        ``functionCall`` parts (Gemini sends calls whole, never in fragments)."""
+        pieces = list(gen.tokens) or ([] if gen.tool_calls else [""])
+        if gen.tool_calls:
+            pieces.append("")
         last = len(pieces) - 1
         as_sse = call.params.get("alt") == "sse"
         for i, piece in enumerate(pieces):
-            chunk = self._chunk(call, req, gen, piece, final=i == last)
+            chunk = self._chunk(call, req, gen, piece, final=i == last, calls=i == last)
             if as_sse:
                 yield Frame(sse(chunk, end="\r\n\r\n"))
             else:
@@ -241,8 +269,13 @@ class GoogleProtocol(WireProtocol):
             return sse(body, end="\r\n\r\n")
         return b",\r\n" + json.dumps(body).encode() + b"]"
 
-    def _chunk(self, call: Call, req: ParsedChat, gen: Generation, text: str, *, final: bool) -> dict[str, Any]:
-        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+    def _chunk(
+        self, call: Call, req: ParsedChat, gen: Generation, text: str, *, final: bool, calls: bool = False
+    ) -> dict[str, Any]:
+        parts: list[Any] = [{"text": text}] if text or not (calls and gen.tool_calls) else []
+        if calls:
+            parts += [{"functionCall": {"name": name, "args": args}} for _, name, args in gen.tool_calls]
+        candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
         usage: dict[str, Any] = {"promptTokenCount": gen.prompt_tokens, "totalTokenCount": gen.prompt_tokens}
         if final:
             candidate["finishReason"] = _FINISH[gen.finish]
@@ -257,12 +290,6 @@ class GoogleProtocol(WireProtocol):
             "modelVersion": req.model,
             "responseId": call.request_id[:22],
         }
-
-
-def _field(obj: dict[str, Any], camel: str) -> Any:
-    """Read a proto-JSON field by its camelCase or snake_case name."""
-    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
-    return obj.get(camel, obj.get(snake))
 
 
 def _parts_text(content: Any) -> str:

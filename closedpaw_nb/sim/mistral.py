@@ -3,11 +3,14 @@
 OpenAI-like, with Mistral's differences: unknown body fields get 422 ``extra_forbidden``
 (``stream_options``, ``max_completion_tokens`` and ``seed`` among them; the seed is
 ``random_seed``), usage rides on the ``finish_reason`` chunk with no opt-in, and auth failures
-come from the gateway as ``{"message": "Unauthorized", "request_id": ...}``.
+come from the gateway as ``{"message": "Unauthorized", "request_id": ...}``. Tool calls carry
+9-character ids (``[a-zA-Z0-9]{9}``, Mistral's rule) and an ``index``; streamed, each call
+arrives whole in one delta, on the chunk with ``finish_reason: "tool_calls"`` and the usage.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -31,7 +34,7 @@ _ERRORS: dict[int, tuple[str, str | None, str]] = {
     500: ("internal_server_error", "3000", "Internal server error"),
     503: ("service_unavailable", "3505", "Service unavailable"),
 }
-_FINISH = {"stop": "stop", "length": "length", "stop_sequence": "stop"}
+_FINISH = {"stop": "stop", "length": "length", "stop_sequence": "stop", "tool_calls": "tool_calls"}
 
 
 def error_body(status: int, message: str | None = None, code: str | None = None) -> dict[str, Any]:
@@ -94,7 +97,7 @@ class MistralProtocol(OpenAIProtocol):
         return replace(parsed, seed=body.get("random_seed"))
 
     def _model(self, name: str) -> dict[str, Any]:
-        capabilities = {"completion_chat": True, "function_calling": False, "completion_fim": False, "vision": False}
+        capabilities = {"completion_chat": True, "function_calling": True, "completion_fim": False, "vision": True}
         return {
             "id": name,
             "object": "model",
@@ -112,7 +115,7 @@ class MistralProtocol(OpenAIProtocol):
 
     def render(self, call: Call, req: ParsedChat, gen: Generation) -> Reply:
         """A ``chat.completion`` with ``usage``."""
-        message = {"role": "assistant", "tool_calls": None, "content": gen.text}
+        message = {"role": "assistant", "tool_calls": _tool_calls(gen) or None, "content": gen.text}
         choice = {"index": 0, "message": message, "finish_reason": _FINISH[gen.finish]}
         return Reply(200, self._base(call, req, "chat.completion") | {"usage": _usage(gen), "choices": [choice]})
 
@@ -126,6 +129,12 @@ class MistralProtocol(OpenAIProtocol):
         yield Frame(sse(chunk({"role": "assistant", "content": ""})), "head")
         for token in gen.tokens:
             yield Frame(sse(chunk({"content": token})))
+        calls = _tool_calls(gen)
+        if calls:
+            # Whole calls in one delta, together with the finish reason and usage (as observed).
+            yield Frame(sse(chunk({"content": "", "tool_calls": calls}, "tool_calls") | {"usage": _usage(gen)}))
+            yield Frame(sse("[DONE]"), "tail")
+            return
         yield Frame(sse(chunk({"content": ""}, _FINISH[gen.finish]) | {"usage": _usage(gen)}), "tail")
         yield Frame(sse("[DONE]"), "tail")
 
@@ -135,6 +144,13 @@ class MistralProtocol(OpenAIProtocol):
 
     def _base(self, call: Call, req: ParsedChat, kind: str) -> dict[str, Any]:
         return {"id": call.request_id, "object": kind, "created": now(), "model": req.model}
+
+
+def _tool_calls(gen: Generation) -> list[dict[str, Any]]:
+    return [
+        {"id": call_id[:9], "type": "function", "function": {"name": name, "arguments": json.dumps(args)}, "index": i}
+        for i, (call_id, name, args) in enumerate(gen.tool_calls)
+    ]
 
 
 def _usage(gen: Generation) -> dict[str, int]:

@@ -5,12 +5,20 @@ last line has ``"done": true`` with ``prompt_eval_count``, ``eval_count`` and na
 durations (zero metrics are omitted, as the server's ``omitempty`` does). Generation knobs live
 in ``options``: ``num_predict``, ``stop``, ``seed``, ``temperature``, ``top_p``. No auth unless
 the simulator is configured with ``ollama_requires_key=True``.
+
+Chat extras: ``images`` (raw base64 strings) on a message, ``tools`` in OpenAI's function
+shape (Ollama has no ``tool_choice``), ``format`` ("json" or a JSON schema). A call comes
+back whole in ``message.tool_calls`` (``function.name``, ``function.index``, ``arguments``
+as an object; streamed, in a ``done: false`` line); results are ``role: "tool"`` messages.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -29,6 +37,7 @@ from ._protocol import (
 from ._text import Generation, count_tokens
 
 VERSION = "0.12.6"
+_ASKS_FOR_TOOL = re.compile(r"\b(use|call)\b.*\btools?\b", re.IGNORECASE)
 _MODIFIED = "2025-01-01T00:00:00Z"
 
 
@@ -122,14 +131,21 @@ class OllamaProtocol(WireProtocol):
         body = call.body if isinstance(call.body, dict) else {}
         if not isinstance(body.get("model"), str):
             return self.error(call, 400, "model is required")
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
         if call.path.endswith("/api/generate"):
             texts = [str(body.get("system") or ""), str(body.get("prompt") or "")]
             prompt = texts[1]
+            messages = [{"role": "user", "images": body.get("images")}]
         else:
-            messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
             texts = [text_of(m.get("content")) for m in messages]
             users = [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
-            prompt = users[-1] if users else ""
+            prompt = next((u for u in reversed(users) if u.strip()), "")
+        images = [i for m in messages for i in m.get("images") or ()]
+        if not all(_decodes(i) for i in images):
+            return self.error(call, 400, "illegal base64 data in images")
+        last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
+        results = tuple(text_of(m.get("content")) for m in messages[last + 1 :] if m.get("role") == "tool")
+        fmt = body.get("format")
         options = body.get("options") or {}
         stop = options.get("stop") or ()
         limit = options.get("num_predict")
@@ -143,28 +159,46 @@ class OllamaProtocol(WireProtocol):
             max_tokens=limit if isinstance(limit, int) and limit >= 0 else None,
             stop=(stop,) if isinstance(stop, str) else tuple(stop),
             stream=call.streaming,
+            tools=tuple(_tool(t) for t in body.get("tools") or () if isinstance(t, dict)),
+            # Ollama has no tool_choice: the simulated model obeys a prompt that asks it to use
+            # a tool, as instruction-following models do, and otherwise decides as for "auto".
+            tool_choice="required" if _ASKS_FOR_TOOL.search(prompt) else None,
+            schema=fmt if isinstance(fmt, dict) else None,
+            json_mode=fmt == "json",
+            images=len(images),
+            tool_results=results,
         )
 
     # -- responses --------------------------------------------------------------------
 
     def render(self, call: Call, req: ParsedChat, gen: Generation) -> Reply:
-        """One object with ``done: true``, the text and the metrics."""
-        return Reply(200, self._piece(call, req, gen.text) | self._done(call, gen))
+        """One object with ``done: true``, the text, any tool calls and the metrics."""
+        return Reply(200, self._piece(call, req, gen.text, gen) | self._done(call, gen))
 
     def frames(self, call: Call, req: ParsedChat, gen: Generation) -> Iterator[Frame]:
-        """One ``done: false`` line per token, then the ``done: true`` line with metrics."""
+        """One ``done: false`` line per token (and one with the tool calls, whole), then the
+        ``done: true`` line with metrics."""
         for token in gen.tokens:
             yield Frame(_line(self._piece(call, req, token) | {"done": False}))
+        if gen.tool_calls:
+            yield Frame(_line(self._piece(call, req, "", gen) | {"done": False}))
         yield Frame(_line(self._piece(call, req, "") | self._done(call, gen)), "tail")
 
     def stream_error(self, call: Call, status: int, message: str | None = None) -> bytes:
         """A ``{"error": ...}`` line (the HTTP status stays 200)."""
         return _line(self.error(call, status, message).body)
 
-    def _piece(self, call: Call, req: ParsedChat, text: str) -> dict[str, Any]:
+    def _piece(self, call: Call, req: ParsedChat, text: str, gen: Generation | None = None) -> dict[str, Any]:
         if call.path.endswith("/api/generate"):
             return {"model": req.model, "created_at": _timestamp(), "response": text}
-        return {"model": req.model, "created_at": _timestamp(), "message": {"role": "assistant", "content": text}}
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if gen is not None and gen.tool_calls:
+            # The server's ids are "call_" and 8 characters from [a-z0-9].
+            message["tool_calls"] = [
+                {"id": f"call_{call_id[:8].lower()}", "function": {"index": i, "name": name, "arguments": args}}
+                for i, (call_id, name, args) in enumerate(gen.tool_calls)
+            ]
+        return {"model": req.model, "created_at": _timestamp(), "message": message}
 
     def _done(self, call: Call, gen: Generation) -> dict[str, Any]:
         ttft, gap = call.pace
@@ -188,6 +222,25 @@ class OllamaProtocol(WireProtocol):
             "digest": hashlib.sha256(tag.encode()).hexdigest(),
             "details": _details(),
         }
+
+
+def _tool(spec: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI-shaped tool definition in neutral terms."""
+    inner = spec.get("function")
+    function: dict[str, Any] = inner if isinstance(inner, dict) else spec
+    return {
+        "name": function.get("name"),
+        "description": function.get("description", ""),
+        "parameters": function.get("parameters") or {"type": "object", "properties": {}},
+    }
+
+
+def _decodes(data: Any) -> bool:
+    try:
+        base64.b64decode(str(data), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 def _details() -> dict[str, Any]:

@@ -2,11 +2,19 @@
 
 Stream: a role-only first chunk, one content chunk per token, a finish chunk with an empty
 delta, then (only with ``stream_options.include_usage``) a ``choices: []`` usage chunk, then
-``data: [DONE]``.
+``data: [DONE]``. A tool call streams as one ``delta.tool_calls`` entry with its ``index``,
+``id``, ``type`` and name (arguments ``""``), then one entry per word piece of the arguments
+(index and an ``arguments`` fragment only: the SDK concatenates every string it is sent again),
+and the finish reason ``tool_calls``.
+
+Requests: ``tools`` (function tools), ``tool_choice``, ``response_format`` (``json_schema``,
+``json_object``), ``image_url`` content parts and ``role: "tool"`` results are read into the
+neutral :class:`ParsedChat`; ``Simulator.generate`` decides the answer.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +31,7 @@ from ._protocol import (
     sse,
     text_of,
 )
-from ._text import Generation, count_tokens
+from ._text import Generation, argument_pieces, count_tokens
 
 _MISSING_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header "
@@ -46,7 +54,7 @@ _ERRORS: dict[int, tuple[str, str | None, str]] = {
     503: ("server_error", None, "The engine is currently overloaded, please try again later."),
 }
 _QUOTA = "You exceeded your current quota, please check your plan and billing details."
-_FINISH = {"stop": "stop", "length": "length", "stop_sequence": "stop"}
+_FINISH = {"stop": "stop", "length": "length", "stop_sequence": "stop", "tool_calls": "tool_calls"}
 
 
 def error_body(status: int, message: str | None = None, code: str | None = None) -> dict[str, Any]:
@@ -106,6 +114,8 @@ class OpenAIProtocol(WireProtocol):
         texts = [text_of(m.get("content")) for m in messages if isinstance(m, dict)]
         users = [text_of(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
         stop = body.get("stop") or ()
+        schema, json_mode = response_format(body.get("response_format"))
+        stream_options = body.get("stream_options")
         return ParsedChat(
             model=body["model"],
             prompt=users[-1] if users else "",
@@ -115,6 +125,13 @@ class OpenAIProtocol(WireProtocol):
             max_tokens=body.get("max_completion_tokens", body.get("max_tokens")),
             stop=(stop,) if isinstance(stop, str) else tuple(stop),
             stream=body.get("stream") is True,
+            tools=function_tools(body.get("tools")),
+            tool_choice=tool_choice(body.get("tool_choice")),
+            schema=schema,
+            json_mode=json_mode,
+            images=count_images(messages),
+            tool_results=tool_results(messages),
+            include_usage=isinstance(stream_options, dict) and stream_options.get("include_usage") is True,
         )
 
     def _validate(self, call: Call, body: dict[str, Any]) -> Reply | None:
@@ -142,22 +159,39 @@ class OpenAIProtocol(WireProtocol):
 
     def render(self, call: Call, req: ParsedChat, gen: Generation) -> Reply:
         """A ``chat.completion`` object."""
-        message: dict[str, Any] = {"role": "assistant", "content": gen.text, "refusal": None, "annotations": []}
+        content = gen.text if gen.text or not gen.tool_calls else None
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None, "annotations": []}
+        if gen.tool_calls:
+            message["tool_calls"] = [
+                {"id": f"call_{call_id}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+                for call_id, name, args in gen.tool_calls
+            ]
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": _FINISH[gen.finish]}
         return Reply(200, self._envelope(call, req, "chat.completion", [choice]) | {"usage": _usage(gen)})
 
     def frames(self, call: Call, req: ParsedChat, gen: Generation) -> Iterator[Frame]:
         """Role chunk, token chunks, finish chunk, optional usage chunk, ``[DONE]``."""
-        include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
+        include_usage = req.include_usage
         extra = {"usage": None} if include_usage else {}
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
             return sse(self._envelope(call, req, "chat.completion.chunk", [choice]) | extra)
 
-        yield Frame(chunk({"role": "assistant", "content": "", "refusal": None}), "head")
+        head = "" if gen.tokens or not gen.tool_calls else None
+        yield Frame(chunk({"role": "assistant", "content": head, "refusal": None}), "head")
         for token in gen.tokens:
             yield Frame(chunk({"content": token}))
+        for index, (call_id, name, args) in enumerate(gen.tool_calls):
+            # id, type and name once per index: the SDK's accumulator concatenates repeats.
+            first = {"name": name, "arguments": ""}
+            yield Frame(
+                chunk(
+                    {"tool_calls": [{"index": index, "id": f"call_{call_id}", "type": "function", "function": first}]}
+                )
+            )
+            for piece in argument_pieces(args):
+                yield Frame(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
         yield Frame(chunk({}, _FINISH[gen.finish]), "tail")
         if include_usage:
             usage = self._envelope(call, req, "chat.completion.chunk", []) | {"usage": _usage(gen)}
@@ -178,6 +212,63 @@ class OpenAIProtocol(WireProtocol):
             "service_tier": "default",
             "system_fingerprint": "fp_closedpaw_sim",
         }
+
+
+def function_tools(tools: Any) -> tuple[dict[str, Any], ...]:
+    """``tools[].function`` of the OpenAI shape as neutral ``{"name", "description", "parameters"}``."""
+    out = []
+    for tool in tools if isinstance(tools, list) else []:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            parameters = function.get("parameters")
+            out.append(
+                {
+                    "name": function["name"],
+                    "description": str(function.get("description") or ""),
+                    "parameters": parameters if isinstance(parameters, dict) else {"type": "object", "properties": {}},
+                }
+            )
+    return tuple(out)
+
+
+def tool_choice(value: Any) -> str | None:
+    """``"auto"``/``"none"``/``"required"``/``"any"`` as given; a named function as its name."""
+    if isinstance(value, str):
+        return value
+    function = value.get("function") if isinstance(value, dict) else None
+    if isinstance(function, dict) and isinstance(function.get("name"), str):
+        return str(function["name"])
+    return None
+
+
+def response_format(value: Any) -> tuple[dict[str, Any] | None, bool]:
+    """(schema, json_mode) of a ``response_format``: ``json_schema`` gives its schema,
+    ``json_object`` JSON mode, anything else (``text``, absent) neither."""
+    if not isinstance(value, dict):
+        return None, False
+    if value.get("type") == "json_schema":
+        spec = value.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        return (schema, False) if isinstance(schema, dict) else (None, True)
+    return None, value.get("type") == "json_object"
+
+
+def count_images(messages: list[Any]) -> int:
+    """Number of ``image_url`` parts in the messages' content lists."""
+    return sum(
+        1
+        for m in messages
+        if isinstance(m, dict) and isinstance(m.get("content"), list)
+        for part in m["content"]
+        if isinstance(part, dict) and part.get("type") == "image_url"
+    )
+
+
+def tool_results(messages: list[Any]) -> tuple[str, ...]:
+    """Contents of the ``role: "tool"`` messages after the last user message, in order."""
+    users = [i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"]
+    start = users[-1] + 1 if users else 0
+    return tuple(text_of(m.get("content")) for m in messages[start:] if isinstance(m, dict) and m.get("role") == "tool")
 
 
 def _usage(gen: Generation) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -161,3 +162,118 @@ def test_in_stream_error_event(sim: SimServer, client: Callable[..., Any]) -> No
     # The error arrives after a 200, so the SDK's status error still carries 200.
     assert info.value.status_code == 200
     assert info.value.body["error"]["type"] == "overloaded_error"
+
+
+# -- tools, images and structured output (issue 18) ----------------------------------------
+
+TOOLS = [
+    {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }
+]
+ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
+PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+
+
+def test_tool_use_block_with_forced_choice(sim: SimServer, client: Callable[..., Any]) -> None:
+    msg = client().messages.create(
+        model="sim-small", max_tokens=100, messages=ASK, tools=TOOLS, tool_choice={"type": "any"}
+    )
+    assert msg.stop_reason == "tool_use"
+    (block,) = msg.content
+    assert isinstance(block, anthropic.types.ToolUseBlock)
+    assert block.name == "get_weather" and set(block.input) == {"city"} and block.id.startswith("toolu_")
+    assert msg.usage.output_tokens > 0
+
+
+def test_streamed_tool_use_accumulates_to_the_same_call(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    args: dict[str, Any] = {"model": "sim-small", "max_tokens": 100, "messages": ASK, "tools": TOOLS}
+    whole = c.messages.create(**args, tool_choice={"type": "tool", "name": "get_weather"})
+    with c.messages.stream(**args, tool_choice={"type": "tool", "name": "get_weather"}) as stream:
+        events = list(stream)
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use" and final.content == whole.content
+    assert final.usage.output_tokens == whole.usage.output_tokens
+    fragments = [e.delta.partial_json for e in events if e.type == "content_block_delta"]
+    assert fragments[0] == "" and len(fragments) > 2 and json.loads("".join(fragments)) == whole.content[0].input
+    starts = [e for e in events if e.type == "content_block_start"]
+    assert [s.content_block.type for s in starts] == ["tool_use"] and starts[0].content_block.input == {}
+
+
+def test_no_tool_call_under_auto_without_its_name_or_under_none(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    auto = c.messages.create(model="sim-small", max_tokens=50, messages=MESSAGES, tools=TOOLS)
+    assert auto.stop_reason == "end_turn" and auto.content[0].type == "text"
+    ask_by_name = [{"role": "user", "content": "Call get_weather for Rome"}]
+    none = c.messages.create(
+        model="sim-small", max_tokens=50, messages=ask_by_name, tools=TOOLS, tool_choice={"type": "none"}
+    )
+    assert none.stop_reason == "end_turn"
+    named = c.messages.create(model="sim-small", max_tokens=50, messages=ask_by_name, tools=TOOLS)
+    assert named.stop_reason == "tool_use"
+    sent = sim.simulator.requests_for("anthropic")[-2].json
+    assert sent["tool_choice"] == {"type": "none"} and sent["tools"][0]["input_schema"]["required"] == ["city"]
+
+
+def test_tool_result_turn_is_answered(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    first = c.messages.create(model="sim-small", max_tokens=50, messages=ASK, tools=TOOLS, tool_choice={"type": "any"})
+    call = first.content[0]
+    messages = [
+        *ASK,
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "18C"}]},
+    ]
+    final = c.messages.create(model="sim-small", max_tokens=50, messages=messages, tools=TOOLS)
+    assert final.stop_reason == "end_turn" and final.content[0].text == "The tool returned: 18C."
+
+
+def test_image_blocks_are_read_and_bad_base64_is_a_400(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64}}
+    url = {"type": "image", "source": {"type": "url", "url": "https://example.com/a.jpg"}}
+    content = [image, url, {"type": "text", "text": "What is this?"}]
+    msg = c.messages.create(model="sim-small", max_tokens=50, messages=[{"role": "user", "content": content}])
+    assert msg.content[0].text.startswith("I see 2 images.")
+    broken = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "@@not base64@@"}}
+    with pytest.raises(anthropic.BadRequestError) as info:
+        c.messages.create(model="sim-small", max_tokens=5, messages=[{"role": "user", "content": [broken]}])
+    assert info.value.body["error"]["type"] == "invalid_request_error"
+
+
+def test_native_structured_output_parses_into_the_model(sim: SimServer, client: Callable[..., Any]) -> None:
+    from pydantic import BaseModel
+
+    class Person(BaseModel):
+        name: str
+        age: int
+
+    sim.simulator.near_miss_rate = 0.0
+    try:
+        c = client()
+        parsed = c.messages.parse(model="sim-small", max_tokens=100, messages=MESSAGES, output_format=Person)
+        with c.messages.stream(model="sim-small", max_tokens=100, messages=MESSAGES, output_format=Person) as stream:
+            streamed = stream.get_final_message()
+    finally:
+        sim.simulator.near_miss_rate = 0.1
+    assert isinstance(parsed.parsed_output, Person)
+    assert streamed.parsed_output == parsed.parsed_output
+    sent = sim.simulator.requests_for("anthropic")[-1].json
+    assert sent["output_config"]["format"]["type"] == "json_schema"
+
+
+def test_forced_tool_structured_output(sim: SimServer, client: Callable[..., Any]) -> None:
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    record = [{"name": "record_person", "description": "Record a person.", "input_schema": schema}]
+    msg = client().messages.create(
+        model="sim-small",
+        max_tokens=100,
+        messages=MESSAGES,
+        tools=record,
+        tool_choice={"type": "tool", "name": "record_person"},
+    )
+    assert msg.stop_reason == "tool_use" and msg.content[0].name == "record_person"
+    assert isinstance(msg.content[0].input["name"], str)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,7 @@ import httpx
 import pytest
 from google import genai
 from google.genai import errors, types
+from pydantic import BaseModel
 
 from closedpaw_nb.sim import Fault, SimServer
 
@@ -145,3 +147,110 @@ def test_in_stream_error_raises_server_error(sim: SimServer, client: Callable[..
         for chunk in client().models.generate_content_stream(model="sim-small", contents=PROMPT):
             seen.append(chunk.text)
     assert len(seen) == 2 and info.value.code == 503
+
+
+# -- tools, images and structured output (issue 18) ----------------------------------------
+
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC")
+WEATHER = types.FunctionDeclaration(
+    name="get_weather",
+    description="The weather in a city.",
+    parameters_json_schema={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+def tool_config(mode: str, names: list[str] | None = None) -> types.GenerateContentConfig:
+    calling = types.FunctionCallingConfig(mode=mode, allowed_function_names=names)  # type: ignore[arg-type]
+    return types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[WEATHER])],
+        tool_config=types.ToolConfig(function_calling_config=calling),
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+    )
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+def test_function_call_part_streamed_and_not(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    ask = "What is the weather in Paris?"
+    whole = c.models.generate_content(model="sim-small", contents=ask, config=tool_config("ANY"))
+    (call,) = whole.function_calls
+    assert call.name == "get_weather" and set(call.args) == {"city"}
+    assert whole.candidates[0].finish_reason == types.FinishReason.STOP
+    assert whole.usage_metadata.candidates_token_count > 0
+    chunks = list(c.models.generate_content_stream(model="sim-small", contents=ask, config=tool_config("ANY")))
+    calls = [fc for ch in chunks for fc in ch.function_calls or []]
+    assert [(fc.name, fc.args) for fc in calls] == [(call.name, call.args)]
+    assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
+    sent = sim.simulator.requests_for("google")[-1].json
+    declaration = sent["tools"][0]["functionDeclarations"][0]
+    assert "city" in json.dumps(declaration) and sent["toolConfig"]["functionCallingConfig"]["mode"] == "ANY"
+
+
+def test_modes_none_and_allowed_names(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    ask = "Call get_weather for Rome"
+    none = c.models.generate_content(model="sim-small", contents=ask, config=tool_config("NONE"))
+    assert none.function_calls is None and none.text
+    named = c.models.generate_content(model="sim-small", contents=PROMPT, config=tool_config("ANY", ["get_weather"]))
+    assert named.function_calls[0].name == "get_weather"
+    auto = c.models.generate_content(model="sim-small", contents=PROMPT, config=tool_config("AUTO"))
+    assert auto.function_calls is None
+
+
+def test_function_response_turn_is_answered(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    first = c.models.generate_content(model="sim-small", contents=PROMPT, config=tool_config("ANY"))
+    call = first.function_calls[0]
+    contents = [
+        types.Content(role="user", parts=[types.Part.from_text(text=PROMPT)]),
+        first.candidates[0].content,
+        types.Content(
+            role="user", parts=[types.Part.from_function_response(name=call.name, response={"output": "18C"})]
+        ),
+    ]
+    final = c.models.generate_content(model="sim-small", contents=contents, config=tool_config("AUTO"))
+    assert final.function_calls is None and final.text == "The tool returned: 18C."
+
+
+def test_inline_image_bytes(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    image = types.Part.from_bytes(data=PNG, mime_type="image/png")
+    resp = c.models.generate_content(model="sim-small", contents=["What is this?", image, image])
+    assert resp.text.startswith("I see 2 images.")
+    part = sim.simulator.requests_for("google")[-1].json["contents"][0]["parts"][1]
+    data = part["inlineData"]["data"]
+    assert base64.urlsafe_b64decode(data) == PNG  # the SDK sends the URL-safe alphabet
+
+
+def test_response_schema_and_json_schema_parse(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    sim.simulator.near_miss_rate = 0.0
+    try:
+        openapi = c.models.generate_content(
+            model="sim-small",
+            contents=PROMPT,
+            config=types.GenerateContentConfig(response_mime_type="application/json", response_schema=Person),
+        )
+        plain = c.models.generate_content(
+            model="sim-small",
+            contents=PROMPT,
+            config=types.GenerateContentConfig(
+                response_mime_type="application/json", response_json_schema=Person.model_json_schema()
+            ),
+        )
+        any_json = c.models.generate_content(
+            model="sim-small",
+            contents=PROMPT,
+            config=types.GenerateContentConfig(response_mime_type="application/json"),
+        )
+    finally:
+        sim.simulator.near_miss_rate = 0.1
+    assert isinstance(openapi.parsed, Person)
+    assert isinstance(plain.parsed, dict) and Person.model_validate(plain.parsed)
+    assert isinstance(json.loads(any_json.text), dict)
+    sent = [r.json["generationConfig"] for r in sim.simulator.requests_for("google")[-3:]]
+    assert sent[0]["responseSchema"]["type"] == "OBJECT" and "responseJsonSchema" in sent[1]

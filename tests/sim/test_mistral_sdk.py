@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -108,3 +110,87 @@ def test_system_message_placement_and_request_id(sim: SimServer, client: Callabl
     assert "stream_options" not in sent.json and "seed" not in sent.json
     r = httpx.get(sim.base_url("mistral") + "/v1/models", headers=AUTH)
     assert r.headers["x-request-id"] and r.headers["x-closedpaw-simulated"] == "1"
+
+
+# -- structured output, tools, images (issue 18) ------------------------------------------
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather of a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+ASK_WEATHER = [{"role": "user", "content": "Use get_weather for Paris"}]
+PNG = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+)
+
+
+def test_tool_call_not_streamed(sim: SimServer, client: Callable[..., Any]) -> None:
+    resp = client().chat.complete(model="sim-small", messages=ASK_WEATHER, tools=[WEATHER], tool_choice="any")
+    choice = resp.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    (call,) = choice.message.tool_calls
+    assert isinstance(call, models.ToolCall)
+    assert re.fullmatch(r"[a-zA-Z0-9]{9}", call.id) and call.function.name == "get_weather"
+    assert isinstance(json.loads(call.function.arguments)["city"], str)
+
+
+def test_tool_call_streamed_whole_in_one_delta(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    whole = c.chat.complete(model="sim-small", messages=ASK_WEATHER, tools=[WEATHER])
+    chunks = [e.data for e in c.chat.stream(model="sim-small", messages=ASK_WEATHER, tools=[WEATHER])]
+    with_calls = [ch for ch in chunks if ch.choices[0].delta.tool_calls]
+    assert len(with_calls) == 1
+    (call,) = with_calls[0].choices[0].delta.tool_calls
+    (expected,) = whole.choices[0].message.tool_calls
+    assert (call.id, call.function.name, call.function.arguments) == (
+        expected.id,
+        expected.function.name,
+        expected.function.arguments,
+    )
+    assert with_calls[0].choices[0].finish_reason == "tool_calls"
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_tool_choice_none_and_tool_result_turn(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    none = c.chat.complete(model="sim-small", messages=ASK_WEATHER, tools=[WEATHER], tool_choice="none")
+    assert none.choices[0].finish_reason == "stop" and not none.choices[0].message.tool_calls
+    first = c.chat.complete(model="sim-small", messages=ASK_WEATHER, tools=[WEATHER])
+    call = first.choices[0].message.tool_calls[0]
+    follow = [
+        *ASK_WEATHER,
+        first.choices[0].message,
+        {"role": "tool", "tool_call_id": call.id, "name": "get_weather", "content": "18C"},
+    ]
+    reply = c.chat.complete(model="sim-small", messages=follow, tools=[WEATHER])
+    assert "18C" in reply.choices[0].message.content
+
+
+def test_parse_with_a_pydantic_model(sim: SimServer, client: Callable[..., Any]) -> None:
+    pydantic = pytest.importorskip("pydantic")
+
+    class City(pydantic.BaseModel):
+        name: str
+        population: int
+
+    sim.simulator.near_miss_rate = 0.0
+    try:
+        resp = client().chat.parse(
+            model="sim-small", messages=[{"role": "user", "content": "Describe a city"}], response_format=City
+        )
+    finally:
+        sim.simulator.near_miss_rate = 0.1
+    assert isinstance(resp.choices[0].message.parsed, City)
+    assert sim.simulator.requests_for("mistral")[-1].json["response_format"]["type"] == "json_schema"
+
+
+def test_image_chunk_is_accepted(sim: SimServer, client: Callable[..., Any]) -> None:
+    content = [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": PNG}]
+    resp = client().chat.complete(model="sim-small", messages=[{"role": "user", "content": content}])
+    assert resp.choices[0].message.content.startswith("I see 1 image.")
+    sent = sim.simulator.requests_for("mistral")[-1].json["messages"][0]["content"][1]
+    assert sent == {"type": "image_url", "image_url": PNG}

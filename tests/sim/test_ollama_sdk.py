@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -112,3 +113,102 @@ def test_key_required_when_configured(closer: Callable[[Any], Any]) -> None:
         good = closer(ollama.Client(host=host, headers={"Authorization": f"Bearer {KEY}"}))
         assert good.chat(model="sim-small", messages=MESSAGES, stream=False).eval_count == 24
         assert httpx.get(host + "/").status_code == 200  # the health text stays public
+
+
+# -- tools, images and structured output (issue 18) ----------------------------------------
+
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC")
+ASK = [{"role": "user", "content": "Use get_weather: what is the weather in Paris?"}]
+
+
+def get_weather(city: str) -> str:
+    """The weather in a city.
+
+    Args:
+        city: The city's name.
+    """
+    return "18C"
+
+
+def test_tool_calls_whole_streamed_and_not(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    whole = c.chat(model="sim-small", messages=ASK, tools=[get_weather], stream=False)
+    (call,) = whole.message.tool_calls
+    assert call.function.name == "get_weather" and set(call.function.arguments) == {"city"}
+    assert whole.done_reason == "stop" and whole.eval_count > 0
+    parts = list(c.chat(model="sim-small", messages=ASK, tools=[get_weather], stream=True))
+    calls = [tc for p in parts for tc in p.message.tool_calls or []]
+    assert [(tc.function.name, tc.function.arguments) for tc in calls] == [
+        (call.function.name, call.function.arguments)
+    ]
+    assert not parts[-2].done and parts[-1].done and parts[-1].eval_count == whole.eval_count
+    raw = httpx.post(
+        sim.base_url("ollama") + "/api/chat",
+        json={
+            "model": "sim-small",
+            "messages": ASK,
+            "stream": False,
+            "tools": [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": "get_weather",
+                        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+                    },
+                }
+            ],
+        },
+    ).json()
+    wire = raw["message"]["tool_calls"][0]
+    assert wire["id"].startswith("call_") and len(wire["id"]) == 13 and wire["function"]["index"] == 0
+
+
+def test_tool_result_turn_is_answered(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    first = c.chat(model="sim-small", messages=ASK, tools=[get_weather], stream=False)
+    messages = [*ASK, first.message, {"role": "tool", "content": "18C", "tool_name": "get_weather"}]
+    final = c.chat(model="sim-small", messages=messages, tools=[get_weather], stream=False)
+    assert final.message.content == "The tool returned: 18C." and not final.message.tool_calls
+    assert (
+        sim.simulator.requests_for("ollama")[-1].json["messages"][1]["tool_calls"][0]["function"]["name"]
+        == "get_weather"
+    )
+
+
+def test_no_call_when_the_prompt_neither_names_nor_asks(sim: SimServer, client: Callable[..., Any]) -> None:
+    resp = client().chat(model="sim-small", messages=MESSAGES, tools=[get_weather], stream=False)
+    assert not resp.message.tool_calls and resp.message.content
+
+
+def test_format_schema_and_json(sim: SimServer, client: Callable[..., Any]) -> None:
+    from pydantic import BaseModel
+
+    class Person(BaseModel):
+        name: str
+        age: int
+
+    c = client()
+    sim.simulator.near_miss_rate = 0.0
+    try:
+        resp = c.chat(model="sim-small", messages=MESSAGES, format=Person.model_json_schema(), stream=False)
+        streamed = "".join(
+            p.message.content
+            for p in c.chat(model="sim-small", messages=MESSAGES, format=Person.model_json_schema(), stream=True)
+        )
+        any_json = c.chat(model="sim-small", messages=MESSAGES, format="json", stream=False)
+    finally:
+        sim.simulator.near_miss_rate = 0.1
+    assert Person.model_validate_json(resp.message.content) == Person.model_validate_json(streamed)
+    assert isinstance(json.loads(any_json.message.content), dict)
+    assert sim.simulator.requests_for("ollama")[-1].json["format"] == "json"
+
+
+def test_images_as_bytes_and_bad_base64(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    resp = c.chat(model="sim-small", messages=[{"role": "user", "content": "What?", "images": [PNG]}], stream=False)
+    assert resp.message.content.startswith("I see 1 image.")
+    sent = sim.simulator.requests_for("ollama")[-1].json["messages"][0]["images"]
+    assert base64.b64decode(sent[0]) == PNG
+    bad = {"model": "sim-small", "stream": False, "messages": [{"role": "user", "content": "x", "images": ["@@"]}]}
+    r = httpx.post(sim.base_url("ollama") + "/api/chat", json=bad)
+    assert r.status_code == 400 and "base64" in r.json()["error"]

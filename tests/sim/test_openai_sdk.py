@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -180,3 +181,160 @@ def test_ollama_openai_compat_needs_no_key(sim: SimServer, closer: Callable[[Any
     reply = c.chat.completions.create(model="sim-small", messages=MESSAGES)
     assert reply.usage.completion_tokens == 24
     assert httpx.get(sim.url + "/ollama/v1/models").status_code == 200
+
+
+# -- structured output, tools, images (issue 18) ------------------------------------------
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather of a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 1, "maximum": 7}},
+            "required": ["city", "days"],
+            "additionalProperties": False,
+        },
+    },
+}
+ASK_WEATHER = [{"role": "user", "content": "Use get_weather for Paris"}]
+PNG = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+)
+
+
+def test_tool_call_not_streamed_parses_into_sdk_types(sim: SimServer, client: Callable[..., Any]) -> None:
+    reply = client().chat.completions.create(model="sim-small", messages=ASK_WEATHER, tools=[WEATHER])
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content is None and choice.message.refusal is None
+    (call,) = choice.message.tool_calls
+    assert isinstance(call, openai.types.chat.ChatCompletionMessageFunctionToolCall)
+    assert call.id.startswith("call_") and call.function.name == "get_weather"
+    args = json.loads(call.function.arguments)
+    assert isinstance(args["city"], str) and 1 <= args["days"] <= 7
+    assert reply.usage.completion_tokens > 0
+
+
+def test_tool_call_streamed_accumulates_like_the_whole_reply(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    whole = c.chat.completions.create(model="sim-small", messages=ASK_WEATHER, tools=[WEATHER])
+    with c.chat.completions.stream(model="sim-small", messages=ASK_WEATHER, tools=[WEATHER]) as stream:
+        fragments = sum(1 for e in stream if e.type == "tool_calls.function.arguments.delta")
+        final = stream.get_final_completion()
+    (expected,) = whole.choices[0].message.tool_calls
+    (call,) = final.choices[0].message.tool_calls
+    assert (call.id, call.function.name, call.function.arguments) == (
+        expected.id,
+        expected.function.name,
+        expected.function.arguments,
+    )
+    assert final.choices[0].finish_reason == "tool_calls" and fragments >= 2
+
+
+def test_tool_call_stream_sends_id_and_name_once_per_index(sim: SimServer, client: Callable[..., Any]) -> None:
+    chunks = list(
+        client().chat.completions.create(model="sim-small", messages=ASK_WEATHER, tools=[WEATHER], stream=True)
+    )
+    entries = [
+        tc for ch in chunks if ch.choices and ch.choices[0].delta.tool_calls for tc in ch.choices[0].delta.tool_calls
+    ]
+    assert all(e.index == 0 for e in entries)
+    assert [e.id is not None for e in entries] == [True] + [False] * (len(entries) - 1)
+    assert [e.function.name is not None for e in entries].count(True) == 1
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+@pytest.mark.parametrize(
+    ("choice", "called"),
+    [
+        ("none", None),
+        ("auto", "get_weather"),
+        ("required", "get_weather"),
+        ({"type": "function", "function": {"name": "get_time"}}, "get_time"),
+    ],
+)
+def test_tool_choice(sim: SimServer, client: Callable[..., Any], choice: Any, called: str | None) -> None:
+    clock = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
+    reply = client().chat.completions.create(
+        model="sim-small", messages=ASK_WEATHER, tools=[WEATHER, clock], tool_choice=choice
+    )
+    calls = reply.choices[0].message.tool_calls or []
+    assert [c.function.name for c in calls] == ([called] if called else [])
+
+
+def test_auto_calls_no_tool_the_prompt_does_not_name(sim: SimServer, client: Callable[..., Any]) -> None:
+    reply = client().chat.completions.create(model="sim-small", messages=MESSAGES, tools=[WEATHER])
+    assert reply.choices[0].finish_reason == "stop" and not reply.choices[0].message.tool_calls
+
+
+def test_tool_result_turn_answers_in_text_quoting_it(sim: SimServer, client: Callable[..., Any]) -> None:
+    c = client()
+    first = c.chat.completions.create(model="sim-small", messages=ASK_WEATHER, tools=[WEATHER])
+    call = first.choices[0].message.tool_calls[0]
+    follow = [*ASK_WEATHER, first.choices[0].message.model_dump(exclude_none=True)]
+    follow.append({"role": "tool", "tool_call_id": call.id, "content": "18C and sunny"})
+    reply = c.chat.completions.create(model="sim-small", messages=follow, tools=[WEATHER])
+    assert reply.choices[0].finish_reason == "stop"
+    assert "18C and sunny" in reply.choices[0].message.content
+
+
+def test_parse_with_a_pydantic_model(sim: SimServer, client: Callable[..., Any]) -> None:
+    pydantic = pytest.importorskip("pydantic")
+
+    class City(pydantic.BaseModel):
+        name: str
+        population: int
+        capital: bool
+
+    sim.simulator.near_miss_rate = 0.0
+    try:
+        reply = client().chat.completions.parse(
+            model="sim-small", messages=[{"role": "user", "content": "Describe a city"}], response_format=City
+        )
+    finally:
+        sim.simulator.near_miss_rate = 0.1
+    message = reply.choices[0].message
+    assert isinstance(message.parsed, City) and message.refusal is None
+    body = sim.simulator.requests_for("openai")[-1].json
+    assert body["response_format"]["type"] == "json_schema"
+    assert body["response_format"]["json_schema"]["strict"] is True
+
+
+def test_json_object_mode_and_near_misses(sim: SimServer, client: Callable[..., Any]) -> None:
+    import jsonschema
+
+    c = client()
+    reply = c.chat.completions.create(
+        model="sim-small",
+        messages=[{"role": "user", "content": "Reply in json"}],
+        response_format={"type": "json_object"},
+    )
+    assert isinstance(json.loads(reply.choices[0].message.content), dict)
+    schema = WEATHER["function"]["parameters"]
+    fmt = {"type": "json_schema", "json_schema": {"name": "w", "schema": schema, "strict": True}}
+    sim.simulator.near_miss_rate = 0.5
+    try:
+        texts = [
+            c.chat.completions.create(
+                model="sim-small", messages=[{"role": "user", "content": f"City {i}"}], response_format=fmt
+            )
+            .choices[0]
+            .message.content
+            for i in range(20)
+        ]
+    finally:
+        sim.simulator.near_miss_rate = 0.1
+    valid = [jsonschema.Draft202012Validator(schema).is_valid(json.loads(t)) for t in texts]
+    assert 0 < valid.count(False) < 20  # some near misses, still JSON, and some valid answers
+
+
+def test_image_parts_are_accepted_and_counted(sim: SimServer, client: Callable[..., Any]) -> None:
+    content = [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": PNG, "detail": "low"}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+    ]
+    reply = client().chat.completions.create(model="sim-small", messages=[{"role": "user", "content": content}])
+    assert reply.choices[0].message.content.startswith("I see 2 images.")

@@ -264,3 +264,32 @@ def test_the_official_sdk_sees_an_unknown_model_as_not_found_unless_any_model(si
     with serve_in_thread(simulator=Simulator(time_scale=0, any_model=True)) as lenient:
         relaxed = openai.OpenAI(api_key=KEY, base_url=lenient.base_url("openai"), max_retries=0)
         assert relaxed.chat.completions.create(model="gpt-9-ultra", messages=MESSAGES).choices[0].message.content
+
+
+def test_schema_compliance_can_differ_per_model() -> None:
+    """near_miss_rate per model: sim-large always valid, sim-small always a near miss."""
+    import jsonschema
+
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "n": {"type": "integer"}},
+        "required": ["city", "n"],
+        "additionalProperties": False,
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "c", "schema": schema, "strict": True}}
+    simulator = Simulator(time_scale=0, near_miss_rate={"sim-large": 0.0, "sim-small": 1.0})
+    with serve_in_thread(simulator=simulator) as server:
+        client = openai.OpenAI(api_key=KEY, base_url=server.base_url("openai"), max_retries=0)
+        for model, valid in (("sim-large", True), ("sim-small", False)):
+            for i in range(5):
+                text = (
+                    client.chat.completions.create(
+                        model=model, messages=[{"role": "user", "content": f"city {i}"}], response_format=fmt
+                    )
+                    .choices[0]
+                    .message.content
+                )
+                ok = jsonschema.Draft202012Validator(schema).is_valid(json.loads(text))
+                assert ok is valid, (model, text)
+    with pytest.raises(ValueError, match="near_miss_rate must be a number in"):
+        Simulator(near_miss_rate={"sim-small": 1.5})
