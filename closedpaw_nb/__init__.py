@@ -67,6 +67,8 @@ _LAZY = {
             "RunInterrupted",
             "save_profiles",
             "load_profiles",
+            "run_tools",
+            "arun_tools",
         )
     },
 }
@@ -104,6 +106,7 @@ __all__ = [
     "ahealth",
     "amodels",
     "aresume",
+    "arun_tools",
     "arena",
     "benchmark",
     "chat",
@@ -116,6 +119,7 @@ __all__ = [
     "read_results",
     "register",
     "resume",
+    "run_tools",
     "runs",
     "save_profiles",
     "stream",

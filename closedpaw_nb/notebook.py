@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # pandas is imported when a table is made, not with the modul
     from .evals.run import EvalResult
     from .evals.scorers import Scorer
     from .sim import SimServer
+    from .tools import ToolRun
 
 T = TypeVar("T")
 
@@ -62,6 +63,8 @@ __all__ = [
     "last_run",
     "load_profiles",
     "read_results",
+    "run_tools",
+    "arun_tools",
     "runs",
     "save_profiles",
     "abenchmark",
@@ -306,6 +309,35 @@ def health() -> pd.DataFrame:
 async def ahealth() -> pd.DataFrame:
     """Awaitable `health`."""
     return await _runner.wrap(_health())
+
+
+def run_tools(
+    prompt: MessagesLike, target: str | None = None, tools: Any = (), *, max_rounds: int = 5, **options: Any
+) -> ToolRun:
+    """Answer `prompt` with Python `tools`: each tool call the model makes is run and its result
+    sent back, until it answers in text (at most `max_rounds` rounds; see
+    `closedpaw_nb.tools.run_tools`). Returns the ToolRun: `.response`, `.messages`, `.rounds`."""
+    return _runner.run(_run_tools(prompt, target, tools, max_rounds, options))
+
+
+async def arun_tools(
+    prompt: MessagesLike, target: str | None = None, tools: Any = (), *, max_rounds: int = 5, **options: Any
+) -> ToolRun:
+    """Awaitable `run_tools` (same arguments)."""
+    return await _runner.wrap(_run_tools(prompt, target, tools, max_rounds, options))
+
+
+async def _run_tools(prompt: MessagesLike, target: str | None, tools: Any, max_rounds: int, options: Any) -> ToolRun:
+    from .tools import run_tools as loop
+
+    mgr = manager()
+    provider, model = (None, None) if target is None else _split(target)
+    return await loop(mgr.chat, prompt, tools, max_rounds=max_rounds, provider=provider, model=model, **options)
+
+
+def _split(target: str) -> tuple[str, str | None]:
+    name, _, model = target.partition(":")
+    return name, model or None
 
 
 # -- compare --------------------------------------------------------------------------

@@ -64,6 +64,8 @@ PUBLIC = {
     "RunInterrupted",
     "save_profiles",
     "load_profiles",
+    "run_tools",
+    "arun_tools",
 }
 
 

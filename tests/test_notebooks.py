@@ -21,6 +21,7 @@ EXPECTED = [
     "06_keys_and_vault",
     "07_evaluate",
     "08_arena",
+    "09_structured_and_tools",
     "10_app_tour",
 ]
 CHECK = "# NBVAL_CHECK_OUTPUT"

@@ -279,6 +279,9 @@ class LocalModel:
                 # Its streams carry no usage (it ignores stream_options): the provider counts
                 # the output with the server's own tokenizer instead (usage_source "tokenized").
                 "tokenize_endpoint": self.url + "/extras/tokenize",
+                # It rejects OpenAI's json_schema form but constrains output to a schema given
+                # as {"type": "json_object", "schema": ...}.
+                "schema_format": "json_object",
             },
         )
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..structured import ResponseFormat
 from ..types import ProviderType
 from ._openai_compat import OpenAICompatibleProvider
 
@@ -20,10 +23,19 @@ class CustomProvider(OpenAICompatibleProvider):
     error there is for an endpoint we cannot know in advance. The stream asks for usage
     (`stream_options.include_usage`); when it still has none, `settings["tokenize_endpoint"]`
     (an absolute URL of the server's tokenizer, set by `closedpaw_nb.local`) counts the
-    output, else the count stays missing.
+    output, else the count stays missing. Servers that constrain JSON to a schema in their
+    own form, `{"type": "json_object", "schema": ...}` (llama-cpp-python's server), get it with
+    `settings["schema_format"] = "json_object"` (set by `closedpaw_nb.local`).
     """
 
     provider_type = ProviderType.CUSTOM
     default_base_url = None
     needs_api_key = False
     needs_base_url = True
+
+    def wire_response_format(self, fmt: ResponseFormat) -> dict[str, Any]:
+        """OpenAI's `json_schema`, or `{"type": "json_object", "schema": ...}` when the server
+        says it speaks that (`settings["schema_format"] == "json_object"`)."""
+        if self.config.settings.get("schema_format") == "json_object" and fmt.schema is not None:
+            return {"type": "json_object", "schema": fmt.schema}
+        return super().wire_response_format(fmt)
