@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,12 @@ from .reliability.retry import RetryPolicy
 from .transport.redact import get_logger
 from .types import ChatResponse, HealthState, HealthStatus, ProviderType
 
-__all__ = ["ProviderManager", "get_provider_manager", "probe"]
+__all__ = ["BaseURLWarning", "ProviderManager", "get_provider_manager", "probe"]
+
+
+class BaseURLWarning(UserWarning):
+    """A provider's base URL looks like another SDK's convention (see `base_url_advice`)."""
+
 
 log = get_logger("closedpaw_nb.manager")
 
@@ -90,6 +96,9 @@ class ProviderManager:
             self._providers[config.name] = GuardedProvider(provider, policy, self.limiter)
             self._default = self._default or config.name
         log.info("registered provider %s (%s)", config.name, config.provider_type)
+        advice = provider.base_url_advice(config.base_url) if provider.warn_base_url else None
+        if advice:  # registered all the same: the convention has exceptions (proxies, gateways)
+            warnings.warn(f"provider {config.name!r}: {advice}", BaseURLWarning, stacklevel=2)
         return provider
 
     def _complete(self, config: ProviderConfig, cls: type[BaseProvider]) -> ProviderConfig:

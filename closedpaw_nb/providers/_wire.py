@@ -19,7 +19,7 @@ from ..config import ProviderConfig, Secret
 from ..errors import ProviderError, ResponseParseError, StreamInterruptedError, error_for_status
 from ..transport.client import MAX_STREAM_BYTES, PROBE_TIMEOUT, HTTPClient, HTTPResponse
 from ..transport.headers import parse_retry_after
-from ..transport.redact import credential_header
+from ..transport.redact import credential_header, redact
 from ..transport.streams import DEFAULT_MAX_LINE, NDJSONDecoder, SSEDecoder, SSEEvent, StreamLineTooLong
 from ..types import ChatMessage, ChatResponse
 from .base import BaseProvider, ChatOptions, MessagesLike, normalize_messages
@@ -146,7 +146,7 @@ class HTTPProvider(BaseProvider):
         msgs, model, opts = self._prepare(messages, model, options)
         path, body = self.chat_request(msgs, model, opts, stream=False)
         response = await self.http.request("POST", path, json=body, headers=_call_headers(idempotency_key), model=model)
-        self._raise_for_status(response, model)
+        self._raise_for_status(response, model, f"POST {path}")
         state = StreamState(model, request_id=response.headers.get(self.request_id_header()))
         try:
             self.parse_response(self._json(response, model), state)
@@ -171,7 +171,7 @@ class HTTPProvider(BaseProvider):
             # ours, not the provider's.
             started = response.sent_at
             if response.status_code >= 400:
-                self._raise_for_status(await response.aread(), model)
+                self._raise_for_status(await response.aread(), model, f"POST {path}")
             state.request_id = response.headers.get(self.request_id_header())
             try:
                 async for delta in self._deltas(response.aiter_bytes(), state):
@@ -203,7 +203,7 @@ class HTTPProvider(BaseProvider):
         """GET a JSON document with the short probe timeout (model lists, health)."""
         timeout = min(PROBE_TIMEOUT, self.config.timeout)
         response = await self.http.request("GET", path, params=params, timeout=timeout)
-        self._raise_for_status(response, None)
+        self._raise_for_status(response, None, f"GET {path}")
         return self._json(response, None)
 
     # -- helpers -------------------------------------------------------------------------
@@ -271,10 +271,21 @@ class HTTPProvider(BaseProvider):
                 status_code=response.status_code,
             ) from None
 
-    def _raise_for_status(self, response: HTTPResponse, model: str | None) -> None:
+    def _raise_for_status(self, response: HTTPResponse, model: str | None, request: str = "") -> None:
         if response.status_code < 400:
             return
-        raise self.error_from_response(response, model)
+        error = self.error_from_response(response, model)
+        if response.status_code == 404 and request:
+            error.message = redact(self._not_found_hint(error.message, request))
+        raise error
+
+    def _not_found_hint(self, message: str, request: str) -> str:
+        """A 404 on a path the API certainly has: name the URL requested (never its query) and,
+        when the base URL breaks the provider's convention, the likely fix."""
+        method, _, path = request.partition(" ")
+        base = (self.config.base_url or self.official_base_url() or "").rstrip("/")
+        advice = self.base_url_advice(self.config.base_url)
+        return f"{message} [requested {method} {base}{path}" + (f"; {advice}]" if advice else "]")
 
     def error_from_response(self, response: HTTPResponse, model: str | None) -> ProviderError:
         """The typed error for an error response, via the provider's `parse_error`."""

@@ -70,6 +70,7 @@ class AnthropicProvider(NativeProvider):
     provider_type = ProviderType.ANTHROPIC
     capabilities = frozenset({"text", "images", "structured", "tools"})
     default_base_url = "https://api.anthropic.com"
+    base_url_never_ends = ("/v1",)  # the Anthropic SDK's convention: the host only; /v1/messages is added
     env_api_key = ("ANTHROPIC_API_KEY",)
     needs_api_key = True
 

@@ -228,6 +228,32 @@ class BaseProvider(ABC):
     def name(self) -> str:
         return self.config.name
 
+    base_url_ends: ClassVar[str | None] = None
+    """The path its base URL should end with ("/v1" for OpenAI-style APIs), when it has one."""
+    warn_base_url: ClassVar[bool] = True
+    """Registration warns about a base URL against the convention (False: only a 404 says so)."""
+    base_url_never_ends: ClassVar[tuple[str, ...]] = ()
+    """Path endings that belong to another SDK's convention (e.g. "/v1" for an API whose
+    provider adds /v1 itself): such a base URL gets advice at registration and on a 404."""
+
+    @classmethod
+    def base_url_advice(cls, base_url: str | None) -> str | None:
+        """What looks wrong with `base_url` for this API, and the likely fix; None when it
+        follows the convention (or is the default)."""
+        if not base_url:
+            return None
+        path = urlsplit(base_url).path.rstrip("/")
+        official = cls.official_base_url()
+        for ending in cls.base_url_never_ends:
+            if path.lower().endswith(ending):
+                fixed = base_url.rstrip("/")[: -len(ending)] or base_url
+                example = f" (the official one is {official})" if official and official != fixed else ""
+                return f"the base URL ends in {ending}, but this provider adds the API's path: try {fixed}{example}"
+        if cls.base_url_ends and not path.endswith(cls.base_url_ends):
+            fixed = base_url.rstrip("/") + cls.base_url_ends
+            return f"base URLs of this API usually end in {cls.base_url_ends}: try {fixed}"
+        return None
+
     @classmethod
     def official_base_url(cls) -> str | None:
         """The endpoint a config without base_url uses (None: the config must give one)."""

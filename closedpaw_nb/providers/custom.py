@@ -30,6 +30,8 @@ class CustomProvider(OpenAICompatibleProvider):
 
     provider_type = ProviderType.CUSTOM
     default_base_url = None
+    base_url_ends = "/v1"  # OpenAI-compatible servers usually serve under /v1...
+    warn_base_url = False  # ...but gateways vary: only a 404 mentions it
     needs_api_key = False
     needs_base_url = True
 

@@ -57,6 +57,7 @@ class GoogleProvider(NativeProvider):
     provider_type = ProviderType.GOOGLE
     capabilities = frozenset({"text", "images", "structured", "tools"})
     default_base_url = "https://generativelanguage.googleapis.com"
+    base_url_never_ends = ("/v1beta", "/v1alpha", "/v1")  # the host only; the API version is added
     env_api_key = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     needs_api_key = True
 

@@ -27,6 +27,7 @@ class MistralProvider(OpenAICompatibleProvider):
 
     provider_type = ProviderType.MISTRAL
     default_base_url = "https://api.mistral.ai"
+    base_url_never_ends = ("/v1",)  # the host only; this provider adds /v1
     env_api_key = ("MISTRAL_API_KEY",)
     needs_api_key = True
     seed_field: ClassVar[str] = "random_seed"

@@ -53,6 +53,7 @@ class OllamaProvider(NativeProvider):
     # a text-only model answers from the text, so images are not refused up front.
     capabilities = frozenset({"text", "images", "structured", "tools"})
     default_base_url = DEFAULT_HOST
+    base_url_never_ends = ("/v1", "/api")  # the host; /api/chat is added (its /v1 is OpenAI-style: use type custom)
     env_api_key = ("OLLAMA_API_KEY",)
     needs_api_key = False
     stream_format = "ndjson"

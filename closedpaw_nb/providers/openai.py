@@ -22,6 +22,7 @@ class OpenAIProvider(OpenAICompatibleProvider):
 
     provider_type = ProviderType.OPENAI
     default_base_url = "https://api.openai.com/v1"
+    base_url_ends = "/v1"  # the OpenAI SDK's convention: the /v1 is part of the base URL
     env_api_key = ("OPENAI_API_KEY",)
     needs_api_key = True
     # `max_tokens` is deprecated and rejected by reasoning models.

@@ -11,6 +11,7 @@ registered providers' non-secret settings in a file (`closedpaw_nb.profiles`; ne
 from __future__ import annotations
 
 import asyncio
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import ipywidgets as w
 
 from ..config import ProviderConfig
 from ..errors import ConfigError
-from ..manager import HEALTH_TIMEOUT, ProviderManager, probe
+from ..manager import HEALTH_TIMEOUT, BaseURLWarning, ProviderManager, probe
 from ..profiles import load_profiles, save_profiles
 from ._jobs import Job
 from ._providers_table import ProvidersTable, health_text
@@ -59,6 +60,8 @@ class RegistrationPanel(JobPanel):
         self.manager = manager if manager is not None else default_manager()  # an empty manager is falsy
         self.vault, self.probe_timeout, self.profiles_path = vault, probe_timeout, profiles_path
         self._held_key = ""  # a tested key waiting for Register: Python memory only, never a trait
+        self._failed_test: tuple[Any, str | None] | None = None  # (type, base URL) of a failed test
+        self._confirming = False  # Register was pressed once after a failed test
         self.form = RegistrationForm()
         self.job = Job(self._set_busy, lambda exc: self._fail("form", f"{type(exc).__name__}: {exc}"))
         self.fields = RegistrationFields(self.form, vault_enabled=vault is not None)
@@ -104,6 +107,12 @@ class RegistrationPanel(JobPanel):
         self.api_key.value = ""  # consumed: the key must never stay in the widget state
         return typed or self._held_key
 
+    def _needs_confirmation(self) -> bool:
+        if self._failed_test is None or self._confirming or self.job.running:
+            return False
+        same = self._failed_test == (self.form.provider_type, self.form.base_url.strip() or None)
+        return same
+
     def _hold(self, key: str) -> None:
         self._held_key = key
         self.api_key.placeholder = (
@@ -133,7 +142,9 @@ class RegistrationPanel(JobPanel):
         # default, key lookup), without touching the real one.
         scratch = ProviderManager(key_lookup=self.manager.key_lookup)
         try:
-            provider = scratch.register_provider(config)
+            with warnings.catch_warnings():  # the base-URL advice is shown below, not warned
+                warnings.simplefilter("ignore", BaseURLWarning)
+                provider = scratch.register_provider(config)
             health = await probe(provider, self.probe_timeout)
             models = [m.id for m in await provider.list_model_info()] if health.ok else []
         except ConfigError as exc:
@@ -141,20 +152,33 @@ class RegistrationPanel(JobPanel):
             return self._fail(field_of(str(exc)), str(exc))
         finally:
             await scratch.close_all()
+        advice = provider.base_url_advice(config.base_url)
         if not health.ok:
             self.form.status = ""
-            return self._fail("form", f"Connection failed ({health.status}): {health.detail}")
+            self._failed_test = (config.provider_type, config.base_url)  # Register then asks first
+            hint = f" Hint: {advice}." if advice and "try " not in health.detail else ""
+            return self._fail("form", f"Connection failed ({health.status}): {health.detail}{hint}")
+        self._failed_test = None
         self.form.models = models
         if models and self.form.default_model not in models:
             self.form.default_model = models[0]
         self.form.status = (
             f"Connection ok: {len(models)} model(s) in {health.latency_ms:.0f} ms. "
-            "Pick the default model, then Register."
+            "Pick the default model, then Register." + (f" Note: {advice}." if advice else "")
         )
 
     def register(self) -> bool:
         """Consume the key, validate the form and register; the Password field is emptied
-        first, whatever happens next. Returns True when registration was started."""
+        first, whatever happens next. Returns True when registration was started. After a
+        failed Test connection of the same type and URL, the first press only asks to confirm
+        (the key stays held), and a second press registers."""
+        if self._needs_confirmation():
+            self.form.status = (
+                "The connection test failed for this provider. Press Register again to register it anyway."
+            )
+            self._confirming = True
+            return False
+        self._confirming = False
         key = self._take_key()
         self._hold("")
         gone = " The key was removed from the form: paste it again." if key else ""
@@ -175,7 +199,9 @@ class RegistrationPanel(JobPanel):
             stored = await asyncio.to_thread(self.vault.retrieve, config.name)
             config = config.with_changes(api_key=stored) if stored else config
         try:
-            self.manager.register_provider(config)
+            with warnings.catch_warnings(record=True) as advice:
+                warnings.simplefilter("always", BaseURLWarning)
+                self.manager.register_provider(config)
         except ConfigError as exc:
             self.form.status = "Nothing was registered. The key was removed from the form."
             return self._fail(field_of(str(exc)), str(exc))
@@ -191,7 +217,9 @@ class RegistrationPanel(JobPanel):
             self.form.health = {**self.form.health, config.name: "checking"}
             self.form.revision += 1
         stored_note = " and stored its key in the DataVault" if key_to_store else ""
-        self.form.status = f"Registered {config.name!r}{stored_note}. The key is not kept in the form."
+        note = "".join(f" Note: {w.message}." for w in advice if issubclass(w.category, BaseURLWarning))
+        self._failed_test = None
+        self.form.status = f"Registered {config.name!r}{stored_note}. The key is not kept in the form.{note}"
         await self._probe(config.name)
 
     async def _probe(self, name: str) -> None:

@@ -132,6 +132,7 @@ async def test_local_refused_for_cloud_types_even_with_the_setting(client, url):
         assert "only ollama and custom" in response.json()["error"]["message"]
 
 
+@pytest.mark.filterwarnings("ignore::closedpaw_nb.manager.BaseURLWarning")  # Ollama at .../v1: advice, not the point
 @pytest.mark.parametrize("url", LOCAL)
 async def test_local_allowed_for_ollama_and_custom_with_the_setting(client, url):
     response = await register(client, "custom", url)
