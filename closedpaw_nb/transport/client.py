@@ -93,6 +93,11 @@ class _Sent:
 
 # The exchange in progress in this task: `_TimedRequest` (which runs in it, or in a task it
 # starts, which copies the context) notes the time on it.
+# An idle connection is reused for at most this long. Servers close idle keep-alive
+# connections after their own timeout (uvicorn and Node 5 s, gunicorn 2 s); a POST sent on one
+# the server is closing fails, and aiohttp retries only idempotent methods. aiohttp's default
+# (15 s) met that race in the test suite; httpx and the former pool used 5 s.
+KEEPALIVE_SECONDS = 4.0
 _LARGE_BODY = 1024 * 1024  # a body larger than this is streamed (aiohttp warns about one bytes write)
 
 _SENT: ContextVar[_Sent | None] = ContextVar("closedpaw_sent", default=None)
@@ -258,7 +263,11 @@ class HTTPClient:
     def _open_session(self) -> aiohttp.ClientSession:
         resolver = _CheckedResolver(self._address_check) if self._address_check else None
         connector = _Connector(
-            limit=POOL_LIMIT, ssl=self._ssl or default_ssl_context(), resolver=resolver, ttl_dns_cache=10
+            limit=POOL_LIMIT,
+            ssl=self._ssl or default_ssl_context(),
+            resolver=resolver,
+            ttl_dns_cache=10,
+            keepalive_timeout=KEEPALIVE_SECONDS,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -476,11 +485,19 @@ class _Connector(aiohttp.TCPConnector):
     those bytes can never be read as the answer to the next request."""
 
     def __del__(self, _warnings: Any = None) -> None:
+        # A client dropped without aclose(): close its idle sockets quietly, on the loop that
+        # owns them (the garbage collector may run this in any thread, and transports are not
+        # thread-safe). At interpreter exit what this needs may already be gone: ignore that.
         if self._closed or not self._conns:
             return
-        # At interpreter exit the modules _close needs (and contextlib) may already be gone.
-        try:  # noqa: SIM105
-            self._close()
+        try:
+            loop = self._loop
+            if loop.is_closed():
+                return
+            if asyncio._get_running_loop() is loop:  # running in this thread: close now
+                self._close()
+            else:
+                loop.call_soon_threadsafe(self._close)
         except Exception:
             pass
 
