@@ -175,6 +175,8 @@ class GuardedProvider(BaseProvider):
         before anything is sent. A provider without "images" gets text-only part lists as
         strings, so one written from the guide always reads `message.content` as a str."""
         messages = normalize_messages(messages)
+        if _plain(messages, options):  # the common case, per call in a sweep: nothing to check
+            return messages, dict(options)
         neutral = neutral_options(options)
         self.inner.check_request(
             messages, model=model, response_format=neutral.get("response_format"), tools=neutral.get("tools")
@@ -345,3 +347,13 @@ def _estimate_tokens(messages: list[ChatMessage], options: dict[str, Any]) -> in
     except Exception:
         return 0  # the provider will report the bad input itself
     return chars // 4 + (max_tokens or 256)
+
+
+_STRUCTURED_OPTIONS = frozenset({"response_format", "tools", "tool_choice"})
+
+
+def _plain(messages: list[ChatMessage], options: dict[str, Any]) -> bool:
+    """Text-only messages and no format or tools: every provider takes that as it is."""
+    if not _STRUCTURED_OPTIONS.isdisjoint(options):
+        return False
+    return all(type(m.content) is str and m.role != "tool" and not m.tool_calls for m in messages)
