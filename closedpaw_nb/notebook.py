@@ -29,12 +29,14 @@ from .bench.run import (
     PromptsLike,
     Target,
     TargetsLike,
+    local_providers,
     new_run_id,
     normalize_prompts,
     resolve_targets,
     resume_benchmark,
     run_benchmark,
     run_matrix,
+    simulated_providers,
 )
 from .bench.store import RunStore
 from .config import ProviderConfig
@@ -331,13 +333,11 @@ async def _run_tools(prompt: MessagesLike, target: str | None, tools: Any, max_r
     from .tools import run_tools as loop
 
     mgr = manager()
-    provider, model = (None, None) if target is None else _split(target)
+    provider, model = None, None
+    if target is not None:
+        (chosen,) = resolve_targets(mgr, target)
+        provider, model = chosen.provider, chosen.model or None
     return await loop(mgr.chat, prompt, tools, max_rounds=max_rounds, provider=provider, model=model, **options)
-
-
-def _split(target: str) -> tuple[str, str | None]:
-    name, _, model = target.partition(":")
-    return name, model or None
 
 
 # -- compare --------------------------------------------------------------------------
@@ -441,7 +441,7 @@ async def _compare(
     # Rows arrive in finishing order; show prompts and targets in the order they were given.
     rank = {key: i for i, key in enumerate((pid, str(t)) for pid, _ in pairs for t in resolved)}
     rows = sorted(store.rows(run_id), key=lambda r: rank[(r["prompt_id"], r["target"])])
-    local = tuple(dict.fromkeys(t.provider for t in resolved if (p := mgr.get_provider(t.provider)) and p.is_local))
+    local = tuple(local_providers(mgr, dict.fromkeys(t.provider for t in resolved)))
     frame = add_costs(rows_to_frame(rows), prices or {}, local, public_configs(mgr))
     scores = await score_prompts(store, run_id, pairs, wanted, checked) if checked else []
     store.close()
@@ -449,8 +449,7 @@ async def _compare(
 
 
 def _simulated(mgr: ProviderManager, targets: Iterable[Target]) -> tuple[str, ...]:
-    names = dict.fromkeys(t.provider for t in targets)
-    return tuple(n for n in names if (p := mgr.get_provider(n)) and p.simulated)
+    return tuple(simulated_providers(mgr, dict.fromkeys(t.provider for t in targets)))
 
 
 def compare(

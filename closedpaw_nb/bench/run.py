@@ -372,8 +372,8 @@ def manifest(
         "run_id": run_id,
         "library": {"closedpaw_nb": __version__, "python": sys.version.split()[0], "platform": platform.platform()},
         "providers": configs,
-        "local_providers": sorted(n for n in configs if _provider(manager, n).is_local),
-        "simulated_providers": sorted(n for n in configs if _provider(manager, n).simulated),
+        "local_providers": local_providers(manager, sorted(configs)),
+        "simulated_providers": simulated_providers(manager, sorted(configs)),
         "targets": [str(t) for t in targets],
         "prompts": dict(prompts),
         "parameters": dict(parameters),
@@ -389,11 +389,23 @@ def public_configs(manager: ProviderManager) -> dict[str, dict[str, Any]]:
     return {name: provider.config.public_dict() for name in manager.names if (provider := manager.get_provider(name))}
 
 
+def local_providers(manager: ProviderManager, names: Iterable[str] | None = None) -> list[str]:
+    """Of `names` (default: every registered provider), those on a loopback address: their
+    calls cost 0.0 unless priced."""
+    return [n for n in (manager.names if names is None else names) if (p := manager.get_provider(n)) and p.is_local]
+
+
+def simulated_providers(manager: ProviderManager, names: Iterable[str] | None = None) -> list[str]:
+    """Of `names` (default: every registered provider), those registered as closedpaw_nb's
+    simulator (`settings["simulated"]`)."""
+    return [n for n in (manager.names if names is None else names) if (p := manager.get_provider(n)) and p.simulated]
+
+
 def _pricing_configs(manager: ProviderManager, configs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Each provider's public config with whether it is local and simulated (for price notes)."""
+    local, simulated = set(local_providers(manager, configs)), set(simulated_providers(manager, configs))
     return {
-        name: {**config, "local": _provider(manager, name).is_local, "simulated": _provider(manager, name).simulated}
-        for name, config in configs.items()
+        name: {**config, "local": name in local, "simulated": name in simulated} for name, config in configs.items()
     }
 
 

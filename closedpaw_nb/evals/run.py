@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from ..bench.run import BenchmarkResult
 
-__all__ = ["EvalResult", "run_evaluation", "score_benchmark", "score_run"]
+__all__ = ["EvalResult", "run_evaluation", "score_benchmark", "score_call", "score_run"]
 
 RowCallback = Callable[[dict[str, Any]], None]
 
@@ -134,7 +134,7 @@ async def score_run(
 
     async def one(row: dict[str, Any], scorer: Scorer) -> dict[str, Any]:
         async with gate:
-            score = await _score_call(row, scorer, by_id.get(row["prompt_id"], {}))
+            score = await score_call(row, scorer, by_id.get(row["prompt_id"], {}))
         return {
             "run_id": run_id,
             "target": row["target"],
@@ -193,7 +193,9 @@ def _batches(jobs: list[Any], size: int) -> list[list[Any]]:
     return [jobs[i : i + size] for i in range(0, len(jobs), size)]
 
 
-async def _score_call(row: Mapping[str, Any], scorer: Scorer, item: Mapping[str, Any]) -> Score:
+async def score_call(row: Mapping[str, Any], scorer: Scorer, item: Mapping[str, Any]) -> Score:
+    """One call's score by one scorer: a failed call is a missing score that says so (never a
+    wrong answer); otherwise the scorer reads the answer, `item["expected"]` and the call record."""
     if not row["ok"]:
         return Score.missing(
             f"the call failed ({row.get('error_type') or 'error'}): nothing to score", scorer=scorer.name

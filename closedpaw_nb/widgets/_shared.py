@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..bench.run import local_providers, simulated_providers
 from ..evals.scorers import Scorer, choice, exact_match, includes, json_valid, numeric
 from ..manager import ProviderManager
 
@@ -30,13 +31,3 @@ def target_options(manager: ProviderManager, live: dict[str, list[str]] | None =
         models = [m for m in (cfg.default_model, *cfg.models, *(live or {}).get(name, ())) if m]
         options += [f"{name}:{m}" for m in dict.fromkeys(models)] or [name]
     return options
-
-
-def local_providers(manager: ProviderManager) -> list[str]:
-    """Providers on a loopback address: their calls cost 0.0 unless priced (as in benchmarks)."""
-    return [n for n in manager.names if (p := manager.get_provider(n)) and p.is_local]
-
-
-def simulated_providers(manager: ProviderManager) -> list[str]:
-    """Providers registered as closedpaw_nb's simulator (`settings["simulated"]`)."""
-    return [n for n in manager.names if (p := manager.get_provider(n)) and p.simulated]

@@ -18,7 +18,8 @@ import traitlets
 from ..bench.frames import add_costs, rows_to_frame
 from ..bench.run import WorkItem, call_once, new_run_id, public_configs, resolve_targets
 from ..errors import ConfigError
-from ..evals.scorers import Score, Scorer
+from ..evals.run import score_call
+from ..evals.scorers import Scorer
 from ..manager import ProviderManager
 from ._columns import ColumnView
 from ._jobs import Job
@@ -242,10 +243,7 @@ class ComparisonPanel(JobPanel):
         live.finish(row)
         if scoring is not None:
             scorer, expected = scoring
-            if row["ok"]:
-                score = await scorer.score(row.get("response") or "", expected, {"input": prompt})
-            else:
-                score = Score.missing("the call failed: nothing to score", scorer=scorer.name)
+            score = await score_call(row, scorer, {"input": prompt, "expected": expected})
             live.column.score, live.column.score_note = score.value, f"{scorer.name}: {score.explanation}"
 
     def _set_busy(self, busy: bool) -> None:
