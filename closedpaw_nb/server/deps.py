@@ -41,6 +41,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "or a key-like query parameter (keys go in a JSON body).",
     },
     401: {"model": ErrorBody, "description": "Missing or wrong bearer token."},
+    413: {"model": ErrorBody, "description": "The request body is over the server's cap (`--max-body-bytes`)."},
     422: {"model": ErrorBody, "description": "A field is invalid; `error.fields` says which."},
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No provider of that name."}}
