@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from ..structured import ResponseFormat
 from ..tools import Tool, ToolChoice
 from ..types import ChatMessage
-from ._native import tool_name_for
+from ._wire import tool_name_for
 
 __all__ = ["format_config", "tool_fields", "wire_contents"]
 

@@ -17,7 +17,6 @@ counted there and `usage_source` is "tokenized"; otherwise the counts stay None 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -34,18 +33,16 @@ from ..tools import Tool, ToolChoice
 from ..transport.client import HTTPClient
 from ..transport.streams import SSEEvent
 from ..types import ChatMessage, ChatResponse, ModelInfo
-from ._native import NativeProvider
-from ._wire import ErrorInfo, StreamState, finish
-from .base import ChatOptions, MessagesLike
+from ._wire import ErrorInfo, HTTPProvider, StreamState, finish
+from .base import ChatOptions
 
 __all__ = ["OpenAICompatibleProvider"]
 
 FINISH_MAP = {"model_length": "length", "function_call": "tool_calls", "error": "other"}
 QUOTA_CODES = {"insufficient_quota", "billing_hard_limit_reached"}
-_REFUSAL_PARTS = "_refusal_parts"  # streamed `delta.refusal` pieces (a private StreamState detail)
 
 
-class OpenAICompatibleProvider(NativeProvider):
+class OpenAICompatibleProvider(HTTPProvider):
     """Chat completions over `POST {base_url}/chat/completions` with SSE streaming.
 
     Takes text, images, structured output and tools (`capabilities`); a compatible server
@@ -149,10 +146,11 @@ class OpenAICompatibleProvider(NativeProvider):
         state.model = data.get("model") or state.model
         if message.get("refusal"):
             self.refused(state, str(message["refusal"]))
-        calls = self.accumulator(state)
-        for index, call in enumerate(message.get("tool_calls") or []):
+        for index, call in enumerate(message.get("tool_calls") or ()):
             function = call.get("function") or {}
-            calls.add_call(function.get("name") or "", _arguments(function), id=call.get("id"), index=index)
+            self.accumulator(state).add_call(
+                function.get("name") or "", _arguments(function), id=call.get("id"), index=index
+            )
         finish(state, choice.get("finish_reason"), FINISH_MAP)
         self._usage(data.get("usage"), state)
         state.done = True
@@ -173,7 +171,7 @@ class OpenAICompatibleProvider(NativeProvider):
             delta = choice.get("delta") or {}
             text = delta.get("content")
             if delta.get("refusal"):
-                state.details.setdefault(_REFUSAL_PARTS, []).append(str(delta["refusal"]))
+                state.refusal = (state.refusal or "") + str(delta["refusal"])  # streamed in pieces
             for entry in delta.get("tool_calls") or []:
                 function = entry.get("function") or {}
                 self.accumulator(state).add_fragment(
@@ -181,12 +179,6 @@ class OpenAICompatibleProvider(NativeProvider):
                 )
             finish(state, choice.get("finish_reason"), FINISH_MAP)
         return text
-
-    def _response(self, state: StreamState, *, latency_ms: float, ttft_ms: float | None = None) -> ChatResponse:
-        parts = state.details.pop(_REFUSAL_PARTS, None)
-        if parts:
-            self.refused(state, "".join(parts))
-        return super()._response(state, latency_ms=latency_ms, ttft_ms=ttft_ms)
 
     def parse_error(self, status_code: int, body: Any) -> ErrorInfo:
         err = body.get("error", body) if isinstance(body, dict) else body
@@ -224,19 +216,8 @@ class OpenAICompatibleProvider(NativeProvider):
 
     # -- counting with the server's tokenizer (settings["tokenize_endpoint"]) -----------
 
-    async def chat(
-        self, messages: MessagesLike, model: str | None = None, *, idempotency_key: str | None = None, **options: Any
-    ) -> ChatResponse:
-        response = await super().chat(messages, model, idempotency_key=idempotency_key, **options)
-        return await self._count_missing(response)
-
-    async def stream_chat(
-        self, messages: MessagesLike, model: str | None = None, *, idempotency_key: str | None = None, **options: Any
-    ) -> AsyncIterator[str | ChatResponse]:
-        async for item in super().stream_chat(messages, model, idempotency_key=idempotency_key, **options):
-            yield await self._count_missing(item) if isinstance(item, ChatResponse) else item
-
-    async def _count_missing(self, response: ChatResponse) -> ChatResponse:
+    async def completed(self, response: ChatResponse) -> ChatResponse:
+        """Count the answer's tokens with `settings["tokenize_endpoint"]` when the server sent none."""
         endpoint = self.config.settings.get("tokenize_endpoint")
         if response.usage_source != "missing" or response.completion_tokens is not None or not endpoint:
             return response

@@ -5,6 +5,10 @@ A built-in provider module only translates at its edges: `auth_headers()`,
 `fetch_models()`. This class owns the rest: sending, timing (perf_counter; TTFT is
 the first non-empty content delta), stream decoding, turning error statuses into
 errors, and keeping partial text when a stream breaks.
+
+`StreamState` carries text, counts, the finish reason, tool calls, a refusal and whether
+usage was reported; `parse_event` and `parse_response` feed the *same*
+`ToolCallAccumulator`, so a call is parsed identically whether it was streamed or not.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..config import ProviderConfig, Secret
-from ..errors import ProviderError, ResponseParseError, StreamInterruptedError, error_for_status
+from ..errors import ConfigError, ProviderError, ResponseParseError, StreamInterruptedError, error_for_status
+from ..tools import ToolCallAccumulator
 from ..transport.client import MAX_STREAM_BYTES, PROBE_TIMEOUT, HTTPClient, HTTPResponse
 from ..transport.headers import parse_retry_after
 from ..transport.redact import credential_header, redact
@@ -24,7 +29,7 @@ from ..transport.streams import DEFAULT_MAX_LINE, NDJSONDecoder, SSEDecoder, SSE
 from ..types import ChatMessage, ChatResponse
 from .base import BaseProvider, ChatOptions, MessagesLike, normalize_messages
 
-__all__ = ["HTTPProvider", "StreamState", "ErrorInfo"]
+__all__ = ["HTTPProvider", "StreamState", "ErrorInfo", "tool_name_for"]
 
 FINISH_REASONS = ("stop", "length", "content_filter", "tool_calls")
 
@@ -42,6 +47,12 @@ class StreamState:
     request_id: str | None = None
     done: bool = False
     details: dict[str, Any] = field(default_factory=dict)
+    # What the tool-calling and structured-output APIs add (see `HTTPProvider.accumulator`):
+    calls: ToolCallAccumulator | None = None
+    refusal: str | None = None
+    usage_reported: bool = False
+    # A provider's own bookkeeping during a stream (never copied into the response).
+    scratch: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -154,7 +165,7 @@ class HTTPProvider(BaseProvider):
             raise ResponseParseError(
                 f"unexpected response shape ({type(exc).__name__}: {str(exc)[:80]})", provider=self.name, model=model
             ) from None
-        return self._response(state, latency_ms=response.elapsed_ms)
+        return await self.completed(self._response(state, latency_ms=response.elapsed_ms))
 
     async def stream_chat(
         self, messages: MessagesLike, model: str | None = None, *, idempotency_key: str | None = None, **options: Any
@@ -191,7 +202,12 @@ class HTTPProvider(BaseProvider):
                     partial_text="".join(state.text),
                 )
         latency_ms = (time.perf_counter() - started) * 1000
-        yield self._response(state, latency_ms=latency_ms, ttft_ms=ttft_ms)
+        yield await self.completed(self._response(state, latency_ms=latency_ms, ttft_ms=ttft_ms))
+
+    async def completed(self, response: ChatResponse) -> ChatResponse:
+        """The finished response, for a provider to complete after the exchange (awaited once
+        per call, outside the exchange, so it adds no layer to the I/O path)."""
+        return response
 
     async def close(self) -> None:
         client, self._http_client = self._http_client, None
@@ -308,6 +324,23 @@ class HTTPProvider(BaseProvider):
             retryable=_should_retry(response.status_code, response.headers, cls),
         )
 
+    @staticmethod
+    def accumulator(state: StreamState) -> ToolCallAccumulator:
+        """The accumulator of this call's tool calls (made on first use)."""
+        if state.calls is None:
+            state.calls = ToolCallAccumulator()
+        return state.calls
+
+    @staticmethod
+    def refused(state: StreamState, text: str) -> None:
+        """Record the refusal the API reported."""
+        state.refusal = text
+
+    @staticmethod
+    def usage_seen(state: StreamState) -> None:
+        """Say the API reported token counts (else the response's `usage_source` is "missing")."""
+        state.usage_reported = True
+
     def _response(self, state: StreamState, *, latency_ms: float, ttft_ms: float | None = None) -> ChatResponse:
         details = dict(state.details)
         if state.raw_finish_reason is not None:
@@ -315,19 +348,45 @@ class HTTPProvider(BaseProvider):
         tokens = None
         if state.prompt_tokens is not None or state.completion_tokens is not None:
             tokens = (state.prompt_tokens or 0) + (state.completion_tokens or 0)
+        finish_reason = state.finish_reason
+        tool_calls = state.calls.calls() if state.calls else []
+        # Gemini and Ollama have no tool-specific finish reason: the calls are the signal.
+        if tool_calls and finish_reason in (None, "stop"):
+            finish_reason = "tool_calls"
         return ChatResponse(
             content="".join(state.text),
             model=state.model,
             provider=self.name,
             tokens_used=tokens,
-            finish_reason=state.finish_reason,
+            finish_reason=finish_reason,
             latency_ms=latency_ms,
             prompt_tokens=state.prompt_tokens,
             completion_tokens=state.completion_tokens,
             ttft_ms=ttft_ms,
             request_id=state.request_id,
             provider_details=details,
+            refusal=state.refusal,
+            tool_calls=tool_calls,
+            usage_source="reported" if state.usage_reported else "missing",
         )
+
+
+def tool_name_for(message: ChatMessage, messages: list[ChatMessage]) -> str:
+    """The tool name of a `role="tool"` message: its `name`, else the call it answers.
+
+    Raises:
+        ConfigError: neither says (Gemini and Ollama need the name with the result).
+    """
+    if message.name:
+        return message.name
+    for earlier in messages:
+        for call in earlier.tool_calls:
+            if call.id == message.tool_call_id:
+                return call.name
+    raise ConfigError(
+        f"the tool result for call {message.tool_call_id!r} names no tool: pass name=... on the "
+        "ChatMessage, or keep the assistant turn with its tool_calls before it"
+    )
 
 
 def _call_headers(idempotency_key: str | None) -> dict[str, str] | None:

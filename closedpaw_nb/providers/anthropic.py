@@ -27,8 +27,7 @@ from ..errors import (
 from ..transport.streams import SSEEvent
 from ..types import ChatMessage, ModelInfo, ProviderType
 from ._anthropic_wire import RESPONSE_TOOL, format_fields, tool_fields, wire_messages
-from ._native import NativeProvider
-from ._wire import ErrorInfo, StreamState, finish
+from ._wire import ErrorInfo, HTTPProvider, StreamState, finish
 from .base import ChatOptions
 
 __all__ = ["AnthropicProvider"]
@@ -55,10 +54,10 @@ ERROR_TYPES: dict[str, type[APIStatusError]] = {
 }
 
 
-_ANSWER_BLOCK = "_answer_block"  # the index of the forced tool's block in a stream
+_ANSWER_BLOCK = "answer_block"  # the index of the forced tool's block in a stream (in `state.scratch`)
 
 
-class AnthropicProvider(NativeProvider):
+class AnthropicProvider(HTTPProvider):
     """Anthropic: `x-api-key` + `anthropic-version`, top-level `system`, named SSE events.
 
     `max_tokens` is required by the API; when a call gives none, settings["max_tokens"]
@@ -188,7 +187,7 @@ class AnthropicProvider(NativeProvider):
         if block.get("type") != "tool_use":
             return
         if block.get("name") == RESPONSE_TOOL:
-            state.details[_ANSWER_BLOCK] = index
+            state.scratch[_ANSWER_BLOCK] = index
         else:
             self.accumulator(state).start(index, id=block.get("id"), name=block["name"])
 
@@ -198,7 +197,7 @@ class AnthropicProvider(NativeProvider):
             return text
         if delta.get("type") != "input_json_delta":
             return None
-        if state.details.get(_ANSWER_BLOCK) == index:
+        if state.scratch.get(_ANSWER_BLOCK) == index:
             # The forced tool's input is the answer: streamed as the text it is.
             answer: str | None = delta.get("partial_json")
             return answer

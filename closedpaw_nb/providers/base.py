@@ -27,6 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
@@ -58,6 +59,7 @@ __all__ = [
     "BaseProvider",
     "ChatOptions",
     "ChatStream",
+    "as_our_error",
     "as_provider_error",
     "call_provider",
     "neutral_options",
@@ -83,6 +85,8 @@ def normalize_messages(messages: MessagesLike) -> list[ChatMessage]:
     """
     if isinstance(messages, str):
         return [ChatMessage("user", messages)]
+    if type(messages) is list and messages and all(type(m) is ChatMessage for m in messages):
+        return list(messages)  # already normalised (the guard did it): the per-call path
     if isinstance(messages, (ChatMessage, Mapping)):
         messages = [messages]
     result = [_as_message(message) for message in messages]
@@ -94,7 +98,8 @@ def normalize_messages(messages: MessagesLike) -> list[ChatMessage]:
 def _as_message(message: Any) -> ChatMessage:
     if isinstance(message, ChatMessage):
         return message
-    if not (isinstance(message, Mapping) and "role" in message and "content" in message):
+    # dict first: it is the common case, and isinstance against the Mapping ABC is slow
+    if not (isinstance(message, (dict, Mapping)) and "role" in message and "content" in message):
         raise ConfigError(f"each message needs a role and content, got {message!r:.200}")
     content = message["content"]
     try:
@@ -144,6 +149,8 @@ class ChatOptions:
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> ChatOptions:
         """Validate keyword options; an unknown name is a ConfigError listing the known ones."""
+        if not kwargs:
+            return _NO_OPTIONS  # frozen, so one instance serves every call without options
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(kwargs) - known)
         if unknown:
@@ -163,6 +170,9 @@ class ChatOptions:
         kwargs.update(neutral_options(kwargs))
         kwargs["tools"] = tuple(kwargs.get("tools") or ())
         return cls(**kwargs)
+
+
+_NO_OPTIONS = ChatOptions(extra_body=MappingProxyType({}))
 
 
 def neutral_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -562,18 +572,31 @@ def as_provider_error(exc: BaseException, provider: str, method: str, model: str
 
 
 async def call_provider(awaitable: Awaitable[T], provider: str, method: str, model: str | None = None) -> T:
-    """Await a call into a provider's own code; exceptions from outside our tree become ours.
-
-    httpx's carry the URL in their text, so they are raised without their cause; a
-    provider bug keeps its own exception as the cause, which is what its author needs.
-    """
+    """Await a call into a provider's own code; exceptions from outside our tree become ours
+    (see `as_our_error`)."""
     try:
         return await awaitable
-    except (ClosedPawError, StopAsyncIteration):
+    except StopAsyncIteration:
         raise
     except Exception as exc:
-        error = as_provider_error(exc, provider, method, model)
-        raise error from (exc if isinstance(error, ProviderImplementationError) else None)
+        error = as_our_error(exc, provider, method, model)
+        if error is exc:
+            raise
+        raise error  # noqa: B904  # its cause is set by as_our_error
+
+
+def as_our_error(exc: Exception, provider: str, method: str, model: str | None = None) -> Exception:
+    """`exc` if it is one of ours, else the error of our tree to raise in its place.
+
+    httpx's errors carry the URL in their text, so their mapping is raised without a cause;
+    a provider bug keeps its own exception as the cause, which is what its author needs.
+    """
+    if isinstance(exc, ClosedPawError):
+        return exc
+    error = as_provider_error(exc, provider, method, model)
+    error.__cause__ = exc if isinstance(error, ProviderImplementationError) else None
+    error.__suppress_context__ = True
+    return error
 
 
 _STATUS_IN_TEXT = re.compile(r"\b([45]\d\d)\b")

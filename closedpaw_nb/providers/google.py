@@ -26,8 +26,7 @@ from ..errors import (
 from ..transport.streams import SSEEvent
 from ..types import ChatMessage, ModelInfo, ProviderType
 from ._gemini_wire import format_config, tool_fields, wire_contents
-from ._native import NativeProvider
-from ._wire import ErrorInfo, StreamState, finish
+from ._wire import ErrorInfo, HTTPProvider, StreamState, finish
 from .base import ChatOptions
 
 __all__ = ["GoogleProvider"]
@@ -47,7 +46,7 @@ FINISH_MAP = {
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)s\s*$")
 
 
-class GoogleProvider(NativeProvider):
+class GoogleProvider(HTTPProvider):
     """Gemini: key in the `x-goog-api-key` header (never `?key=`, which leaks into logs and
     tracebacks), system prompt in `systemInstruction`, knobs in `generationConfig`.
 

@@ -18,8 +18,7 @@ from urllib.parse import urlsplit
 from ..errors import ConfigError, InternalServerError
 from ..tools import Tool, ToolChoice
 from ..types import ChatMessage, ModelInfo, ProviderType
-from ._native import NativeProvider, tool_name_for
-from ._wire import ErrorInfo, StreamState, finish
+from ._wire import ErrorInfo, HTTPProvider, StreamState, finish, tool_name_for
 from .base import ChatOptions
 
 __all__ = ["OllamaProvider", "ollama_host"]
@@ -43,7 +42,7 @@ def ollama_host(environ: dict[str, str] | None = None) -> str:
     return f"{parts.scheme}://{host}:{parts.port or 11434}{parts.path.rstrip('/')}"
 
 
-class OllamaProvider(NativeProvider):
+class OllamaProvider(HTTPProvider):
     """Ollama: no key locally (OLLAMA_API_KEY as a Bearer token for ollama.com),
     knobs under `options` (`num_predict` caps output), NDJSON stream ending in `done: true`.
     """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 from ..errors import (
@@ -28,6 +28,7 @@ from ..providers.base import (
     ChatOptions,
     ChatStream,
     MessagesLike,
+    as_our_error,
     call_provider,
     checked_response,
     describe_value,
@@ -103,14 +104,13 @@ class GuardedProvider(BaseProvider):
         messages, options = self._prepare(messages, model, options)
         deadline = self._deadline(options)
         cost = self._cost(messages, options)
-        call = lambda key: self._inner_chat(messages, model, self._keyed(options, key))  # noqa: E731
         try:
             if deadline is None:
-                response = await self._retrying(call, cost)
+                response = await self._retrying_chat(messages, model, options, cost)
             else:
                 try:
                     async with asyncio.timeout(deadline):
-                        response = await self._retrying(call, cost)
+                        response = await self._retrying_chat(messages, model, options, cost)
                 except TimeoutError:
                     raise self._deadline_error(deadline, model, "") from None
         except MissingModelError:
@@ -215,12 +215,6 @@ class GuardedProvider(BaseProvider):
     def stream(self, messages: MessagesLike, model: str | None = None, **options: Any) -> ChatStream:
         return ChatStream(self.stream_chat(messages, model, **options), self.name)
 
-    async def _inner_chat(
-        self, messages: list[ChatMessage], model: str | None, options: dict[str, Any]
-    ) -> ChatResponse:
-        response = await call_provider(self.inner.chat(messages, model, **options), self.name, "chat", model)
-        return checked_response(response, self.inner, model)
-
     async def _next_item(self, source: AsyncIterator[str | ChatResponse], model: str | None) -> str | ChatResponse:
         item = await call_provider(source.__anext__(), self.name, "stream_chat", model)
         if not isinstance(item, (str, ChatResponse)):
@@ -260,24 +254,33 @@ class GuardedProvider(BaseProvider):
                 retry_after=self._remaining_exhaustion(),
             )
 
-    async def _retrying(self, call: Callable[[str], Awaitable[T]], cost: int) -> T:
-        """`call(idempotency_key)` until it succeeds or the policy says stop; one key for every attempt."""
+    async def _retrying_chat(
+        self, messages: list[ChatMessage], model: str | None, options: dict[str, Any], cost: int
+    ) -> ChatResponse:
+        """`inner.chat` until it succeeds or the policy says stop; one idempotency key for every
+        attempt. (Written out rather than through `call_provider`: this is the per-call path of
+        a sweep, and each coroutine layer costs time on every resume.)"""
         self._fail_fast()
-        key = os.urandom(16).hex()  # as random as uuid4().hex, without building a UUID per call
+        keyed = self._keyed(options, os.urandom(16).hex())  # as random as uuid4().hex, without a UUID
         retries = 0
         while True:
-            await self.limiter.acquire(self.name, cost)
+            if not self.limiter.is_free(self.name):
+                await self.limiter.acquire(self.name, cost)
             try:
-                result = await call(key)
-            except ProviderError as err:
-                err.attempts = retries + 1
-                if not await self._before_retry(err, retries):
+                response = await self.inner.chat(messages, model, **keyed)
+            except Exception as exc:
+                error = as_our_error(exc, self.name, "chat", model)
+                if isinstance(error, ProviderError):
+                    error.attempts = retries + 1
+                    if await self._before_retry(error, retries):
+                        retries += 1
+                        continue
+                if error is exc:
                     raise
-                retries += 1
-                continue
-            if isinstance(result, ChatResponse):
-                result.attempts = retries + 1
-            return result
+                raise error  # noqa: B904  # its cause is set by as_our_error
+            response = checked_response(response, self.inner, model)
+            response.attempts = retries + 1
+            return response
 
     def _keyed(self, options: dict[str, Any], key: str) -> dict[str, Any]:
         """The options with the call's idempotency key, for a provider that sends one."""

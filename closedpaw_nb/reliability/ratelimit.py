@@ -100,6 +100,16 @@ class RateLimiter:
         """Whether `key` has a tokens-per-minute limit (so calls need a token estimate)."""
         return bool(self._window(key).tokens_per_minute)
 
+    def is_free(self, key: str) -> bool:
+        """Whether a request for `key` may start now without counting against anything: no
+        limits, no pause and nobody queued (then `acquire` would return at once)."""
+        window = self._windows.get(key)
+        if window is None:
+            return True
+        if window.requests_per_minute or window.tokens_per_minute or (window.lock and window.lock.locked()):
+            return False
+        return window.paused_until <= self.clock.monotonic()
+
     def check_limit(self, key: str, tokens: int = 0) -> bool:
         """The seed's non-waiting form: take a slot now if one is free, else return False."""
         window = self._window(key)
