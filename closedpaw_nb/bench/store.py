@@ -296,6 +296,9 @@ class RunStore:
 
 
 def _to_sql(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or value is None:  # most of a row's values: no checks needed
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, bool):

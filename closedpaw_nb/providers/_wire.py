@@ -156,7 +156,7 @@ class HTTPProvider(BaseProvider):
     ) -> ChatResponse:
         msgs, model, opts = self._prepare(messages, model, options)
         path, body = self.chat_request(msgs, model, opts, stream=False)
-        response = await self.http.request("POST", path, json=body, headers=_call_headers(idempotency_key), model=model)
+        response = await self.http.request("POST", path, json=body, model=model, idempotency_key=idempotency_key)
         self._raise_for_status(response, model, f"POST {path}")
         state = StreamState(model, request_id=response.headers.get(self.request_id_header()))
         try:
@@ -174,9 +174,7 @@ class HTTPProvider(BaseProvider):
         path, body = self.chat_request(msgs, model, opts, stream=True)
         state = StreamState(model)
         ttft_ms = None
-        async with self.http.stream(
-            "POST", path, json=body, headers=_call_headers(idempotency_key), model=model
-        ) as response:
+        async with self.http.stream("POST", path, json=body, model=model, idempotency_key=idempotency_key) as response:
             # Timed from the moment the request left, not from when this call began: with
             # many calls starting at once, the wait for our own event loop and pool is
             # ours, not the provider's.
@@ -387,11 +385,6 @@ def tool_name_for(message: ChatMessage, messages: list[ChatMessage]) -> str:
         f"the tool result for call {message.tool_call_id!r} names no tool: pass name=... on the "
         "ChatMessage, or keep the assistant turn with its tool_calls before it"
     )
-
-
-def _call_headers(idempotency_key: str | None) -> dict[str, str] | None:
-    # Every retry of one logical call carries the same key (given by GuardedProvider).
-    return {"Idempotency-Key": idempotency_key} if idempotency_key else None
 
 
 def _should_retry(status: int, headers: Mapping[str, str], cls: type[ProviderError]) -> bool:

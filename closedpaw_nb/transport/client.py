@@ -27,6 +27,7 @@ import asyncio
 import io
 import ipaddress
 import os
+import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -101,32 +102,26 @@ KEEPALIVE_SECONDS = 4.0
 _LARGE_BODY = 1024 * 1024  # a body larger than this is streamed (aiohttp warns about one bytes write)
 
 _SENT: ContextVar[_Sent | None] = ContextVar("closedpaw_sent", default=None)
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_TOKEN_VALUE = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 class _TimedRequest(aiohttp.ClientRequest):
-    """aiohttp's request, noting when it was written: the origin of latency and TTFT.
+    """aiohttp's request, noting when its body was written: the origin of latency and TTFT.
 
-    aiohttp's TraceConfig reports the same moments (headers sent, body chunk sent), but its
-    per-request tracing cost ~30 us of CPU per call here, a fifth of a whole exchange
-    (benchmarks G1/G2); these two overrides cost about a microsecond.
+    aiohttp's TraceConfig reports the same moment, but its per-request tracing cost ~30 us
+    of CPU per call here, a fifth of a whole exchange (benchmarks G1/G2); this override
+    costs about 2% of a raw aiohttp call. A request without a body (a model list, a health
+    probe: nothing is timed) is timed from when it was started.
     """
-
-    async def send(self, conn: Connection) -> aiohttp.ClientResponse:
-        response = await super().send(conn)
-        _note_sent()  # the head is out (all of a request without a body)
-        return response
 
     async def write_bytes(
         self, writer: AbstractStreamWriter, conn: Connection, content_length: int | None = None
     ) -> None:
         await super().write_bytes(writer, conn, content_length)
-        _note_sent()  # the body is out too (it runs after send() returned)
-
-
-def _note_sent() -> None:
-    sent = _SENT.get()
-    if sent is not None:
-        sent.at = time.perf_counter()
+        sent = _SENT.get()
+        if sent is not None:
+            sent.at = time.perf_counter()
 
 
 class StreamingResponse:
@@ -236,7 +231,11 @@ class HTTPClient:
         self._prefix = str(self._base.with_query(None).with_fragment(None)).rstrip("/")
         self._base_query = dict(self._base.query) if self._base.query else None
         defaults = {"User-Agent": f"closedpaw_nb/{__version__}", "Accept": "*/*", **dict(headers)}
-        self._headers = check_request_headers(defaults, where="the provider's headers")
+        self._headers: CIMultiDict[str] = CIMultiDict(check_request_headers(defaults, where="the provider's headers"))
+        # Built once: aiohttp copies what it is given, so a call without headers of its own
+        # (the common case) passes these as they are.
+        self._json_headers = CIMultiDict(self._headers)
+        self._json_headers.setdefault("Content-Type", "application/json")
         self._secret = {"authorization", "proxy-authorization", *(h.lower() for h in secret_headers)}
         self._follow = follow_redirects
         self._timeout = aiohttp.ClientTimeout(
@@ -291,10 +290,16 @@ class HTTPClient:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
         model: str | None = None,
+        idempotency_key: str | None = None,
     ) -> HTTPResponse:
         """Send a request and read the whole (size-capped) body; `elapsed_ms` runs from
-        the moment the request was sent (see `StreamingResponse.sent_at`)."""
-        response, sent_at, context = await self._open(method, path, json, params, headers, timeout, model)
+        the moment the request was sent (see `StreamingResponse.sent_at`).
+
+        `idempotency_key` goes out as the `Idempotency-Key` header (the same on every retry
+        of one call); `headers` are checked like the provider's own."""
+        response, sent_at, context = await self._open(
+            method, path, json, params, headers, timeout, model, idempotency_key
+        )
         try:
             content = await _read_capped(response, context)
         except BaseException:
@@ -315,9 +320,12 @@ class HTTPClient:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
         model: str | None = None,
+        idempotency_key: str | None = None,
     ) -> AsyncIterator[StreamingResponse]:
         """Send a request and yield the response as soon as its headers arrive."""
-        response, sent_at, context = await self._open(method, path, json, params, headers, timeout, model)
+        response, sent_at, context = await self._open(
+            method, path, json, params, headers, timeout, model, idempotency_key
+        )
         finished = False
         try:
             yield StreamingResponse(response, context, sent_at, self._max_stream)
@@ -338,29 +346,50 @@ class HTTPClient:
         headers: Mapping[str, str] | None,
         timeout: float | None,
         model: str | None,
+        idempotency_key: str | None,
     ) -> tuple[aiohttp.ClientResponse, float, dict[str, Any]]:
-        """Send the request; return the response with its head checked, when the request was
-        sent, and the error context."""
+        """Send the request (following redirects only when asked); return the response with
+        its head checked, when the request was sent, and the error context."""
         context: dict[str, Any] = {"provider": self.provider, "model": model}
         if self._closed:
             raise APIConnectionError("the client was closed", **context)
         session = self._session or self._open_session()
         body = None if json is None else encode_json(json)
-        call_headers: CIMultiDict[str] = CIMultiDict(self._headers)
-        if headers:
+        call_headers = self._json_headers if body is not None else self._headers
+        if headers or idempotency_key:
+            call_headers = CIMultiDict(call_headers)
             try:
-                call_headers.update(check_request_headers(headers, where="a request header", error=ValueError))
+                if headers:
+                    call_headers.update(check_request_headers(headers, where="a request header", error=ValueError))
             except ValueError as exc:
                 raise APIConnectionError(str(exc), **context) from None
-        if body is not None and "Content-Type" not in call_headers:
-            call_headers["Content-Type"] = "application/json"
+            if idempotency_key:
+                if not _TOKEN_VALUE.fullmatch(idempotency_key):
+                    raise APIConnectionError("the idempotency key must be 1-255 printable ASCII characters", **context)
+                call_headers["Idempotency-Key"] = idempotency_key
         url = self._url(path, params)
         limits = self._timeout if timeout is None else _short_timeout(timeout)
         started = time.perf_counter()
         sent = _Sent()
         token = _SENT.set(sent)
         try:
-            response = await self._send(session, method, url, body, call_headers, limits, context)
+            response = await session.request(
+                method,
+                url,
+                # aiohttp writes bytes in one go; a large body goes as a stream instead.
+                data=io.BytesIO(body) if body is not None and len(body) > _LARGE_BODY else body,
+                headers=call_headers,
+                timeout=limits,
+                allow_redirects=False,
+                proxy=self._proxy_for(url),
+            )
+            if self._follow and response.status in _REDIRECTS:
+                response = await self._follow_redirects(session, response, method, url, body, call_headers, limits)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise map_aiohttp_error(exc, context) from None
+        except ProviderError as exc:
+            exc.provider, exc.model = self.provider, model
+            raise
         finally:
             _SENT.reset(token)
         try:
@@ -370,50 +399,49 @@ class HTTPClient:
             raise
         return response, (sent.at if sent.at is not None and sent.at >= started else started), context
 
-    async def _send(
+    async def _follow_redirects(
         self,
         session: aiohttp.ClientSession,
+        response: aiohttp.ClientResponse,
         method: str,
         url: URL,
         body: bytes | None,
-        headers: CIMultiDict[str],
+        headers: Mapping[str, str],
         limits: aiohttp.ClientTimeout,
-        context: dict[str, Any],
     ) -> aiohttp.ClientResponse:
-        """Send, following redirects only when asked (and dropping key headers across origins)."""
+        """Follow up to MAX_REDIRECTS redirects; key headers never go to another origin."""
         origin = url.origin()
-        for _ in range(MAX_REDIRECTS + 1):
-            try:
-                response = await session.request(
-                    method,
-                    url,
-                    # aiohttp writes bytes in one go; a large body goes as a stream instead.
-                    data=io.BytesIO(body) if body is not None and len(body) > _LARGE_BODY else body,
-                    headers=headers,
-                    timeout=limits,
-                    allow_redirects=False,
-                    proxy=self._proxy_for(url),
-                )
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                raise map_aiohttp_error(exc, context) from None
+        for _ in range(MAX_REDIRECTS):
             location = response.headers.get("Location")
-            if not (self._follow and response.status in (301, 302, 303, 307, 308) and location):
+            if response.status not in _REDIRECTS or not location:
                 return response
             response.close()
             try:
                 url = url.join(URL(location))
             except ValueError:
-                raise APIConnectionError("the provider redirected to an invalid URL", **context) from None
+                raise APIConnectionError("the provider redirected to an invalid URL") from None
             if url.scheme not in ("http", "https"):
-                raise APIConnectionError("the provider redirected to a non-HTTP URL", **context)
+                raise APIConnectionError("the provider redirected to a non-HTTP URL")
             if self._address_check is not None:
-                self._check_literal(url, context)
+                self._check_literal(url)
             if url.origin() != origin:
                 headers = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in self._secret)
             if response.status in (301, 302, 303) and method != "HEAD":
                 method, body = "GET", None
                 headers = CIMultiDict((k, v) for k, v in headers.items() if k.lower() != "content-type")
-        raise APIConnectionError(f"the provider redirected more than {MAX_REDIRECTS} times", **context)
+            response = await session.request(
+                method,
+                url,
+                data=io.BytesIO(body) if body is not None and len(body) > _LARGE_BODY else body,
+                headers=headers,
+                timeout=limits,
+                allow_redirects=False,
+                proxy=self._proxy_for(url),
+            )
+        if response.status in _REDIRECTS and response.headers.get("Location"):
+            response.close()
+            raise APIConnectionError(f"the provider redirected more than {MAX_REDIRECTS} times")
+        return response
 
     def _url(self, path: str, params: Mapping[str, Any] | None) -> URL:
         url = joined_url(self._prefix, path)

@@ -517,6 +517,18 @@ async def test_a_header_that_would_smuggle_a_line_is_refused_before_connecting(c
         assert server.connections == 0
 
 
+async def test_the_idempotency_key_is_sent_as_its_header_and_a_bad_one_never_leaves(clients):
+    async with Server(answer_all) as server:
+        client = clients(server.url)
+        await client.request("POST", "/chat", json={}, idempotency_key="k-123")
+        assert server.requests[0].headers[b"idempotency-key"] == b"k-123"
+        assert server.requests[0].headers[b"content-type"] == b"application/json"
+        for bad in ("k\r\nHost: evil", "two words", "x" * 256):
+            with pytest.raises(APIConnectionError, match="idempotency key"):
+                await client.request("POST", "/chat", json={}, idempotency_key=bad)
+        assert len(server.requests) == 1
+
+
 # -- TLS ---------------------------------------------------------------------------------------
 
 
