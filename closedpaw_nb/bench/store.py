@@ -249,7 +249,11 @@ class RunStore:
 
     def _insert(self, table: str, fields: tuple[str, ...], records: Iterable[Mapping[str, Any]], verb: str) -> int:
         sql = f"{verb} INTO {table} ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
-        values = [[_to_sql(record.get(name)) for name in fields] for record in records]
+        # Most values (str, int, None) go in as they are; only the others pay a call.
+        values = [
+            [value if type(value) in _AS_IS else _to_sql(value) for value in map(record.get, fields)]
+            for record in records
+        ]
         with self._lock:
             before = self._db.total_changes
             self._db.execute("BEGIN")
@@ -295,10 +299,10 @@ class RunStore:
         return f"RunStore({self.path!r})"
 
 
+_AS_IS = frozenset({str, int, type(None)})
+
+
 def _to_sql(value: Any) -> Any:
-    kind = type(value)
-    if kind is str or kind is int or value is None:  # most of a row's values: no checks needed
-        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, bool):
