@@ -298,7 +298,6 @@ async def run_matrix(
     rows stay in the store. `systems` gives a prompt its own system prompt (by prompt id)."""
     if concurrency < 1:
         raise ConfigError("concurrency must be >= 1")
-    gate = asyncio.Semaphore(concurrency)
     loop = asyncio.get_running_loop()
     finished: list[dict[str, Any]] = []
     failures: list[Exception] = []
@@ -326,21 +325,25 @@ async def run_matrix(
             except Exception as exc:  # the caller's callback failed: the run stops with its error
                 failures.append(exc)
 
-    async def one(item: WorkItem) -> None:
-        async with gate:
+    pending = iter(items)
+
+    async def worker() -> None:
+        # `concurrency` workers share one iterator (each item is taken once, in order): no
+        # task, semaphore wait and wake-up per item, which a sweep pays on every call.
+        for item in pending:
             if failures:
                 raise failures[0]
             own_system = (systems or {}).get(item.prompt_id) or system
             row = await call_once(manager, item, prompts[item.prompt_id], own_system, options or {}, stream, run_id)
-        if not finished:
-            loop.call_soon(commit)
-        finished.append(row)
+            if not finished:
+                loop.call_soon(commit)
+            finished.append(row)
 
-    tasks = [asyncio.ensure_future(one(item)) for item in items]
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(items)))]
     try:
-        await asyncio.gather(*tasks)
+        await asyncio.gather(*workers)
     finally:
-        for task in tasks:
+        for task in workers:
             task.cancel()
         commit()  # rows that finished in the last turn, or before a cancellation
     if failures:

@@ -272,3 +272,31 @@ async def test_result_charts_are_figures(manager, tmp_path):
     for figure in (result.latency_chart(), result.throughput_chart(), result.error_chart()):
         assert isinstance(figure, Figure) and figure.axes
     assert "latency" in result._repr_html_()
+
+
+async def test_the_matrix_keeps_exactly_concurrency_calls_in_flight_and_starts_them_in_order(tmp_path):
+    from closedpaw_nb.bench.run import Target, new_run_id, plan, run_matrix
+    from closedpaw_nb.types import ChatResponse
+
+    class Caller:
+        def __init__(self):
+            self.in_flight = self.most = 0
+            self.started = []
+
+        async def chat(self, messages, provider, model, **options):
+            self.started.append(messages[-1]["content"])
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            await asyncio.sleep(0.005)
+            self.in_flight -= 1
+            return ChatResponse(content="ok", model=model, provider=provider, latency_ms=5.0)
+
+    caller = Caller()
+    prompts = {f"p{i}": f"prompt {i}" for i in range(10)}
+    items = plan([Target("fake", "m")], list(prompts.items()), trials=2, warmup=0)
+    store = RunStore(tmp_path / "r.sqlite")
+    run_id = new_run_id()
+    store.create_run(run_id, {})
+    written = await run_matrix(caller, items, prompts, run_id=run_id, store=store, stream=False, concurrency=3)
+    assert written == 20 and caller.most == 3 and caller.in_flight == 0
+    assert caller.started == [f"prompt {i}" for _ in range(2) for i in range(10)]
