@@ -30,7 +30,7 @@ import os
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -373,16 +373,7 @@ class HTTPClient:
         sent = _Sent()
         token = _SENT.set(sent)
         try:
-            response = await session.request(
-                method,
-                url,
-                # aiohttp writes bytes in one go; a large body goes as a stream instead.
-                data=io.BytesIO(body) if body is not None and len(body) > _LARGE_BODY else body,
-                headers=call_headers,
-                timeout=limits,
-                allow_redirects=False,
-                proxy=self._proxy_for(url),
-            )
+            response = await self._sending(session, method, url, body, call_headers, limits)
             if self._follow and response.status in _REDIRECTS:
                 response = await self._follow_redirects(session, response, method, url, body, call_headers, limits)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
@@ -398,6 +389,27 @@ class HTTPClient:
             response.close()
             raise
         return response, (sent.at if sent.at is not None and sent.at >= started else started), context
+
+    def _sending(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        limits: aiohttp.ClientTimeout,
+    ) -> Awaitable[aiohttp.ClientResponse]:
+        """The request to await (a plain function, so no coroutine layer on the per-call path)."""
+        return session.request(
+            method,
+            url,
+            # aiohttp writes bytes in one go; a large body goes as a stream instead.
+            data=io.BytesIO(body) if body is not None and len(body) > _LARGE_BODY else body,
+            headers=headers,
+            timeout=limits,
+            allow_redirects=False,
+            proxy=self._proxy_for(url),
+        )
 
     async def _follow_redirects(
         self,
@@ -429,15 +441,7 @@ class HTTPClient:
             if response.status in (301, 302, 303) and method != "HEAD":
                 method, body = "GET", None
                 headers = CIMultiDict((k, v) for k, v in headers.items() if k.lower() != "content-type")
-            response = await session.request(
-                method,
-                url,
-                data=io.BytesIO(body) if body is not None and len(body) > _LARGE_BODY else body,
-                headers=headers,
-                timeout=limits,
-                allow_redirects=False,
-                proxy=self._proxy_for(url),
-            )
+            response = await self._sending(session, method, url, body, headers, limits)
         if response.status in _REDIRECTS and response.headers.get("Location"):
             response.close()
             raise APIConnectionError(f"the provider redirected more than {MAX_REDIRECTS} times")
