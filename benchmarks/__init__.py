@@ -15,6 +15,10 @@ ratios, because absolute times on a shared 2-core machine are noisy:
 - G7 statistics at scale: summarize() and an evaluation leaderboard() on 1,000,000 rows.
 - G8 arena ranking: Bradley–Terry ranking() of 100,000 battles, 1,000 bootstrap rounds.
 
+`python -m benchmarks.instructions` counts instructions per call with valgrind instead of
+timing them (repeatable on a noisy machine): raw aiohttp, our transport, a provider, the
+whole stack and one benchmark row.
+
 All traffic goes to a stub server (`benchmarks.stub`) in its own process on 127.0.0.1;
 a network guard (`benchmarks._guard`) refuses anything else. The suite never asserts
 timings in tests: `tests/test_benchmarks_smoke.py` only runs `--quick`.

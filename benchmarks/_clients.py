@@ -43,15 +43,16 @@ API_KEY = "sk-bench-fake-key"
 Arm = Callable[[], Awaitable[Any]]
 
 
-def aiohttp_session() -> Any:
-    """An aiohttp.ClientSession with closedpaw_nb's pool limit (call inside the event loop)."""
+def aiohttp_session(read_idle: float | None = None) -> Any:
+    """An aiohttp.ClientSession with closedpaw_nb's pool limit (call inside the event loop);
+    `read_idle` sets aiohttp's `sock_read` timeout (none by default)."""
     import aiohttp
 
     from closedpaw_nb.transport.client import CONNECT_TIMEOUT, POOL_LIMIT
 
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=POOL_LIMIT),
-        timeout=aiohttp.ClientTimeout(total=60.0, sock_connect=CONNECT_TIMEOUT),
+        timeout=aiohttp.ClientTimeout(total=60.0, sock_connect=CONNECT_TIMEOUT, sock_read=read_idle),
         headers={"Authorization": f"Bearer {API_KEY}"},
     )
 

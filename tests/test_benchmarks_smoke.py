@@ -105,3 +105,25 @@ def test_client_answers_the_stub_and_times_from_the_send():
     with stub_server() as server:
         open_now, elapsed_ms, sent_at = asyncio.run(scenario(server.base_url("fast")))
     assert open_now == 8 and elapsed_ms > 0 and sent_at > 0
+
+
+@pytest.mark.slow  # one subprocess per arm
+@pytest.mark.parametrize("arm", ["raw", "raw-read-idle", "transport", "provider", "manager", "row"])
+def test_each_instruction_count_arm_runs(arm):
+    """The code that `python -m benchmarks.instructions` runs under valgrind (without it here)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.instructions", "--child", arm, "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=110,
+    )
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr[-2000:]
+
+
+def test_an_unknown_instruction_count_arm_is_refused():
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.instructions", "G1"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and "unknown arm" in done.stderr
