@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 
 import pytest
 from pydantic import BaseModel
@@ -181,7 +182,11 @@ async def test_tool_calls_parse_the_same_streamed_and_not(sim, manager, kind):
         assert response.tool_calls[0].name == "get_weather"
         assert set(response.tool_calls[0].arguments) == {"city"} and response.tool_calls[0].parse_error is None
         assert response.usage_source == "reported"
-    assert streamed.tool_calls == whole.tool_calls
+    # Gemini's thought signature is per response: equal calls, each with its own signature.
+    assert [replace(c, signature=None) for c in streamed.tool_calls] == [
+        replace(c, signature=None) for c in whole.tool_calls
+    ]
+    assert (streamed.tool_calls[0].signature is None) == (whole.tool_calls[0].signature is None) == (kind != "google")
 
 
 async def test_anthropic_stream_fragments_are_joined(sim, manager):
@@ -211,7 +216,10 @@ async def test_a_tool_result_round_trips_through_run_tools(sim, manager, kind):
         ]
     elif kind == "google":
         model, result = body["contents"][1:]
-        assert model == {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": call.arguments}}]}
+        # The call goes back as it came, with its thought signature (Gemini 3 refuses it without).
+        assert call.signature and len(base64.b64decode(call.signature)) == 24
+        part = {"functionCall": {"name": "get_weather", "args": call.arguments}, "thoughtSignature": call.signature}
+        assert model == {"role": "model", "parts": [part]}
         output = run.messages[2].content
         assert result == {
             "role": "user",

@@ -354,3 +354,15 @@ async def test_run_tools_through_a_real_manager_and_provider():
     manager.register_provider(ProviderConfig("custom", name="caller", default_model="m"), provider_class=Caller)
     run = await run_tools(manager.chat, "2 + 3?", [add], provider="caller")
     assert run.content == "5" and run.rounds == 2
+
+
+def test_a_call_signature_is_kept_from_the_wire_through_dicts_and_messages():
+    calls = ToolCallAccumulator()
+    calls.add_call("get_weather", {"city": "Paris"}, signature="c2lnMQ==")
+    calls.add_call("get_time", "{}")
+    signed, unsigned = calls.calls()
+    assert (signed.signature, unsigned.signature) == ("c2lnMQ==", None)
+    assert signed.to_dict()["signature"] == "c2lnMQ==" and "signature" not in unsigned.to_dict()
+    assert ToolCall.from_dict(json.loads(json.dumps(signed.to_dict()))) == signed
+    turn = ChatMessage("assistant", "", tool_calls=[signed.to_dict(), unsigned])
+    assert [c.signature for c in turn.tool_calls] == ["c2lnMQ==", None]

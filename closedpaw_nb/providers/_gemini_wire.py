@@ -20,7 +20,7 @@ from typing import Any
 from ..content import ImagePart, TextPart
 from ..errors import ConfigError
 from ..structured import ResponseFormat
-from ..tools import Tool, ToolChoice
+from ..tools import Tool, ToolCall, ToolChoice
 from ..types import ChatMessage
 from ._wire import tool_name_for
 
@@ -50,9 +50,18 @@ def wire_contents(messages: list[ChatMessage]) -> list[dict[str, Any]]:
         if message.tool_calls:
             parts = [p for p in parts if p.get("text")]  # an empty text part is refused
             calls = message.tool_calls
-            parts += [{"functionCall": _with_id({"name": c.name, "args": c.arguments}, c.id)} for c in calls]
+            parts += [_call_part(call) for call in calls]
         contents.append({"role": "model" if message.role == "assistant" else "user", "parts": parts})
     return contents
+
+
+def _call_part(call: ToolCall) -> dict[str, Any]:
+    """A call as the `functionCall` part it came in, with its `thoughtSignature` (Gemini 3
+    refuses a replayed call that lost it)."""
+    part: dict[str, Any] = {"functionCall": _with_id({"name": call.name, "args": call.arguments}, call.id)}
+    if call.signature:
+        part["thoughtSignature"] = call.signature
+    return part
 
 
 def tool_fields(tools: tuple[Tool, ...], choice: ToolChoice | None) -> dict[str, Any]:

@@ -168,7 +168,8 @@ class GoogleProvider(HTTPProvider):
         for part in parts:
             call = part.get("functionCall")
             if isinstance(call, dict):
-                calls.add_call(call["name"], call.get("args"), id=call.get("id"))
+                signature = part.get("thoughtSignature")
+                calls.add_call(call["name"], call.get("args"), id=call.get("id"), signature=signature)
         return "".join(p.get("text", "") for p in parts if not p.get("thought"))
 
     def _error_from_body(self, err: Any) -> ProviderError:

@@ -16,6 +16,7 @@ either alphabet) or ``fileData`` parts. The SDK mixes camelCase and snake_case: 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -274,7 +275,12 @@ class GoogleProtocol(WireProtocol):
     ) -> dict[str, Any]:
         parts: list[Any] = [{"text": text}] if text or not (calls and gen.tool_calls) else []
         if calls:
-            parts += [{"functionCall": {"name": name, "args": args}} for _, name, args in gen.tool_calls]
+            call_parts: list[dict[str, Any]] = [
+                {"functionCall": {"name": name, "args": args}} for _, name, args in gen.tool_calls
+            ]
+            if call_parts:  # Gemini 3: the first call of a turn carries the turn's signature
+                call_parts[0]["thoughtSignature"] = _thought_signature(call.request_id)
+            parts += call_parts
         candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
         usage: dict[str, Any] = {"promptTokenCount": gen.prompt_tokens, "totalTokenCount": gen.prompt_tokens}
         if final:
@@ -290,6 +296,12 @@ class GoogleProtocol(WireProtocol):
             "modelVersion": req.model,
             "responseId": call.request_id[:22],
         }
+
+
+def _thought_signature(request_id: str) -> str:
+    """An opaque base64 token, as Gemini 3 sends with a turn's first ``functionCall`` part (a
+    client must send it back with the call; this simulator does not refuse a replay without it)."""
+    return base64.b64encode(hashlib.sha256(request_id.encode()).digest()[:24]).decode()
 
 
 def _parts_text(content: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = ["ToolCall", "parse_arguments"]
@@ -21,6 +21,9 @@ class ToolCall:
         arguments: The arguments, parsed from JSON (`{}` when they did not parse).
         raw_arguments: What the API sent, only when it did not parse as a JSON object.
         parse_error: Why the arguments did not parse (None when they did).
+        signature: An opaque token the API wants back with the call when the conversation
+            is sent again (Gemini's `thoughtSignature`: Gemini 3 refuses a replayed call
+            without it). Kept as it came; None for APIs that send none.
     """
 
     id: str
@@ -28,6 +31,7 @@ class ToolCall:
     arguments: dict[str, Any] = field(default_factory=dict)
     raw_arguments: str | None = None
     parse_error: str | None = None
+    signature: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -59,6 +63,8 @@ class ToolCall:
         if self.parse_error is not None:
             row["raw_arguments"] = self.raw_arguments
             row["parse_error"] = self.parse_error
+        if self.signature is not None:
+            row["signature"] = self.signature
         return row
 
     @classmethod
@@ -67,9 +73,12 @@ class ToolCall:
         function = data.get("function")
         if isinstance(function, Mapping):
             return cls.parse(str(data.get("id") or ""), function.get("name", ""), function.get("arguments"))
+        signature = data.get("signature")
+        signature = str(signature) if signature is not None else None
         if data.get("parse_error"):
-            return cls(str(data["id"]), data["name"], {}, data.get("raw_arguments"), data["parse_error"])
-        return cls.parse(str(data.get("id") or ""), data.get("name", ""), data.get("arguments"))
+            return cls(str(data["id"]), data["name"], {}, data.get("raw_arguments"), data["parse_error"], signature)
+        call = cls.parse(str(data.get("id") or ""), data.get("name", ""), data.get("arguments"))
+        return replace(call, signature=signature) if signature is not None else call
 
 
 def parse_arguments(text: str) -> tuple[dict[str, Any], str | None]:

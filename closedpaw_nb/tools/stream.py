@@ -33,6 +33,7 @@ class _Pending:
     chunks: list[str] = field(default_factory=list)
     whole: dict[str, Any] | None = None  # arguments that arrived as an object
     truncated: bool = False
+    signature: str | None = None
 
 
 class ToolCallAccumulator:
@@ -82,10 +83,13 @@ class ToolCallAccumulator:
         *,
         id: str | None = None,
         index: int | None = None,
+        signature: str | None = None,
     ) -> None:
-        """A whole call (Gemini `functionCall`, Ollama, Mistral, a non-streamed response)."""
+        """A whole call (Gemini `functionCall`, Ollama, Mistral, a non-streamed response);
+        `signature` is Gemini's `thoughtSignature`, kept for replay."""
         pending = self._pending(len(self._calls) if index is None else index, id, new=index is None)
         pending.id, pending.name = id or pending.id, name
+        pending.signature = signature or pending.signature
         if isinstance(arguments, str):
             self._append(pending, arguments)
         else:
@@ -117,14 +121,14 @@ class ToolCallAccumulator:
     @staticmethod
     def _finish(pending: _Pending) -> ToolCall:
         call_id = pending.id or f"call_{pending.index}"  # Gemini may send none; results need one
-        name = pending.name or "unknown"
+        name, signature = pending.name or "unknown", pending.signature
         text = "".join(pending.chunks)
         if pending.truncated:
             why = "arguments were cut off: the stream sent more than the accumulator's max_chars"
-            return ToolCall(call_id, name, {}, raw_arguments=text, parse_error=why)
+            return ToolCall(call_id, name, {}, raw_arguments=text, parse_error=why, signature=signature)
         if pending.whole is not None:
-            return ToolCall(call_id, name, pending.whole)
+            return ToolCall(call_id, name, pending.whole, signature=signature)
         arguments, error = parse_arguments(text)
         if error is not None:
-            return ToolCall(call_id, name, {}, raw_arguments=text, parse_error=error)
-        return ToolCall(call_id, name, arguments)
+            return ToolCall(call_id, name, {}, raw_arguments=text, parse_error=error, signature=signature)
+        return ToolCall(call_id, name, arguments, signature=signature)

@@ -214,6 +214,11 @@ def test_function_response_turn_is_answered(sim: SimServer, client: Callable[...
     ]
     final = c.models.generate_content(model="sim-small", contents=contents, config=tool_config("AUTO"))
     assert final.function_calls is None and final.text == "The tool returned: 18C."
+    # Gemini 3's thought signature: bytes in the SDK, sent back with the model turn unchanged.
+    signature = first.candidates[0].content.parts[0].thought_signature
+    assert isinstance(signature, bytes) and len(signature) == 24
+    replayed = sim.simulator.requests_for("google")[-1].json["contents"][1]["parts"][0]
+    assert base64.urlsafe_b64decode(replayed["thoughtSignature"]) == signature  # the SDK re-encodes URL-safe
 
 
 def test_inline_image_bytes(sim: SimServer, client: Callable[..., Any]) -> None:
