@@ -102,7 +102,8 @@ class RateLimiter:
 
     def is_free(self, key: str) -> bool:
         """Whether a request for `key` may start now without counting against anything: no
-        limits, no pause and nobody queued (then `acquire` would return at once)."""
+        limits, no pause and nobody queued (`acquire` then returns at once; the guard asks
+        first, to skip awaiting it)."""
         window = self._windows.get(key)
         if window is None:
             return True
@@ -125,13 +126,12 @@ class RateLimiter:
         Raises:
             RequestTooLargeError: `tokens` alone exceeds the per-minute token limit.
         """
-        window = self._window(key)
         # No limit to count against: only the pause gate (and anyone already queued behind
         # it, to keep first come, first served) can hold this request. This path is taken on
         # every call of a benchmark sweep, so it takes no lock.
-        unlimited = not (window.requests_per_minute or window.tokens_per_minute)
-        if unlimited and window.paused_until <= self.clock.monotonic() and not (window.lock and window.lock.locked()):
+        if self.is_free(key):
             return 0.0
+        window = self._window(key)
         if window.tokens_per_minute and tokens > window.tokens_per_minute:
             raise RequestTooLargeError(
                 f"{key}: a request estimated at {tokens} tokens can never fit the limit of "

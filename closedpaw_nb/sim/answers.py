@@ -160,6 +160,7 @@ __all__ = [
     "judge",
     "judge_kind",
     "respond",
+    "shipped_rows",
 ]
 
 #: Accuracy of each simulated model on the shipped question set (the truth a leaderboard recovers).
@@ -218,12 +219,8 @@ class Item:
 @functools.cache
 def items() -> tuple[Item, ...]:
     """The items of :data:`DATASET`, read once from the package data (no pandas)."""
-    text = resources.files("closedpaw_nb.evals").joinpath("data", f"{DATASET}.jsonl").read_text("utf-8")
     found: list[Item] = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for row in shipped_rows(DATASET):
         prompt = _prompt_of(row.get("input"))
         if prompt is None:
             continue
@@ -238,6 +235,13 @@ def items() -> tuple[Item, ...]:
             )
         )
     return tuple(found)
+
+
+def shipped_rows(name: str) -> list[dict[str, Any]]:
+    """The rows of a question set shipped in `closedpaw_nb/evals/data` (read without pandas,
+    which `evals.datasets.load` needs)."""
+    text = resources.files("closedpaw_nb.evals").joinpath("data", f"{name}.jsonl").read_text("utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def _prompt_of(value: Any) -> str | None:

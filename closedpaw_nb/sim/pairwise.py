@@ -15,11 +15,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from types import MappingProxyType
 from typing import Literal
 
-from .answers import ACCURACY, Item, expected_correct, find_item, grade, judge_kind
+from .answers import ACCURACY, Item, expected_correct, find_item, grade, judge_kind, shipped_rows
 
 __all__ = [
     "OPEN_DATASET",
@@ -62,8 +61,7 @@ class OpenItem:
 @functools.cache
 def open_items() -> tuple[OpenItem, ...]:
     """The items of :data:`OPEN_DATASET`, read once from the package data (no pandas)."""
-    text = resources.files("closedpaw_nb.evals").joinpath("data", f"{OPEN_DATASET}.jsonl").read_text("utf-8")
-    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    rows = shipped_rows(OPEN_DATASET)
     return tuple(OpenItem(str(r["id"]), str(r["input"]).strip(), str(r["reference"]), str(r["poor"])) for r in rows)
 
 

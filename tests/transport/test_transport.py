@@ -35,14 +35,6 @@ from .servers import Conn, Server, answer_all, closed_port, make_tls_files, neve
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    """These tests are about the direct path (the proxy tests set their own)."""
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
 @pytest.fixture
 async def clients():
     """`clients(base_url, timeout=2.0, **options)`: HTTPClients closed after the test."""
