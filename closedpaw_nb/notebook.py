@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import html
 import os
-from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,7 +27,6 @@ from . import _runner
 from .bench.run import (
     BenchmarkResult,
     PromptsLike,
-    Target,
     TargetsLike,
     local_providers,
     new_run_id,
@@ -441,15 +440,12 @@ async def _compare(
     # Rows arrive in finishing order; show prompts and targets in the order they were given.
     rank = {key: i for i, key in enumerate((pid, str(t)) for pid, _ in pairs for t in resolved)}
     rows = sorted(store.rows(run_id), key=lambda r: rank[(r["prompt_id"], r["target"])])
-    local = tuple(local_providers(mgr, dict.fromkeys(t.provider for t in resolved)))
+    providers = dict.fromkeys(t.provider for t in resolved)
+    local = tuple(local_providers(mgr, providers))
     frame = add_costs(rows_to_frame(rows), prices or {}, local, public_configs(mgr))
     scores = await score_prompts(store, run_id, pairs, wanted, checked) if checked else []
     store.close()
-    return CompareResult(frame, _simulated(mgr, resolved), scores, local)
-
-
-def _simulated(mgr: ProviderManager, targets: Iterable[Target]) -> tuple[str, ...]:
-    return tuple(simulated_providers(mgr, dict.fromkeys(t.provider for t in targets)))
+    return CompareResult(frame, tuple(simulated_providers(mgr, providers)), scores, local)
 
 
 def compare(
@@ -535,7 +531,7 @@ class RunInterrupted(KeyboardInterrupt):
 
     def __init__(self, result: BenchmarkResult | EvalResult, finish: str) -> None:
         self.result, self.finish = result, finish
-        kept = len(result.store.rows(result.run_id))
+        kept = len(result.store.done_keys(result.run_id))  # one key per finished call, without decoding rows
         super().__init__(
             f"run {result.run_id} interrupted: {kept} finished calls are kept in {result.store.path}. "
             f"Run only the missing calls with: {finish} (cp.last_run() is the partial result)"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,12 +21,12 @@ from typing import Any
 from .config import ProviderConfig
 from .errors import ClosedPawError, ConfigError
 from .manager import ProviderManager
+from .transport.redact import credential_header
 
 __all__ = ["MAX_PROFILE_BYTES", "default_profiles_path", "load_profiles", "profile_of", "save_profiles"]
 
 MAX_PROFILE_BYTES = 1_000_000
 _VERSION = 1
-_CREDENTIAL = re.compile(r"key|token|secret|passw|auth|cookie|signature|credential", re.IGNORECASE)
 _FIELDS = ("provider_type", "name", "base_url", "models", "default_model", "enabled", "rate_limit", "timeout")
 
 
@@ -113,10 +112,10 @@ def _read(path: Path) -> list[dict[str, Any]]:
 def _safe(settings: dict[str, Any]) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     for name, value in settings.items():
-        if _CREDENTIAL.search(name):
+        if credential_header(name):
             continue
         if isinstance(value, dict):
-            value = {k: v for k, v in value.items() if not _CREDENTIAL.search(str(k))}
+            value = {k: v for k, v in value.items() if not credential_header(str(k))}
         try:
             json.dumps(value)
         except (TypeError, ValueError):

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from .frames import ROW_COLUMNS, rows_to_frame
+from .run import manifest_path
 
 __all__ = ["MAX_RESULTS_BYTES", "read_results"]
 
@@ -48,7 +49,7 @@ def read_results(path: str | Path, *, max_bytes: int = MAX_RESULTS_BYTES) -> pd.
         raise ConfigError(f"{path}: {exc}") from None
     extra = raw[[c for c in raw.columns if c not in ROW_COLUMNS]]
     out = pd.concat([typed, extra.reset_index(drop=True)], axis=1)
-    manifest = path.with_name(path.stem + ".manifest.json")
+    manifest = manifest_path(path)
     if manifest.is_file():
         out.attrs["manifest"] = json.loads(manifest.read_text())
     return out

@@ -36,11 +36,15 @@ _PROVIDER_IDS = {"openai": "openai", "anthropic": "anthropic", "google": "google
 
 def catalogue_info() -> dict[str, str]:
     """The catalogue's name and version and today's date, for a run's manifest."""
+    return {"catalogue": CATALOGUE, "version": _catalogue_version(), "looked_up": datetime.now(UTC).date().isoformat()}
+
+
+@functools.cache  # package metadata is read from disk; an installed version does not change
+def _catalogue_version() -> str:
     try:
-        version = importlib.metadata.version(CATALOGUE)
+        return importlib.metadata.version(CATALOGUE)
     except importlib.metadata.PackageNotFoundError:
-        version = "not installed"
-    return {"catalogue": CATALOGUE, "version": version, "looked_up": datetime.now(UTC).date().isoformat()}
+        return "not installed"
 
 
 def provider_id(config: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -85,7 +89,7 @@ def price_notes(
 ) -> dict[str, str]:
     """Where each target's cost comes from, in words, for the manifest (targets have
     `provider` and `model`; `configs` are the providers' public configs with `local`/`simulated`)."""
-    version = catalogue_info()["version"]
+    version = _catalogue_version()
     notes = {}
     for target in targets:
         key, model, config = str(target), target.model, configs.get(target.provider, {})

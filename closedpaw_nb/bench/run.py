@@ -244,6 +244,11 @@ async def call_once(
     return row
 
 
+def manifest_path(path: Path) -> Path:
+    """Where an exported results file keeps its manifest: `<name>.manifest.json` beside it."""
+    return path.with_name(path.stem + ".manifest.json")
+
+
 def recordable_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """Chat options as the manifest keeps them (JSON, so `resume` can send them again): tools
     as {name, description, parameters}, a response_format as its JSON schema (or "json")."""
@@ -502,8 +507,7 @@ class BenchmarkResult:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         write(self.df, path)
-        manifest_path = path.with_name(path.stem + ".manifest.json")
-        manifest_path.write_text(json.dumps(self.manifest, indent=1, default=str))
+        manifest_path(path).write_text(json.dumps(self.manifest, indent=1, default=str))
         return path
 
     def _repr_html_(self) -> str:

@@ -196,11 +196,12 @@ class Arena:
 
     def battle_list(self) -> list[Battle]:
         """Every battle as shown to voters (A is the battle's `shown_first` target)."""
+        return self._as_shown(self.store.battles(self.arena_id))
+
+    def _as_shown(self, stored: Iterable[Mapping[str, Any]]) -> list[Battle]:
         answers, battles = self._answers(), []
-        for b in self.store.battles(self.arena_id):
-            shown = (
-                (b["target_a"], b["target_b"]) if b["shown_first"] == b["target_a"] else (b["target_b"], b["target_a"])
-            )
+        for b in stored:
+            shown = _shown_order(b)
             (prompt, left), (_, right) = (answers[(t, b["prompt_id"], int(b["trial"]))] for t in shown)
             battles.append(Battle(b["battle_id"], prompt, left, right, *shown))
         return battles
@@ -264,9 +265,13 @@ class Arena:
             if field not in template:
                 raise ConfigError(f"the pairwise judge template must contain {field}")
         settings = {"temperature": 0.0, "max_tokens": 256, **options}
-        gate, battles = asyncio.Semaphore(concurrency), self.battle_list()
+        stored = self.store.battles(self.arena_id)
+        gate, battles, by_id = (
+            asyncio.Semaphore(concurrency),
+            self._as_shown(stored),
+            {b["battle_id"]: b for b in stored},
+        )
         voted = {(v["battle_id"], v["voter"]) for v in self.store.votes(self.arena_id)}
-        by_id = {b["battle_id"]: b for b in self.store.battles(self.arena_id)}
 
         async def one(judge: str, battle: Battle) -> None:
             async with gate:

@@ -92,18 +92,15 @@ class LLMJudge(Scorer):
     async def _score(self, answer: str, expected: Any, item: Mapping[str, Any]) -> Score:
         prompt = self.prompt(answer, expected, item)
         try:
-            call = await self._verdict(prompt)
+            call = await judge_call(self.judge, prompt, manager=self.manager, options=self.options)
         except ClosedPawError as exc:
             return Score.missing(f"the judge {self.judge} failed: {type(exc).__name__}: {exc}")
         reply = call.pop("reply")
-        grades, judge_call = GRADE.findall(reply), JudgeCall(**call)
+        grades, record = GRADE.findall(reply), JudgeCall(**call)
         if not grades:
             reason = f"the judge's reply has no 'GRADE: C' or 'GRADE: I' line: {reply[-200:]!r}"
-            return Score(None, None, reason, judge_call=judge_call)
-        return Score(1.0 if grades[-1] == "C" else 0.0, answer[:200], reply.strip()[-300:], judge_call=judge_call)
-
-    async def _verdict(self, prompt: str) -> dict[str, Any]:
-        return await judge_call(self.judge, prompt, manager=self.manager, options=self.options)
+            return Score(None, None, reason, judge_call=record)
+        return Score(1.0 if grades[-1] == "C" else 0.0, answer[:200], reply.strip()[-300:], judge_call=record)
 
 
 async def judge_call(

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .scorers import Score, Scorer, _CannotScore
+from .scorers import Score, Scorer, _CannotScore, _json_diff
 
 __all__ = ["ToolCallScorer", "tool_call"]
 
@@ -76,8 +76,8 @@ class ToolCallScorer(Scorer):
         if not isinstance(got, Mapping):
             return False
         if self.subset:
-            return all(key in got and _same(got[key], value) for key, value in want.items())
-        return _same(dict(got), want)
+            return all(key in got and _json_diff(got[key], value) is None for key, value in want.items())
+        return _json_diff(dict(got), want) is None
 
 
 def tool_call(
@@ -100,17 +100,6 @@ def tool_call(
     call record (scoring text alone) is a missing score with its reason.
     """
     return ToolCallScorer(name, arguments, subset=subset, scorer_name=scorer_name)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """JSON equality: key order ignored, bool never equal to a number."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
 
 
 def _text(value: Any) -> str:

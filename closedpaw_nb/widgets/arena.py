@@ -21,7 +21,7 @@ import ipywidgets as w
 
 from ..bench.store import RunStore
 from ..errors import ConfigError
-from ..evals.arena import SHOWN_CHOICES, Arena, Battle, build_arena
+from ..evals.arena import Arena, Battle, build_arena
 from ._arena_fields import KEYS, ArenaFields, progress_text
 from ._jobs import Job
 from ._leaderboard_fields import records
@@ -168,10 +168,7 @@ class ArenaPanel(JobPanel):
         if f.phase != "voting" or battle is None or self.arena is None or f.busy:
             f.error = "no battle is waiting for a vote" + (": press Next." if f.phase == "revealed" else ".")
             return None
-        if choice not in SHOWN_CHOICES:
-            f.error = f"vote one of {', '.join(SHOWN_CHOICES)}, got {choice!r}"
-            return None
-        try:
+        try:  # Arena.vote checks the choice and the voter
             record = self.arena.vote(battle.battle_id, choice, voter=f.voter)
         except ConfigError as exc:
             f.error = str(exc)
