@@ -112,7 +112,7 @@ def _read(path: Path) -> list[dict[str, Any]]:
 def _safe(settings: dict[str, Any]) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     for name, value in settings.items():
-        if credential_header(name):
+        if credential_header(name) and not _not_a_secret(name, value):
             continue
         if isinstance(value, dict):
             value = {k: v for k, v in value.items() if not credential_header(str(k))}
@@ -122,3 +122,13 @@ def _safe(settings: dict[str, Any]) -> dict[str, Any]:
             continue  # not JSON: cannot be saved, and is rebuilt by code anyway
         kept[name] = value
     return kept
+
+
+def _not_a_secret(name: str, value: Any) -> bool:
+    """The project's own settings whose names say "token" but hold a count or a URL: kept
+    (a URL only without a query or user part, where a key could hide)."""
+    if name in ("tokens_per_minute", "max_tokens"):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if name == "tokenize_endpoint":
+        return isinstance(value, str) and "?" not in value and "@" not in value
+    return False

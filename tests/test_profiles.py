@@ -124,3 +124,27 @@ def test_the_helpers_save_and_load_through_the_notebook_manager(tmp_path, canary
         assert nb.load_profiles(path) == ["mist"]
     assert nb.manager().get_provider("mist").config.default_model == "mistral-small"
     runner.run(nb.manager().close_all())
+
+
+def test_settings_named_after_tokens_but_holding_counts_or_a_url_are_kept(tmp_path, canary):
+    manager = ProviderManager()
+    settings = {
+        "tokens_per_minute": 40_000,
+        "max_tokens": 512,
+        "tokenize_endpoint": "http://127.0.0.1:8080/extras/tokenize",
+        "token": canary,
+        "auth_token": canary,
+    }
+    manager.register_provider(ProviderConfig("openai", name="local", api_key=canary, settings=settings))
+    path = save_profiles(manager, tmp_path / "profiles.json")
+    assert canary not in path.read_text()
+    (saved,) = json.loads(path.read_text())["profiles"]
+    assert saved["settings"] == {
+        "tokens_per_minute": 40_000,
+        "max_tokens": 512,
+        "tokenize_endpoint": "http://127.0.0.1:8080/extras/tokenize",
+    }
+    leaky = {**settings, "tokenize_endpoint": f"http://127.0.0.1:8080/extras/tokenize?key={canary}"}
+    again = ProviderManager()
+    again.register_provider(ProviderConfig("openai", name="local", api_key=canary, settings=leaky))
+    assert canary not in save_profiles(again, tmp_path / "again.json").read_text()
