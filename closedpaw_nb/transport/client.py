@@ -24,6 +24,7 @@ What this layer adds on top of aiohttp, and why:
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import ipaddress
 import os
@@ -37,6 +38,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, AbstractStreamWriter, ResolveResult
+from aiohttp.client_proto import ResponseHandler
 from aiohttp.connector import Connection
 from multidict import CIMultiDict
 from yarl import URL
@@ -511,10 +513,69 @@ def _short_timeout(read: float) -> aiohttp.ClientTimeout:
     )
 
 
+class _IdleTimedHandler(ResponseHandler):
+    """aiohttp's connection protocol with a lazier read-idle (`sock_read`) timer.
+
+    aiohttp cancels its timer and schedules a new one when a request is written and again
+    for every chunk received: two timers per short call, plus their cancellations, in the
+    event loop's heap (about 7% of a raw call's CPU at concurrency 64; benchmarks G2 and
+    `benchmarks.instructions`). Here a chunk only moves the deadline, and one timer per
+    connection, left running between requests, checks it when it fires: the limit means
+    the same (the longest silence while a response is awaited), at a fraction of the cost.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self._idle_deadline: float | None = None  # None: no response is awaited
+
+    def _reschedule_timeout(self) -> None:  # aiohttp: a request went out, or bytes came in
+        timeout = self._read_timeout
+        if not timeout:
+            self._idle_deadline = None
+            return
+        self._idle_deadline = deadline = self._loop.time() + timeout
+        handle = self._read_timeout_handle
+        if handle is None or handle.when() > deadline:  # none yet, or set for a longer limit
+            if handle is not None:
+                handle.cancel()
+            self._read_timeout_handle = self._loop.call_at(deadline, self._check_idle)
+
+    def _drop_timeout(self) -> None:  # aiohttp: the response is complete, or reading paused
+        self._idle_deadline = None
+
+    def _check_idle(self) -> None:
+        deadline = self._idle_deadline
+        if deadline is not None and deadline - self._loop.time() > _TIMER_SLACK:
+            self._read_timeout_handle = self._loop.call_at(deadline, self._check_idle)  # bytes came since
+            return
+        self._read_timeout_handle = None
+        if deadline is not None:
+            self._idle_deadline = None
+            self._on_read_timeout()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        # (close() and abort() end here too.) The timer goes with the connection, not left
+        # in the loop's heap until it fires.
+        super().connection_lost(exc)
+        self._idle_deadline = None
+        if self._read_timeout_handle is not None:
+            self._read_timeout_handle.cancel()
+            self._read_timeout_handle = None
+
+
+# The event loop runs a timer up to its clock resolution early: within this, a deadline is due.
+_TIMER_SLACK = 0.001
+
+
 class _Connector(aiohttp.TCPConnector):
-    """aiohttp's connector, minus one thing: an idle connection on which the server sent
-    bytes nobody asked for (a late 408, a second response) is closed, never reused, so
-    those bytes can never be read as the answer to the next request."""
+    """aiohttp's connector with two changes: connections use `_IdleTimedHandler`, and an idle
+    connection on which the server sent bytes nobody asked for (a late 408, a second
+    response) is closed, never reused, so those bytes can never be read as the answer to
+    the next request."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._factory = functools.partial(_IdleTimedHandler, loop=self._loop)  # type: ignore[assignment]
 
     def __del__(self, _warnings: Any = None) -> None:
         # A client dropped without aclose(): close its idle sockets quietly, on the loop that

@@ -345,6 +345,91 @@ async def _client_error(client: HTTPClient) -> Exception:
     raise AssertionError("the request succeeded")
 
 
+async def _drip(conn: Conn, pieces: int, gap: float) -> None:
+    """Answer each request with a body sent one byte every `gap` seconds."""
+    while await conn.read_request() is not None:
+        await conn.send(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % pieces)
+        for _ in range(pieces):
+            await asyncio.sleep(gap)
+            await conn.send(b"x")
+
+
+async def test_read_idle_is_silence_not_total_time(clients):
+    """A body whose bytes keep coming within the read-idle limit is read whole, however long
+    it takes; the same limit ends a silence (the limit is checked again as bytes arrive)."""
+    async with Server(lambda conn: _drip(conn, 8, 0.1)) as server:
+        client = clients(server.url, timeout=0.3)
+        started = time.perf_counter()
+        reply = await client.request("GET", "/")
+        assert reply.content == b"x" * 8 and time.perf_counter() - started >= 0.8
+    async with Server(lambda conn: _drip(conn, 3, 0.6)) as server:
+        with pytest.raises(APITimeoutError, match="read timeout"):
+            await clients(server.url, timeout=0.3).request("GET", "/")
+
+
+async def test_a_shorter_read_idle_limit_on_a_reused_connection_holds(clients):
+    """A connection's idle timer, left running after a call with a long limit, does not
+    delay a later call's shorter one (a health probe after a chat call)."""
+    calls = 0
+
+    async def second_call_stalls(conn: Conn) -> None:
+        nonlocal calls
+        while await conn.read_request() is not None:
+            calls += 1
+            if calls == 1:
+                await conn.respond(b"first")
+        await conn.wait_for_hangup()
+
+    async with Server(second_call_stalls) as server:
+        client = clients(server.url, timeout=20.0)
+        assert (await client.request("GET", "/")).content == b"first"
+        started = time.perf_counter()
+        with pytest.raises(APITimeoutError, match="read timeout"):
+            await client.request("GET", "/", timeout=0.3)
+        assert time.perf_counter() - started < 5  # the 0.3 s limit, not the first call's 20 s
+        assert server.connections == 1
+
+
+async def test_idle_timers_leave_the_event_loop_with_their_connections(clients):
+    """Connections closed by the client take their read-idle timers with them."""
+
+    def idle_timers() -> int:
+        scheduled = asyncio.get_running_loop()._scheduled  # type: ignore[attr-defined]
+        return sum(1 for h in scheduled if not h.cancelled() and "_check_idle" in repr(h))
+
+    async with Server(answer_all) as server:
+        client = clients(server.url, timeout=30.0)
+        await asyncio.gather(*(client.request("GET", "/") for _ in range(5)))
+        assert idle_timers() >= 1
+        await client.aclose()
+        await asyncio.sleep(0)
+        assert idle_timers() == 0
+
+
+def test_aiohttp_still_has_the_protocol_hooks_the_idle_timer_overrides():
+    """`_IdleTimedHandler` overrides private methods of aiohttp's ResponseHandler and is
+    installed through the connector's `_factory`: an aiohttp that renames them must fail here,
+    not silently fall back to its own timer (correct, but slower) or lose the limit."""
+    import aiohttp
+    from aiohttp.client_proto import ResponseHandler
+
+    from closedpaw_nb.transport.client import _Connector, _IdleTimedHandler
+
+    for name in ("_reschedule_timeout", "_drop_timeout", "_on_read_timeout", "start_timeout", "data_received"):
+        assert callable(getattr(ResponseHandler, name, None)), name
+
+    async def factory_in_use() -> None:
+        connector = _Connector(limit=1)
+        try:
+            made = connector._factory()
+            assert isinstance(made, _IdleTimedHandler) and hasattr(made, "_read_timeout_handle")
+        finally:
+            await connector.close()
+
+    asyncio.run(factory_in_use())
+    assert issubclass(_Connector, aiohttp.TCPConnector)
+
+
 async def test_client_stream_broken_mid_body_is_stream_interrupted(clients):
     head_seen = asyncio.Event()
 
