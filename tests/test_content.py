@@ -293,5 +293,14 @@ def test_chat_options_accept_the_new_names():
     assert ChatOptions.from_kwargs().tools == ()
 
 
+@pytest.mark.parametrize("name", ["temperature", "top_p"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_sampling_knob_that_json_cannot_carry_is_a_config_error(name, value):
+    from closedpaw_nb import ChatOptions
+
+    with pytest.raises(ConfigError, match=f"{name} must be a finite number"):
+        ChatOptions.from_kwargs(**{name: value})
+
+
 def test_the_top_level_names_are_exported():
     assert cp.image is image and cp.TextPart is TextPart and cp.ToolCall is ToolCall

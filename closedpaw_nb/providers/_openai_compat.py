@@ -31,6 +31,7 @@ from ..errors import (
 from ..structured import ResponseFormat, strict_schema
 from ..tools import Tool, ToolChoice
 from ..transport.client import HTTPClient
+from ..transport.message import decode_json
 from ..transport.streams import SSEEvent
 from ..types import ChatMessage, ChatResponse, ModelInfo
 from ._wire import ErrorInfo, HTTPProvider, StreamState, finish
@@ -159,7 +160,7 @@ class OpenAICompatibleProvider(HTTPProvider):
         if event.data.startswith("[DONE]"):
             state.done = True
             return None
-        data = json.loads(event.data)
+        data = decode_json(event.data)
         if "error" in data:
             raise self._stream_error(data["error"])
         state.model = data.get("model") or state.model

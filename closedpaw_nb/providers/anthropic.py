@@ -24,6 +24,7 @@ from ..errors import (
     QuotaExhaustedError,
     RateLimitError,
 )
+from ..transport.message import decode_json
 from ..transport.streams import SSEEvent
 from ..types import ChatMessage, ModelInfo, ProviderType
 from ._anthropic_wire import RESPONSE_TOOL, format_fields, tool_fields, wire_messages
@@ -132,7 +133,7 @@ class AnthropicProvider(HTTPProvider):
     def parse_event(self, event: SSEEvent, state: StreamState) -> str | None:
         if not event.data:
             return None
-        data = json.loads(event.data)
+        data = decode_json(event.data)
         kind = data.get("type", event.event)
         if kind == "message_start":
             message = data["message"]

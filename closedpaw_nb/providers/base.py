@@ -21,6 +21,7 @@ arrive joined into a string.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from abc import ABC, abstractmethod
@@ -167,6 +168,9 @@ class ChatOptions:
             kwargs.pop("stop", None)
         if kwargs.get("max_tokens") is not None and int(kwargs["max_tokens"]) <= 0:
             raise ConfigError("max_tokens must be a positive number of tokens")
+        for name in ("temperature", "top_p"):
+            if isinstance(kwargs.get(name), float) and not math.isfinite(kwargs[name]):
+                raise ConfigError(f"{name} must be a finite number, not {kwargs[name]!r}")  # JSON has no NaN
         kwargs.update(neutral_options(kwargs))
         kwargs["tools"] = tuple(kwargs.get("tools") or ())
         return cls(**kwargs)

@@ -8,7 +8,6 @@ says "STOP").
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +22,7 @@ from ..errors import (
     QuotaExhaustedError,
     error_for_status,
 )
+from ..transport.message import decode_json
 from ..transport.streams import SSEEvent
 from ..types import ChatMessage, ModelInfo, ProviderType
 from ._gemini_wire import format_config, tool_fields, wire_contents
@@ -101,7 +101,7 @@ class GoogleProvider(HTTPProvider):
     def parse_event(self, event: SSEEvent, state: StreamState) -> str | None:
         if not event.data:
             return None
-        data = json.loads(event.data)
+        data = decode_json(event.data)
         if isinstance(data, dict) and "error" in data:
             raise self._error_from_body(data["error"])
         delta = self._absorb(data, state)

@@ -10,13 +10,13 @@ cannot be enforced (the model may still answer in text).
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, InternalServerError
 from ..tools import Tool, ToolChoice
+from ..transport.message import decode_json
 from ..types import ChatMessage, ModelInfo, ProviderType
 from ._wire import ErrorInfo, HTTPProvider, StreamState, finish, tool_name_for
 from .base import ChatOptions
@@ -96,7 +96,7 @@ class OllamaProvider(HTTPProvider):
         self._final(data, state)
 
     def parse_event(self, event: str, state: StreamState) -> str | None:
-        data = json.loads(event)
+        data = decode_json(event)
         if "error" in data:
             raise InternalServerError(f"error in stream: {data['error']}", provider=self.name)
         message = data.get("message") or {}

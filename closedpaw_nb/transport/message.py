@@ -2,6 +2,9 @@
 limits, the fully read response, the request path rules and the JSON body encoding.
 
 No aiohttp here (only `client` imports it); yarl, its URL type, builds the request URL.
+JSON goes through orjson: a chat call encodes one body and decodes one answer (or one
+document per stream event), and orjson does each in a fifth to a tenth of the standard
+library's time (`python -m benchmarks.instructions`: 54k fewer instructions per call).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from yarl import URL
 
 from ..errors import ConfigError
@@ -27,6 +31,7 @@ __all__ = [
     "POOL_LIMIT",
     "PROBE_TIMEOUT",
     "HTTPResponse",
+    "decode_json",
     "default_total_timeout",
     "encode_json",
     "joined_url",
@@ -59,7 +64,7 @@ class HTTPResponse:
 
     def json(self) -> Any:
         """The body parsed as JSON; raises ValueError when it is not JSON."""
-        return jsonlib.loads(self.content)
+        return decode_json(self.content)
 
     @property
     def text(self) -> str:
@@ -82,5 +87,26 @@ def joined_url(prefix: str, path: str) -> URL:
 
 
 def encode_json(value: Any) -> bytes:
-    # Compact, UTF-8, and NaN refused (it is not JSON).
-    return jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    """Compact UTF-8 JSON. NaN and infinities (not JSON) go as null, as orjson writes them;
+    what orjson refuses (an int past 64 bits, a non-str key) goes the standard library's way.
+
+    Raises:
+        TypeError: a value JSON cannot carry.
+    """
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def decode_json(data: bytes | str) -> Any:
+    """A JSON document (bytes or str); what orjson refuses but the standard library reads
+    (NaN, an int past 64 bits) is read the standard library's way.
+
+    Raises:
+        ValueError: it is not JSON.
+    """
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return jsonlib.loads(data)

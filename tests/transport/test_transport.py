@@ -29,6 +29,7 @@ from closedpaw_nb.errors import (
     StreamInterruptedError,
 )
 from closedpaw_nb.transport.client import HTTPClient
+from closedpaw_nb.transport.message import decode_json, encode_json
 
 from .servers import Conn, Server, answer_all, closed_port, make_tls_files, never_answer, response, server_context
 
@@ -539,6 +540,49 @@ async def test_client_sends_base_path_headers_and_json(clients):
         assert int(request.headers[b"content-length"]) == len(request.body)
         assert json.loads(request.body) == {"text": "héllo"}
         assert b"gzip" in request.headers[b"accept-encoding"]
+
+
+@pytest.mark.parametrize(
+    "value, wire",
+    [
+        ({"text": "héllo", "n": [1, 2.5, None, True]}, '{"text":"héllo","n":[1,2.5,null,true]}'),
+        ({"big": 2**70}, '{"big":1180591620717411303424}'),  # past orjson's 64 bits: the stdlib's way
+        ({1: "a"}, '{"1":"a"}'),  # a non-str key, as the standard library writes it
+        ({"t": float("nan"), "u": float("inf")}, '{"t":null,"u":null}'),  # not JSON: null
+    ],
+    ids=["plain", "big-int", "int-key", "nan"],
+)
+def test_json_bodies_are_compact_utf8_whatever_the_values(value, wire):
+    assert encode_json(value) == wire.encode()
+
+
+def test_a_value_json_cannot_carry_is_a_type_error():
+    with pytest.raises(TypeError):
+        encode_json({"x": object()})
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        (b'{"a": [1, "\\u00e9"]}', {"a": [1, "é"]}),
+        ('{"a": 1}', {"a": 1}),  # a stream event's str
+        (b'{"big": 1180591620717411303424}', {"big": 2**70}),
+        (b'{"n": NaN}', None),  # the standard library reads it; orjson refuses it
+    ],
+    ids=["bytes", "str", "big-int", "nan"],
+)
+def test_answers_decode_as_the_standard_library_reads_them(text, value):
+    decoded = decode_json(text)
+    if value is None:
+        assert decoded["n"] != decoded["n"]
+    else:
+        assert decoded == value
+
+
+@pytest.mark.parametrize("text", [b"", b"{", b"<html>", b"\xff\xfe"])
+def test_what_is_not_json_is_a_value_error(text):
+    with pytest.raises(ValueError):
+        decode_json(text)
 
 
 async def test_client_sends_query_params(clients):
