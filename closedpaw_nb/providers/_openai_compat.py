@@ -35,7 +35,7 @@ from ..transport.message import decode_json
 from ..transport.streams import SSEEvent
 from ..types import ChatMessage, ChatResponse, ModelInfo
 from ._wire import ErrorInfo, HTTPProvider, StreamState, finish
-from .base import ChatOptions
+from .base import NO_OPTIONS, ChatOptions
 
 __all__ = ["OpenAICompatibleProvider"]
 
@@ -72,6 +72,11 @@ class OpenAICompatibleProvider(HTTPProvider):
             body["stream"] = True
             if self.include_stream_usage:
                 body["stream_options"] = {"include_usage": True}
+        if options is not NO_OPTIONS:  # (the per-call case of a sweep: nothing more to add)
+            self._add_options(body, options)
+        return f"{self.path_prefix}/chat/completions", body
+
+    def _add_options(self, body: dict[str, Any], options: ChatOptions) -> None:
         knobs = {
             "temperature": options.temperature,
             "top_p": options.top_p,
@@ -87,7 +92,6 @@ class OpenAICompatibleProvider(HTTPProvider):
         if options.tool_choice is not None:
             body["tool_choice"] = self.wire_tool_choice(options.tool_choice)
         body.update(options.extra_body)
-        return f"{self.path_prefix}/chat/completions", body
 
     def wire_message(self, message: ChatMessage, messages: list[ChatMessage]) -> dict[str, Any]:
         """One message in the chat-completions form."""

@@ -340,7 +340,7 @@ class HTTPProvider(BaseProvider):
         state.usage_reported = True
 
     def _response(self, state: StreamState, *, latency_ms: float, ttft_ms: float | None = None) -> ChatResponse:
-        details = dict(state.details)
+        details = state.details  # (the state ends with this call: its dict is the response's)
         if state.raw_finish_reason is not None:
             details["raw_finish_reason"] = state.raw_finish_reason
         tokens = None

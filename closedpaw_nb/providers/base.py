@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CAPABILITIES",
     "BaseProvider",
+    "NO_OPTIONS",
     "ChatOptions",
     "ChatStream",
     "as_our_error",
@@ -86,11 +87,9 @@ def normalize_messages(messages: MessagesLike) -> list[ChatMessage]:
     """
     if isinstance(messages, str):
         return [ChatMessage("user", messages)]
-    if type(messages) is list and messages and all(type(m) is ChatMessage for m in messages):
-        return list(messages)  # already normalised (the guard did it): the per-call path
-    if isinstance(messages, (ChatMessage, Mapping)):
-        messages = [messages]
-    result = [_as_message(message) for message in messages]
+    if type(messages) is not list:  # (a list is the per-call case: no ABC checks for it)
+        messages = [messages] if isinstance(messages, (ChatMessage, Mapping)) else list(messages)
+    result = [m if type(m) is ChatMessage else _as_message(m) for m in messages]
     if not result:
         raise ConfigError("messages is empty: pass a prompt string or at least one message")
     return result
@@ -104,6 +103,8 @@ def _as_message(message: Any) -> ChatMessage:
         raise ConfigError(f"each message needs a role and content, got {message!r:.200}")
     content = message["content"]
     try:
+        if len(message) == 2:  # {"role": ..., "content": ...}, the usual dict
+            return ChatMessage(message["role"], "" if content is None else content)
         return ChatMessage(
             message["role"],
             "" if content is None else content,  # an assistant turn with only tool calls
@@ -151,7 +152,7 @@ class ChatOptions:
     def from_kwargs(cls, **kwargs: Any) -> ChatOptions:
         """Validate keyword options; an unknown name is a ConfigError listing the known ones."""
         if not kwargs:
-            return _NO_OPTIONS  # frozen, so one instance serves every call without options
+            return NO_OPTIONS  # frozen, so one instance serves every call without options
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(kwargs) - known)
         if unknown:
@@ -176,7 +177,8 @@ class ChatOptions:
         return cls(**kwargs)
 
 
-_NO_OPTIONS = ChatOptions(extra_body=MappingProxyType({}))
+# What `ChatOptions.from_kwargs()` returns for a call without options (a provider may test `is`).
+NO_OPTIONS = ChatOptions(extra_body=MappingProxyType({}))
 
 
 def neutral_options(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ part of an answer, a failure is raised with the partial text instead.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
@@ -136,7 +137,7 @@ class GuardedProvider(BaseProvider):
         loop = asyncio.get_running_loop()
         ends_at = None if deadline is None else loop.time() + deadline
         self._fail_fast()
-        key = os.urandom(16).hex()  # as random as uuid4().hex, without building a UUID per call
+        key = new_call_key()
         parts: list[str] = []
         retries = 0
         while True:
@@ -261,7 +262,7 @@ class GuardedProvider(BaseProvider):
         attempt. (Written out rather than through `call_provider`: this is the per-call path of
         a sweep, and each coroutine layer costs time on every resume.)"""
         self._fail_fast()
-        keyed = self._keyed(options, os.urandom(16).hex())  # as random as uuid4().hex, without a UUID
+        keyed = self._keyed(options, new_call_key())
         retries = 0
         while True:
             if not self.limiter.is_free(self.name):
@@ -360,3 +361,24 @@ def _plain(messages: list[ChatMessage], options: dict[str, Any]) -> bool:
     if not _STRUCTURED_OPTIONS.isdisjoint(options):
         return False
     return all(type(m.content) is str and m.role != "tool" and not m.tool_calls for m in messages)
+
+
+class _CallKeys:
+    """Idempotency keys: a random per-process prefix and a counter, so a key is unique to
+    one logical call without a system call per call; a forked child draws a new prefix
+    (it would otherwise repeat its parent's keys)."""
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(12).hex()
+        self.counter = itertools.count()
+
+    def new(self) -> str:
+        return f"{self.prefix}{next(self.counter):08x}"
+
+
+_KEYS = _CallKeys()
+os.register_at_fork(after_in_child=_KEYS.reseed)
+new_call_key = _KEYS.new

@@ -451,6 +451,8 @@ class HTTPClient:
 
     def _url(self, path: str, params: Mapping[str, Any] | None) -> URL:
         url = joined_url(self._prefix, path)
+        if not params and self._base_query is None:
+            return url
         query = {**(self._base_query or {}), **{k: str(v) for k, v in (params or {}).items()}}
         return url.update_query(query) if query else url
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -179,6 +182,32 @@ async def test_every_attempt_of_one_call_carries_the_same_idempotency_key(clock)
     await provider.chat("again")
     assert len(set(inner.keys[:3])) == 1 and inner.keys[0] is not None
     assert inner.keys[3] != inner.keys[0]
+
+
+_FORKED_KEYS = """
+import os
+from closedpaw_nb.reliability.guard import new_call_key
+mine = [new_call_key() for _ in range(1000)]
+read, write = os.pipe()
+if os.fork() == 0:  # the child sends its next keys and leaves at once
+    os.write(write, " ".join(new_call_key() for _ in range(3)).encode())
+    os._exit(0)
+os.close(write)
+os.wait()
+child = os.read(read, 4096).decode().split()
+parent = [new_call_key() for _ in range(3)]
+print(len(set(mine)), len(child), len(set(child) & set(parent + mine)), child[0][:24] != parent[0][:24])
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_call_keys_are_unique_across_calls_and_forked_processes():
+    """Keys are a per-process random prefix and a counter: a forked child (multiprocessing's
+    default on Linux) must not repeat its parent's next keys. (Forked in a fresh interpreter:
+    forking the threaded test process is unsafe.)"""
+    done = subprocess.run([sys.executable, "-c", _FORKED_KEYS], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1000", "3", "0", "True"]
 
 
 async def test_stream_is_retried_before_its_first_delta(clock):
