@@ -299,15 +299,14 @@ class RunStore:
         return f"RunStore({self.path!r})"
 
 
-_AS_IS = frozenset({str, int, type(None)})
+# sqlite3 stores these as they are: a bool as 0/1, and a float NaN as NULL (SQLite has no NaN).
+_AS_IS = frozenset({str, int, float, bool, type(None)})
 
 
 def _to_sql(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, float) and value != value:  # NaN is stored as NULL
+    if isinstance(value, float) and value != value:  # a float subclass (numpy's): NaN is NULL
         return None
     return value
 

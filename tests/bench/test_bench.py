@@ -184,6 +184,30 @@ async def test_unknown_target_fails_before_anything_is_sent(manager, sim, tmp_pa
     assert sim.simulator.requests == []
 
 
+def test_row_values_round_trip_through_the_store(tmp_path):
+    """bool, float (NaN as NULL, numpy's too), datetime and None go in and come back as a frame expects."""
+    import math
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    store = RunStore(tmp_path / "r.sqlite")
+    started = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    base = {"run_id": "r", "target": "a:m", "provider": "a", "model": "m", "prompt": "p", "started_at": started}
+    store.write_rows(
+        [
+            {**base, "prompt_id": "1", "trial": 0, "warmup": True, "ok": False, "latency_ms": math.nan},
+            {**base, "prompt_id": "2", "trial": 0, "warmup": False, "ok": True, "latency_ms": np.float64("nan")},
+            {**base, "prompt_id": "3", "trial": 0, "warmup": False, "ok": True, "latency_ms": 12.5, "ttft_ms": None},
+        ]
+    )
+    rows = {r["prompt_id"]: r for r in store.rows("r")}
+    assert rows["1"]["warmup"] is True and rows["1"]["ok"] is False and rows["2"]["ok"] is True
+    assert rows["1"]["latency_ms"] is None and rows["2"]["latency_ms"] is None and rows["3"]["latency_ms"] == 12.5
+    assert rows["3"]["ttft_ms"] is None and rows["3"]["started_at"] == started
+    store.close()
+
+
 def test_targets_and_prompts_normalise(manager):
     assert [str(t) for t in resolve_targets(manager, ["openai", ("ollama", "llama3.2:latest")])] == [
         "openai:sim-small",
