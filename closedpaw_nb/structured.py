@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import copy
 import json
+import numbers
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,9 +29,8 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     from .types import ChatResponse
 
-__all__ = ["ResponseFormat", "fill_parsed", "parse_structured", "strict_schema"]
+__all__ = ["ResponseFormat", "fenced_block", "fill_parsed", "json_kind", "parse_structured", "strict_schema"]
 
-_FENCED = re.compile(r"```(?:json|JSON)?[ \t]*\n(.*?)```", re.DOTALL)
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_-]+")
 
 
@@ -80,7 +81,9 @@ class ResponseFormat:
     def validate(self, value: Any) -> tuple[Any, str | None]:
         """`(value, None)` when `value` fits (a model instance for a model class), else `(None, why)`."""
         if self.kind == "json":
-            return (value, None) if isinstance(value, dict) else (None, f"expected a JSON object, got {_kind(value)}")
+            return (
+                (value, None) if isinstance(value, dict) else (None, f"expected a JSON object, got {json_kind(value)}")
+            )
         if self.model is not None:
             try:
                 return self.model.model_validate(value), None
@@ -93,7 +96,8 @@ class ResponseFormat:
 def parse_structured(text: str | None, fmt: ResponseFormat) -> tuple[Any, str | None]:
     """Decode and validate an answer: `(parsed, None)` or `(None, why)`; never raises.
 
-    The JSON is the whole text (stripped), else the first fenced ```json block.
+    The JSON is the whole text (stripped), else the first ```json fence (or else the first
+    fence with no language tag: `fenced_block`).
     """
     if not text or not text.strip():
         return None, "the answer is empty"
@@ -168,11 +172,11 @@ def _decode(text: str) -> Any:
     try:
         return json.loads(text.strip())
     except json.JSONDecodeError as whole:
-        fenced = _FENCED.search(text)
-        if fenced is None:
+        block = fenced_block(text)
+        if block is None:
             raise ValueError(f"not JSON: {whole.msg} at line {whole.lineno} column {whole.colno}") from None
         try:
-            return json.loads(fenced.group(1))
+            return json.loads(block)
         except json.JSONDecodeError as exc:
             raise ValueError(f"the ```json block is not JSON: {exc.msg} at line {exc.lineno}") from None
 
@@ -201,8 +205,41 @@ def _name(text: str) -> str:
     return _NAME_CHARS.sub("_", text).strip("_")[:64] or "response"
 
 
-def _kind(value: Any) -> str:
-    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+def json_kind(value: Any) -> str:
+    """What a value is in JSON's words: "an object", "an array", "a string", "a number",
+    "a boolean" or "null" (else its Python type name)."""
+    kinds: tuple[tuple[type | tuple[type, ...], str], ...] = (
+        (bool, "a boolean"),  # before numbers: a bool is an int to Python, not to JSON
+        (numbers.Real, "a number"),
+        (str, "a string"),
+        ((list, tuple), "an array"),
+        (Mapping, "an object"),
+    )
+    if value is None:
+        return "null"
+    return next((kind for cls, kind in kinds if isinstance(value, cls)), type(value).__name__)
+
+
+def fenced_block(text: str) -> str | None:
+    """The body of the first ```json fence (the tag in any case), or else of the first fence
+    with no language tag; an unclosed fence runs to the end. None without either."""
+    plain = None
+    start = text.find("```")
+    while start != -1:
+        line_end = text.find("\n", start)
+        if line_end == -1:
+            break
+        tag = text[start + 3 : line_end].strip().casefold()
+        end = text.find("```", line_end)
+        body = text[line_end + 1 : None if end == -1 else end]
+        if tag == "json":
+            return body
+        if tag == "" and plain is None:
+            plain = body
+        if end == -1:
+            break
+        start = text.find("```", end + 3)
+    return plain
 
 
 def _first_line(exc: Exception) -> str:

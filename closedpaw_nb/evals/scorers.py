@@ -55,6 +55,8 @@ from dataclasses import asdict, dataclass, replace
 from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
+from ..structured import fenced_block, json_kind
+
 __all__ = [
     "MAX_ANSWER_CHARS",
     "JudgeCall",
@@ -845,27 +847,6 @@ def _decode(text: str) -> _Json:
     return _Json(_STRICT_JSON.decode(text), text)
 
 
-def _fenced_block(text: str) -> str | None:
-    """The body of the first ```json fence, or else of the first fence with no language tag."""
-    plain = None
-    start = text.find("```")
-    while start != -1:
-        line_end = text.find("\n", start)
-        if line_end == -1:
-            break
-        tag = text[start + 3 : line_end].strip().casefold()
-        end = text.find("```", line_end)
-        body = text[line_end + 1 : None if end == -1 else end]  # an unclosed fence runs to the end
-        if tag == "json":
-            return body
-        if tag == "" and plain is None:
-            plain = body
-        if end == -1:
-            break
-        start = text.find("```", end + 3)
-    return plain
-
-
 class _NotJson(Exception):
     """No JSON could be read from the answer; the message says why."""
 
@@ -891,7 +872,7 @@ def _find_json(answer: str) -> _Json:
         return _decode(answer)
     except (ValueError, RecursionError) as exc:
         whole_error = _json_error(exc)
-    block = _fenced_block(answer)
+    block = fenced_block(answer)
     if block is not None:
         try:
             return _decode(block)
@@ -910,26 +891,13 @@ def _path_step(path: str, key: object) -> str:
     return f"{path}.{key}" if key.isidentifier() else f"{path}[{json.dumps(key)}]"
 
 
-def _json_kind(value: Any) -> str:
-    kinds: tuple[tuple[type | tuple[type, ...], str], ...] = (
-        (bool, "a boolean"),  # before numbers: a bool is an int to Python, not to JSON
-        (numbers.Real, "a number"),
-        (str, "a string"),
-        ((list, tuple), "an array"),
-        (Mapping, "an object"),
-    )
-    if value is None:
-        return "null"
-    return next((kind for cls, kind in kinds if isinstance(value, cls)), type(value).__name__)
-
-
 def _json_diff(got: Any, want: Any, path: str = "$") -> str | None:
     """Where two JSON values first differ, or None when they are equal.
 
     JSON equality, not Python's: true is not 1, and object key order does not matter.
     """
-    if _json_kind(got) != _json_kind(want):
-        return f"{path} is {_json_kind(got)}, expected {_json_kind(want)}"
+    if json_kind(got) != json_kind(want):
+        return f"{path} is {json_kind(got)}, expected {json_kind(want)}"
     if isinstance(want, Mapping):
         for key in sorted(set(got) | set(want), key=str):
             if key not in got or key not in want:
