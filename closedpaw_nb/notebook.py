@@ -563,6 +563,16 @@ def _blocking(job: Coroutine[Any, Any, T], partial: BenchmarkResult | EvalResult
     return result
 
 
+async def _awaiting(job: Coroutine[Any, Any, T], partial: BenchmarkResult | EvalResult) -> T:
+    """The awaitable twin of `_blocking`: `partial` is `last_run()` while `job` runs (and
+    after a cancellation), the result once it has finished."""
+    global _last_run
+    _last_run = partial
+    result = await _runner.wrap(job)
+    _last_run = result
+    return result
+
+
 def runs(store: RunStore | str | None = None) -> pd.DataFrame:
     """The runs in a store (default: the user data directory), newest first: run_id, started,
     status, kind (benchmark / evaluation), targets, rows and tags."""
@@ -655,16 +665,12 @@ async def abenchmark(
     **options: Any,
 ) -> BenchmarkResult:
     """Awaitable `benchmark` (same arguments)."""
-    global _last_run
     settings = dict(trials=trials, concurrency=concurrency, warmup=warmup, stream=stream, system=system, prices=prices)
     where, run_id = _store(store), run_id or new_run_id()
-    _last_run = BenchmarkResult(run_id, where)
     job = abenchmark_core(
         prompts, targets, store=where, run_id=run_id, progress=progress, tags=tags, **settings, **options
     )
-    result: BenchmarkResult = await _runner.wrap(job)
-    _last_run = result
-    return result
+    return await _awaiting(job, BenchmarkResult(run_id, where))
 
 
 async def abenchmark_core(
@@ -690,7 +696,8 @@ def resume(run_id: str, *, store: RunStore | str | None = None, progress: bool =
 
 async def aresume(run_id: str, *, store: RunStore | str | None = None, progress: bool = True) -> BenchmarkResult:
     """Awaitable `resume`."""
-    return await _runner.wrap(_resume(run_id, _store(store), progress))
+    where = _store(store)
+    return await _awaiting(_resume(run_id, where, progress), BenchmarkResult(run_id, where))
 
 
 async def _resume(run_id: str, store: RunStore, progress: bool) -> BenchmarkResult:
@@ -764,13 +771,12 @@ async def aevaluate(
     **options: Any,
 ) -> EvalResult:
     """Awaitable `evaluate` (same arguments)."""
-    global _last_run
+    from .evals.run import EvalResult
+
+    where, run_id = _store(store), run_id or new_run_id()
     options = {**options, "tags": tags}
-    result: EvalResult = await _runner.wrap(
-        _evaluate(data, targets, scorers, trials, concurrency, _store(store), run_id, prices, progress, options)
-    )
-    _last_run = result
-    return result
+    job = _evaluate(data, targets, scorers, trials, concurrency, where, run_id, prices, progress, options)
+    return await _awaiting(job, EvalResult(run_id, where))
 
 
 async def _evaluate(

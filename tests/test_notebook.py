@@ -239,6 +239,33 @@ def _interrupt_soon(seconds: float) -> threading.Timer:
     return timer
 
 
+async def test_the_awaitable_runs_keep_last_run_as_the_blocking_ones_do(fresh_manager, tmp_path, monkeypatch):
+    """abenchmark, aresume and aevaluate make `last_run()` the partial result while they run
+    (and after a cancellation), then the finished one."""
+    from closedpaw_nb.scorers import exact_match
+
+    monkeypatch.setattr(nb, "_last_run", None)
+    Sleepy.delay = 60.0
+    nb.manager().register_provider(ProviderConfig("custom", name="sleepy", default_model="m"), provider_class=Sleepy)
+    store = RunStore(tmp_path / "runs.sqlite")
+    running = asyncio.ensure_future(
+        nb.abenchmark(["quick one", "slow two"], ["sleepy"], trials=1, warmup=0, store=store, progress=False)
+    )
+    while nb.last_run() is None or len(store.rows(nb.last_run().run_id)) < 1:
+        await asyncio.sleep(0.01)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    partial = nb.last_run()
+    assert partial.df["prompt"].tolist() == ["quick one"]
+
+    Sleepy.delay = 0.0
+    finished = await nb.aresume(partial.run_id, store=store, progress=False)
+    assert nb.last_run() is finished and sorted(finished.df["prompt"]) == ["quick one", "slow two"]
+    scored = await nb.aevaluate(["quick one"], ["sleepy"], scorers=exact_match(), store=store, progress=False)
+    assert nb.last_run() is scored and scored.run_id != partial.run_id
+
+
 def test_an_interrupted_benchmark_says_how_to_resume_and_keeps_the_partial_result(fresh_manager, tmp_path):
     Sleepy.delay = 60.0
     nb.manager().register_provider(ProviderConfig("custom", name="sleepy", default_model="m"), provider_class=Sleepy)
