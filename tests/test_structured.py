@@ -36,6 +36,8 @@ def test_formats_are_normalised():
         ('  \n{"name": "Ada", "age": 36}\n', {"name": "Ada", "age": 36}, None),
         ('Sure:\n```json\n{"name": "Ada", "age": 36}\n```\nDone.', {"name": "Ada", "age": 36}, None),
         ('```\n{"name": "Ada", "age": 36}\n```', {"name": "Ada", "age": 36}, None),
+        ('```\nnot this\n```\n```JSON\n{"name": "Ada", "age": 36}\n```', {"name": "Ada", "age": 36}, None),
+        ('Here:\n```json\n{"name": "Ada", "age": 36}', {"name": "Ada", "age": 36}, None),  # never closed
         ('{"name": "Ada", "age": "36"}', None, "at $.age: '36' is not of type 'integer'"),
         ('{"name": "Ada"}', None, "'age' is a required property"),
         ('{"name": "Ada", "age": 36', None, "not JSON: Expecting"),
