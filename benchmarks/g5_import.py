@@ -12,8 +12,8 @@ checkout compile from source every time).
 
 Two more checks, in one extra child with an audit hook: importing closedpaw_nb opens or
 resolves no socket, and leaves pandas, ipywidgets, matplotlib, the simulator, the
-server, aiohttp (loaded with the first built-in provider's client) and httpx (loaded with
-a custom provider's `client`) unloaded.
+server, aiohttp and orjson (loaded with the first built-in provider's client) and httpx
+(loaded with a custom provider's `client`) unloaded.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ LAZY = (
     "uvicorn",
     "starlette",
     "aiohttp",
+    "orjson",
     "httpx",
 )
 
