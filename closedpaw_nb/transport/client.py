@@ -33,7 +33,6 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
@@ -94,8 +93,6 @@ class _Sent:
         self.at: float | None = None
 
 
-# The exchange in progress in this task: `_TimedRequest` (which runs in it, or in a task it
-# starts, which copies the context) notes the time on it.
 # An idle connection is reused for at most this long. Servers close idle keep-alive
 # connections after their own timeout (uvicorn and Node 5 s, gunicorn 2 s); a POST sent on one
 # the server is closing fails, and aiohttp retries only idempotent methods. aiohttp's default
@@ -103,7 +100,6 @@ class _Sent:
 KEEPALIVE_SECONDS = 4.0
 _LARGE_BODY = 1024 * 1024  # a body larger than this is streamed (aiohttp warns about one bytes write)
 
-_SENT: ContextVar[_Sent | None] = ContextVar("closedpaw_sent", default=None)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TOKEN_VALUE = re.compile(r"[\x21-\x7e]{1,255}")
 
@@ -115,15 +111,26 @@ class _TimedRequest(aiohttp.ClientRequest):
     of CPU per call here, a fifth of a whole exchange (benchmarks G1/G2); this override
     costs about 2% of a raw aiohttp call. A request without a body (a model list, a health
     probe: nothing is timed) is timed from when it was started.
+
+    The moment goes to the response through a `_Sent` both hold (`response._sent`): the body
+    may be written after `send()` returns (in aiohttp's writer task) or before (eagerly), and
+    a holder links them without a reference cycle or a context variable, each of which cost
+    extra garbage collections at 64 calls in flight.
     """
+
+    _sent: _Sent
+
+    async def send(self, conn: Connection) -> aiohttp.ClientResponse:
+        self._sent = sent = _Sent()
+        response = await super().send(conn)
+        response._sent = sent  # type: ignore[attr-defined]  # read by HTTPClient._open
+        return response
 
     async def write_bytes(
         self, writer: AbstractStreamWriter, conn: Connection, content_length: int | None = None
     ) -> None:
         await super().write_bytes(writer, conn, content_length)
-        sent = _SENT.get()
-        if sent is not None:
-            sent.at = time.perf_counter()
+        self._sent.at = time.perf_counter()
 
 
 class StreamingResponse:
@@ -372,8 +379,6 @@ class HTTPClient:
         url = self._url(path, params)
         limits = self._timeout if timeout is None else _short_timeout(timeout)
         started = time.perf_counter()
-        sent = _Sent()
-        token = _SENT.set(sent)
         try:
             response = await self._sending(session, method, url, body, call_headers, limits)
             if self._follow and response.status in _REDIRECTS:
@@ -383,14 +388,13 @@ class HTTPClient:
         except ProviderError as exc:
             exc.provider, exc.model = self.provider, model
             raise
-        finally:
-            _SENT.reset(token)
         try:
             _check_head(response, context)
         except BaseException:
             response.close()
             raise
-        return response, (sent.at if sent.at is not None and sent.at >= started else started), context
+        sent_at = response._sent.at  # type: ignore[attr-defined]  # see _TimedRequest
+        return response, started if sent_at is None else sent_at, context
 
     def _sending(
         self,
