@@ -18,6 +18,7 @@ its row describes the client.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from typing import Any
 
@@ -72,12 +73,30 @@ async def _round(arms: dict[str, Any], calls: int, concurrency: int, index: int)
     names = list(arms)[shift:] + list(arms)[:shift]
     stats: dict[str, float] = {}
     for name in names:
+        collections = _Collections()
+        gc.callbacks.append(collections)
         cpu, wall = time.process_time(), time.perf_counter()
-        await _drive(arms[name], calls, concurrency)
+        try:
+            await _drive(arms[name], calls, concurrency)
+        finally:
+            gc.callbacks.remove(collections)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         stats[f"{name}_rps"] = calls / wall
         stats[f"{name}_cpu_us"] = cpu / calls * 1e6
+        stats[f"{name}_gc_per_1000"] = collections.count / calls * 1000
     return stats
+
+
+class _Collections:
+    """A `gc.callbacks` entry counting garbage collections (each walks the objects of the
+    calls in flight, so their number is part of an arm's CPU per call)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "stop":
+            self.count += 1
 
 
 async def _drive(arm: Any, calls: int, concurrency: int) -> None:
@@ -122,6 +141,8 @@ def _result(
         info("client CPU per call raw aiohttp (us)", median([r["raw_cpu_us"] for r in rounds]), "absolute"),
         info("client CPU per call ours (us)", median([r["ours_cpu_us"] for r in rounds]), "absolute"),
         info("client CPU per call raw httpx (us)", median([r["httpx_cpu_us"] for r in rounds]), "absolute"),
+        info("garbage collections per 1,000 calls, raw aiohttp", median([r["raw_gc_per_1000"] for r in rounds])),
+        info("garbage collections per 1,000 calls, ours", median([r["ours_gc_per_1000"] for r in rounds])),
         info("stub load, raw aiohttp arm: peak req/s / its capacity", peak_raw / capacity),
         info("stub load, our arm: peak req/s / its capacity", peak_ours / capacity),
         at_most("stub load, httpx reference: peak req/s / its capacity", peak_httpx / capacity, 0.1),
