@@ -239,6 +239,15 @@ class RunStore:
         """An arena's battles, in the order they were recorded."""
         return self._select("battles", BATTLE_FIELDS, "arena_id", arena_id)
 
+    def battle(self, arena_id: str, battle_id: str) -> dict[str, Any] | None:
+        """One battle, looked up by its key (None if the arena has no such battle)."""
+        with self._lock:
+            record = self._db.execute(
+                f"SELECT {', '.join(BATTLE_FIELDS)} FROM battles WHERE arena_id=? AND battle_id=?",
+                (arena_id, battle_id),
+            ).fetchone()
+        return None if record is None else dict(zip(BATTLE_FIELDS, record, strict=True))
+
     def write_vote(self, vote: Mapping[str, Any]) -> None:
         """Commit one vote now (a voter's new vote on the same battle replaces the old one)."""
         self._insert("votes", VOTE_FIELDS, [vote], "INSERT OR REPLACE")

@@ -227,7 +227,7 @@ class Arena:
             raise ConfigError(f"vote one of {', '.join(SHOWN_CHOICES)}, got {choice!r}")
         if not voter.strip() or voter.startswith("judge:"):
             raise ConfigError('give a voter name (names starting with "judge:" are for model judges)')
-        battle = next((b for b in self.store.battles(self.arena_id) if b["battle_id"] == battle_id), None)
+        battle = self.store.battle(self.arena_id, battle_id)
         if battle is None:
             raise ConfigError(f"no battle {battle_id!r} in arena {self.arena_id}")
         shown = _shown_order(battle)
