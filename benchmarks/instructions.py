@@ -15,7 +15,9 @@ valgrind does not count):
 - `provider`: the OpenAI provider's `chat()` (mapping, parsing, `ChatResponse`);
 - `manager`: `ProviderManager.chat`, the whole stack (G1's "ours");
 - `row`: one benchmark row (`run_benchmark` at concurrency 64, SQLite store included) with
-  the HTTP exchange replaced by a canned answer, so that only our own code is counted.
+  the HTTP exchange replaced by a canned answer, so that only our own code is counted. Its
+  count is not repeatable like the others' (284-377k in four runs): how many rows share a
+  SQLite transaction depends on timing.
 
 Needs valgrind (Linux). About a minute per arm.
 """

@@ -265,12 +265,9 @@ class Arena:
             if field not in template:
                 raise ConfigError(f"the pairwise judge template must contain {field}")
         settings = {"temperature": 0.0, "max_tokens": 256, **options}
-        stored = self.store.battles(self.arena_id)
-        gate, battles, by_id = (
-            asyncio.Semaphore(concurrency),
-            self._as_shown(stored),
-            {b["battle_id"]: b for b in stored},
-        )
+        stored = self.store.battles(self.arena_id)  # read once: shown to the judges, and by id
+        battles, by_id = self._as_shown(stored), {b["battle_id"]: b for b in stored}
+        gate = asyncio.Semaphore(concurrency)
         voted = {(v["battle_id"], v["voter"]) for v in self.store.votes(self.arena_id)}
 
         async def one(judge: str, battle: Battle) -> None:

@@ -366,16 +366,16 @@ class HTTPClient:
         body = None if json is None else encode_json(json)
         call_headers = self._json_headers if body is not None else self._headers
         if headers or idempotency_key:
-            call_headers = CIMultiDict(call_headers)
+            call_headers = CIMultiDict(call_headers)  # the shared defaults stay as they are
+        if headers:
             try:
-                if headers:
-                    call_headers.update(check_request_headers(headers, where="a request header", error=ValueError))
+                call_headers.update(check_request_headers(headers, where="a request header", error=ValueError))
             except ValueError as exc:
                 raise APIConnectionError(str(exc), **context) from None
-            if idempotency_key:
-                if not _TOKEN_VALUE.fullmatch(idempotency_key):
-                    raise APIConnectionError("the idempotency key must be 1-255 printable ASCII characters", **context)
-                call_headers["Idempotency-Key"] = idempotency_key
+        if idempotency_key:
+            if not _TOKEN_VALUE.fullmatch(idempotency_key):
+                raise APIConnectionError("the idempotency key must be 1-255 printable ASCII characters", **context)
+            call_headers["Idempotency-Key"] = idempotency_key
         url = self._url(path, params)
         limits = self._timeout if timeout is None else _short_timeout(timeout)
         started = time.perf_counter()
