@@ -45,7 +45,7 @@ class ProviderType(str, enum.Enum):  # noqa: UP042 - the seed's (str, Enum): equ
 ROLES = ("system", "user", "assistant", "tool")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ChatMessage:
     """One turn of a conversation.
 
@@ -70,19 +70,35 @@ class ChatMessage:
     name: str | None = None
     tool_calls: Sequence[ToolCall] = ()
 
-    def __post_init__(self) -> None:
-        if self.role not in ROLES:
-            raise ValueError(f"ChatMessage.role must be one of {ROLES}, got {self.role!r}")
-        if not isinstance(self.content, str):
-            if isinstance(self.content, (bytes, Mapping)) or not isinstance(self.content, Iterable):
+    def __init__(
+        self,
+        role: str,
+        content: str | Iterable[Any],
+        tool_call_id: str | None = None,
+        name: str | None = None,
+        tool_calls: Sequence[ToolCall | Mapping[str, Any]] = (),
+    ) -> None:
+        # Written out rather than generated: a frozen dataclass's __init__ sets each field
+        # through object.__setattr__, which made a message cost 1.4 us here against 0.6 us
+        # like this; every call builds its messages anew (a sweep: one per row).
+        if role not in ROLES:
+            raise ValueError(f"ChatMessage.role must be one of {ROLES}, got {role!r}")
+        if type(content) is not str and not isinstance(content, str):
+            if isinstance(content, (bytes, Mapping)) or not isinstance(content, Iterable):
                 raise TypeError("ChatMessage.content must be a str or a list of parts (TextPart, ImagePart)")
-            object.__setattr__(self, "content", as_parts(self.content))
-        if self.role == "tool" and not self.tool_call_id:
+            content = as_parts(content)
+        if role == "tool" and not tool_call_id:
             raise ValueError('a ChatMessage with role="tool" needs the tool_call_id of the call it answers')
-        if self.tool_calls:
-            if self.role != "assistant":
+        if tool_calls:
+            if role != "assistant":
                 raise ValueError("only an assistant ChatMessage carries tool_calls")
-            object.__setattr__(self, "tool_calls", tuple(_as_tool_call(c) for c in self.tool_calls))
+            tool_calls = tuple(_as_tool_call(c) for c in tool_calls)
+        fields = self.__dict__  # (frozen: the fields are set once, here)
+        fields["role"] = role
+        fields["content"] = content
+        fields["tool_call_id"] = tool_call_id
+        fields["name"] = name
+        fields["tool_calls"] = tool_calls
 
     def __hash__(self) -> int:
         content = self.content if isinstance(self.content, str) else tuple(self.content)

@@ -128,6 +128,32 @@ def test_the_seed_form_is_unchanged():
         ChatMessage("user", 42)
 
 
+def test_a_message_stays_a_frozen_dataclass():
+    import copy
+    import dataclasses
+    import pickle
+
+    message = ChatMessage("user", "hi")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        message.role = "system"  # type: ignore[misc]
+    assert dataclasses.replace(message, content="bye") == ChatMessage("user", "bye")
+    assert pickle.loads(pickle.dumps(message)) == message == copy.deepcopy(message)
+    names = [f.name for f in dataclasses.fields(ChatMessage)]
+    assert names == ["role", "content", "tool_call_id", "name", "tool_calls"]
+    assert dataclasses.asdict(message) == {
+        "role": "user",
+        "content": "hi",
+        "tool_call_id": None,
+        "name": None,
+        "tool_calls": (),
+    }
+
+    class Label(str):
+        pass
+
+    assert ChatMessage("user", Label("hi")).content == "hi"  # a str subclass is text, not parts
+
+
 def test_messages_with_parts():
     picture = image(SAMPLES["image/gif"])
     message = ChatMessage("user", ["What is", picture, TextPart("this?")])

@@ -226,3 +226,24 @@ async def test_refusal_is_read_from_the_message(sim, manager):
     provider.parse_response(body, state)
     response = provider._response(state, latency_ms=1.0)
     assert response.refusal == "I can't." and response.content == "" and response.usage_source == "missing"
+
+
+async def test_every_state_field_lands_in_its_response_field(sim, manager):
+    from closedpaw_nb.providers._wire import StreamState
+    from closedpaw_nb.tools import ToolCallAccumulator
+
+    provider = manager.get_provider("openai")
+    state = StreamState("m", "req-1", ["He", "llo"], 3, 4, "length", "max_tokens")
+    state.details["seen"] = True
+    state.refusal = "no"
+    state.usage_reported = True
+    state.calls = ToolCallAccumulator()
+    state.calls.add_call("f", {"a": 1}, id="c1")
+    response = provider._response(state, latency_ms=12.5, ttft_ms=2.5)
+    assert (response.content, response.model, response.provider) == ("Hello", "m", "openai")
+    assert (response.tokens_used, response.prompt_tokens, response.completion_tokens) == (7, 3, 4)
+    assert (response.finish_reason, response.latency_ms, response.ttft_ms) == ("length", 12.5, 2.5)
+    assert (response.attempts, response.request_id, response.refusal) == (1, "req-1", "no")
+    assert response.provider_details == {"seen": True, "raw_finish_reason": "max_tokens"}
+    assert (response.parsed, response.parse_error, response.usage_source) == (None, None, "reported")
+    assert [(c.id, c.name, c.arguments) for c in response.tool_calls] == [("c1", "f", {"a": 1})]

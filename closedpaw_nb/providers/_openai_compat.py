@@ -221,18 +221,17 @@ class OpenAICompatibleProvider(HTTPProvider):
 
     # -- counting with the server's tokenizer (settings["tokenize_endpoint"]) -----------
 
-    async def completed(self, response: ChatResponse) -> ChatResponse:
-        """Count the answer's tokens with `settings["tokenize_endpoint"]` when the server sent none."""
+    async def count_missing_usage(self, response: ChatResponse) -> None:
+        """Count the answer's tokens with `settings["tokenize_endpoint"]`, if set."""
         endpoint = self.config.settings.get("tokenize_endpoint")
-        if response.usage_source != "missing" or response.completion_tokens is not None or not endpoint:
-            return response
+        if response.completion_tokens is not None or not endpoint:
+            return
         output = response.content + "".join(call.arguments_json for call in response.tool_calls)
         count = await self._tokenize(str(endpoint), output)
         if count is not None:
             response.completion_tokens = count
             response.tokens_used = count + (response.prompt_tokens or 0)
             response.usage_source = "tokenized"
-        return response
 
     async def _tokenize(self, endpoint: str, text: str) -> int | None:
         """Tokens in `text` by the server's tokenizer, less what it adds to any text (a BOS

@@ -24,6 +24,7 @@ from ..errors import ConfigError, ProviderError, ResponseParseError, StreamInter
 from ..tools import ToolCallAccumulator
 from ..transport.client import MAX_STREAM_BYTES, PROBE_TIMEOUT, HTTPClient, HTTPResponse
 from ..transport.headers import parse_retry_after
+from ..transport.message import decode_json
 from ..transport.redact import credential_header, redact
 from ..transport.streams import DEFAULT_MAX_LINE, NDJSONDecoder, SSEDecoder, SSEEvent, StreamLineTooLong
 from ..types import ChatMessage, ChatResponse
@@ -34,17 +35,17 @@ __all__ = ["HTTPProvider", "StreamState", "ErrorInfo", "tool_name_for"]
 FINISH_REASONS = ("stop", "length", "content_filter", "tool_calls")
 
 
-@dataclass
+@dataclass(slots=True)
 class StreamState:
     """What a stream has told us so far; `parse_event` fills it in."""
 
     model: str
+    request_id: str | None = None
     text: list[str] = field(default_factory=list)
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     finish_reason: str | None = None
     raw_finish_reason: str | None = None
-    request_id: str | None = None
     done: bool = False
     details: dict[str, Any] = field(default_factory=dict)
     # What the tool-calling and structured-output APIs add (see `HTTPProvider.accumulator`):
@@ -158,14 +159,17 @@ class HTTPProvider(BaseProvider):
         path, body = self.chat_request(msgs, model, opts, stream=False)
         response = await self.http.request("POST", path, json=body, model=model, idempotency_key=idempotency_key)
         self._raise_for_status(response, model, f"POST {path}")
-        state = StreamState(model, request_id=response.headers.get(self.request_id_header()))
+        state = StreamState(model, response.headers.get(self.request_id_header()))
         try:
             self.parse_response(self._json(response, model), state)
         except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
             raise ResponseParseError(
                 f"unexpected response shape ({type(exc).__name__}: {str(exc)[:80]})", provider=self.name, model=model
             ) from None
-        return await self.completed(self._response(state, latency_ms=response.elapsed_ms))
+        answer = self._response(state, latency_ms=response.elapsed_ms)
+        if answer.usage_source == "missing":
+            await self.count_missing_usage(answer)
+        return answer
 
     async def stream_chat(
         self, messages: MessagesLike, model: str | None = None, *, idempotency_key: str | None = None, **options: Any
@@ -200,12 +204,14 @@ class HTTPProvider(BaseProvider):
                     partial_text="".join(state.text),
                 )
         latency_ms = (time.perf_counter() - started) * 1000
-        yield await self.completed(self._response(state, latency_ms=latency_ms, ttft_ms=ttft_ms))
+        answer = self._response(state, latency_ms=latency_ms, ttft_ms=ttft_ms)
+        if answer.usage_source == "missing":
+            await self.count_missing_usage(answer)
+        yield answer
 
-    async def completed(self, response: ChatResponse) -> ChatResponse:
-        """The finished response, for a provider to complete after the exchange (awaited once
-        per call, outside the exchange, so it adds no layer to the I/O path)."""
-        return response
+    async def count_missing_usage(self, response: ChatResponse) -> None:
+        """Fill in token counts the server did not send, if the provider can count them
+        (awaited only then, after the exchange: the usual call pays nothing for it)."""
 
     async def close(self) -> None:
         client, self._http_client = self._http_client, None
@@ -275,7 +281,7 @@ class HTTPProvider(BaseProvider):
 
     def _json(self, response: HTTPResponse, model: str | None) -> Any:
         try:
-            return response.json()
+            return decode_json(response.content)
         except ValueError:
             snippet = response.text[:200].replace("\n", " ")
             raise ResponseParseError(
@@ -351,21 +357,26 @@ class HTTPProvider(BaseProvider):
         # Gemini and Ollama have no tool-specific finish reason: the calls are the signal.
         if tool_calls and finish_reason in (None, "stop"):
             finish_reason = "tool_calls"
+        # Positional: a class called with keywords gathers them into a dict first, which
+        # tripled the cost of building a response (1.5 us against 0.5 us here, per call).
         return ChatResponse(
-            content="".join(state.text),
-            model=state.model,
-            provider=self.name,
-            tokens_used=tokens,
-            finish_reason=finish_reason,
-            latency_ms=latency_ms,
-            prompt_tokens=state.prompt_tokens,
-            completion_tokens=state.completion_tokens,
-            ttft_ms=ttft_ms,
-            request_id=state.request_id,
-            provider_details=details,
-            refusal=state.refusal,
-            tool_calls=tool_calls,
-            usage_source="reported" if state.usage_reported else "missing",
+            "".join(state.text),  # content
+            state.model,  # model
+            self.name,  # provider
+            tokens,  # tokens_used
+            finish_reason,
+            latency_ms,
+            state.prompt_tokens,
+            state.completion_tokens,
+            ttft_ms,
+            1,  # attempts (the guard counts them)
+            state.request_id,
+            details,  # provider_details
+            None,  # parsed (filled by the guard)
+            None,  # parse_error
+            state.refusal,
+            tool_calls,
+            "reported" if state.usage_reported else "missing",  # usage_source
         )
 
 

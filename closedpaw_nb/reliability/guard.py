@@ -102,9 +102,7 @@ class GuardedProvider(BaseProvider):
         )
 
     async def chat(self, messages: MessagesLike, model: str | None = None, **options: Any) -> ChatResponse:
-        messages, options = self._prepare(messages, model, options)
-        deadline = self._deadline(options)
-        cost = self._cost(messages, options)
+        messages, options, deadline, cost = self._prepare(messages, model, options)
         try:
             if deadline is None:
                 response = await self._retrying_chat(messages, model, options, cost)
@@ -116,8 +114,10 @@ class GuardedProvider(BaseProvider):
                     raise self._deadline_error(deadline, model, "") from None
         except MissingModelError:
             raise await self.missing_model() from None
-        self._reconcile(cost, response)
-        return fill_parsed(response, options.get("response_format"))
+        if cost:
+            self._reconcile(cost, response)
+        fmt = options.get("response_format")
+        return response if fmt is None else fill_parsed(response, fmt)
 
     async def stream_chat(
         self, messages: MessagesLike, model: str | None = None, **options: Any
@@ -131,9 +131,7 @@ class GuardedProvider(BaseProvider):
     async def _stream_chat(
         self, messages: MessagesLike, model: str | None = None, **options: Any
     ) -> AsyncIterator[str | ChatResponse]:
-        messages, options = self._prepare(messages, model, options)
-        deadline = self._deadline(options)
-        cost = self._cost(messages, options)
+        messages, options, deadline, cost = self._prepare(messages, model, options)
         loop = asyncio.get_running_loop()
         ends_at = None if deadline is None else loop.time() + deadline
         self._fail_fast()
@@ -170,22 +168,28 @@ class GuardedProvider(BaseProvider):
 
     def _prepare(
         self, messages: MessagesLike, model: str | None, options: dict[str, Any]
-    ) -> tuple[list[ChatMessage], dict[str, Any]]:
+    ) -> tuple[list[ChatMessage], dict[str, Any], float | None, int]:
         """The one place every call passes: messages as `list[ChatMessage]`, response_format/
         tools/tool_choice as the neutral types, and what the provider cannot take refused
-        before anything is sent. A provider without "images" gets text-only part lists as
-        strings, so one written from the guide always reads `message.content` as a str."""
+        before anything is sent; with them, the call's deadline and its estimated tokens
+        (0 without a tokens-per-minute limit). A provider without "images" gets text-only
+        part lists as strings, so one written from the guide always reads `message.content`
+        as a str."""
         messages = normalize_messages(messages)
+        options = dict(options)
+        deadline = options.pop("deadline", None) or self.config.settings.get("deadline")
+        deadline = float(deadline) if deadline else None
+        cost = _estimate_tokens(messages, options) if self.limiter.limits_tokens(self.name) else 0
         if _plain(messages, options):  # the common case, per call in a sweep: nothing to check
-            return messages, dict(options)
+            return messages, options, deadline, cost
         neutral = neutral_options(options)
         self.inner.check_request(
             messages, model=model, response_format=neutral.get("response_format"), tools=neutral.get("tools")
         )
         if "images" not in self.inner.model_capabilities(model):
             messages = text_only(messages)
-        rest = {k: v for k, v in options.items() if k not in ("response_format", "tools", "tool_choice")}
-        return messages, {**rest, **neutral}
+        rest = {k: v for k, v in options.items() if k not in _STRUCTURED_OPTIONS}
+        return messages, {**rest, **neutral}, deadline, cost
 
     def model_capabilities(self, model: str | None) -> frozenset[str]:
         return self.inner.model_capabilities(model)
@@ -307,10 +311,6 @@ class GuardedProvider(BaseProvider):
             await self.limiter.clock.sleep(delay)
         return True
 
-    def _deadline(self, options: dict[str, Any]) -> float | None:
-        deadline = options.pop("deadline", None) or self.config.settings.get("deadline")
-        return float(deadline) if deadline else None
-
     @staticmethod
     async def _until(ends_at: float | None, awaitable: Awaitable[T]) -> T:
         if ends_at is None:
@@ -331,10 +331,6 @@ class GuardedProvider(BaseProvider):
             return None
         return max(0.0, self._exhausted_until - self.limiter.clock.monotonic())
 
-    def _cost(self, messages: list[ChatMessage], options: dict[str, Any]) -> int:
-        """The call's estimated tokens, when a tokens-per-minute limit needs one (else 0)."""
-        return _estimate_tokens(messages, options) if self.limiter.limits_tokens(self.name) else 0
-
     def _reconcile(self, cost: int, response: ChatResponse) -> None:
         if cost and response.tokens_used is not None:
             self.limiter.reconcile(self.name, cost, response.tokens_used)
@@ -347,7 +343,7 @@ def _estimate_tokens(messages: list[ChatMessage], options: dict[str, Any]) -> in
     """A rough token cost for the tokens-per-minute limit (reconciled with usage later)."""
     try:
         chars = sum(len(m.text) for m in messages)
-        max_tokens = ChatOptions.from_kwargs(**{k: v for k, v in options.items() if k != "deadline"}).max_tokens
+        max_tokens = ChatOptions.from_kwargs(**options).max_tokens
     except Exception:
         return 0  # the provider will report the bad input itself
     return chars // 4 + (max_tokens or 256)
@@ -360,7 +356,10 @@ def _plain(messages: list[ChatMessage], options: dict[str, Any]) -> bool:
     """Text-only messages and no format or tools: every provider takes that as it is."""
     if not _STRUCTURED_OPTIONS.isdisjoint(options):
         return False
-    return all(type(m.content) is str and m.role != "tool" and not m.tool_calls for m in messages)
+    for message in messages:  # (a loop, not all() over a generator: this runs per call)
+        if type(message.content) is not str or message.role == "tool" or message.tool_calls:
+            return False
+    return True
 
 
 class _CallKeys:

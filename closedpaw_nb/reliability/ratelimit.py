@@ -98,7 +98,8 @@ class RateLimiter:
 
     def limits_tokens(self, key: str) -> bool:
         """Whether `key` has a tokens-per-minute limit (so calls need a token estimate)."""
-        return bool(self._window(key).tokens_per_minute)
+        window = self._windows.get(key)
+        return window is not None and bool(window.tokens_per_minute)
 
     def is_free(self, key: str) -> bool:
         """Whether a request for `key` may start now without counting against anything: no

@@ -240,9 +240,14 @@ class HTTPClient:
         self._prefix = str(self._base.with_query(None).with_fragment(None)).rstrip("/")
         self._base_query = dict(self._base.query) if self._base.query else None
         defaults = {"User-Agent": f"closedpaw_nb/{__version__}", "Accept": "*/*", **dict(headers)}
-        self._headers: CIMultiDict[str] = CIMultiDict(check_request_headers(defaults, where="the provider's headers"))
+        checked = CIMultiDict(check_request_headers(defaults, where="the provider's headers"))
+        # The session sends these with every request: aiohttp merges its default headers
+        # into a request's in C, and the few of a call's own (Idempotency-Key) in Python.
+        # Not when following redirects: then a key header must be dropped per request.
+        self._session_headers = None if follow_redirects else checked
+        self._headers: CIMultiDict[str] = checked if follow_redirects else CIMultiDict()
         # Built once: aiohttp copies what it is given, so a call without headers of its own
-        # (the common case) passes these as they are.
+        # passes these as they are.
         self._json_headers = CIMultiDict(self._headers)
         self._json_headers.setdefault("Content-Type", "application/json")
         self._secret = {"authorization", "proxy-authorization", *(h.lower() for h in secret_headers)}
@@ -282,6 +287,7 @@ class HTTPClient:
             timeout=self._timeout,
             cookie_jar=aiohttp.DummyCookieJar(),  # calls never share cookies
             request_class=_TimedRequest,
+            headers=self._session_headers,
             max_headers=MAX_HEADER_FIELDS,
             auto_decompress=True,  # gzip/deflate, and br/zstd when their packages are installed
         )
