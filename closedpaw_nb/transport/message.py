@@ -53,7 +53,7 @@ def default_total_timeout(read_timeout: float) -> float:
     return max(60.0, 2 * read_timeout)
 
 
-@dataclass
+@dataclass(slots=True)
 class HTTPResponse:
     """A fully read response."""
 
