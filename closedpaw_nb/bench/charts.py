@@ -112,7 +112,7 @@ def ttft_vs_throughput(df: pd.DataFrame, *, title: str | None = None, ax: Axes |
     """Scatter of time to first token (x) against decode rate (y), one marker per target.
 
     Only ok, non-warm-up, streamed calls with usage token counts can be placed; the
-    decode rate is `frames.derive_timing`'s tokens_per_s. Up and to the left is better.
+    decode rate is `rates.derive_timing`'s tokens_per_s. Up and to the left is better.
 
     Args:
         df: Results rows.

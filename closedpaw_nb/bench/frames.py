@@ -153,39 +153,8 @@ def _rates(ttft: np.ndarray, latency: np.ndarray, tokens: np.ndarray) -> tuple[n
     return tps, itl
 
 
-def derive_timing(ttft_ms: float | None, latency_ms: float | None, completion_tokens: int | None) -> dict[str, float]:
-    """Decode rate and inter-token latency of one call, from usage token counts.
-
-    N is the provider's usage `completion_tokens`, never a count of stream chunks (one
-    chunk may carry several tokens). With D = latency_ms - ttft_ms:
-
-    - streamed (ttft known): tokens_per_s = (N - 1) / (D / 1000), the decode rate after
-      the first token; itl_ms = D / (N - 1). Both NaN when N <= 1 or D <= 0.
-    - not streamed (ttft NaN): tokens_per_s = N / (latency_ms / 1000), over the whole
-      call; itl_ms NaN (there is no first-token time to split on).
-
-    Any unknown input (None/NaN/NA) gives NaN.
-
-    Returns:
-        ``{"tokens_per_s": float, "itl_ms": float}``.
-    """
-    # Plain floats, not `_rates`: this runs once per benchmark row, where numpy's
-    # per-call overhead is most of the cost; tests hold the two to the same answers.
-    ttft, latency, tokens = (
-        math.nan if x is None or _missing(x) else float(x)  # `is None` narrows for mypy
-        for x in (ttft_ms, latency_ms, completion_tokens)
-    )
-    decode_ms = latency - ttft
-    if math.isnan(ttft):
-        if latency > 0 and tokens >= 0:
-            return {"tokens_per_s": tokens / (latency / 1000.0), "itl_ms": math.nan}
-    elif tokens > 1 and decode_ms > 0:
-        return {"tokens_per_s": (tokens - 1) / (decode_ms / 1000.0), "itl_ms": decode_ms / (tokens - 1)}
-    return {"tokens_per_s": math.nan, "itl_ms": math.nan}
-
-
 def add_derived(df: pd.DataFrame) -> pd.DataFrame:
-    """Return a copy with `tokens_per_s` recomputed and `itl_ms` added, as `derive_timing`
+    """Return a copy with `tokens_per_s` recomputed and `itl_ms` added, as `rates.derive_timing`
     defines them; failed rows (`ok` False) get NaN for both."""
     out = df.copy()
     tps, itl = _rates(_floats(df, "ttft_ms"), _floats(df, "latency_ms"), _floats(df, "completion_tokens"))

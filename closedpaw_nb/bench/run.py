@@ -25,6 +25,7 @@ from ..providers import BaseProvider
 from ..providers.base import MessagesLike
 from ..types import ChatResponse
 from .prices import catalogue_info, price_notes
+from .rates import derive_timing
 from .store import RunStore
 
 if TYPE_CHECKING:
@@ -227,8 +228,6 @@ async def call_once(
     except ConfigError as exc:
         row.update(ok=False, error_type=type(exc).__name__, error=str(exc), response="")
         return row
-    from .frames import derive_timing
-
     row.update(
         ok=True,
         attempts=response.attempts,

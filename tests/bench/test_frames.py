@@ -14,7 +14,6 @@ from closedpaw_nb.bench.frames import (
     SUMMARY_COLUMNS,
     add_costs,
     add_derived,
-    derive_timing,
     empty_frame,
     metrics_table,
     rows_to_frame,
@@ -22,6 +21,7 @@ from closedpaw_nb.bench.frames import (
     summarize,
     wide_answers,
 )
+from closedpaw_nb.bench.rates import derive_timing
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
