@@ -9,7 +9,7 @@ usage in the same write as the last delta.
   actually sent the first content (200 ms after the request arrived, plus however late
   its own process was scheduled; it reports that per stream). The client's clock starts
   before the request is sent, so transit can only add; [1.00, 1.02] allows 4 ms.
-- ITL ratio: `frames.derive_timing(...)["itl_ms"]` (from usage tokens, as the DataFrame
+- ITL ratio: `rates.derive_timing(...)["itl_ms"]` (from usage tokens, as the DataFrame
   shows it) / 20 ms.
 - Every stream must yield exactly 64 deltas.
 - Load: per round, one stream alone, then 32 at once; median TTFT at 32 / TTFT alone.
@@ -67,7 +67,7 @@ async def _measure(server: StubServer, shape: dict[str, int]) -> GoalResult:
 
 async def _stream(manager: Any) -> dict[str, float]:
     """One streamed call: the library's own timings, plus the gaps this caller saw."""
-    from closedpaw_nb.bench.frames import derive_timing
+    from closedpaw_nb.bench.rates import derive_timing
 
     began = time.perf_counter()
     stream = manager.stream(_clients.MESSAGES, "g4")
