@@ -2,10 +2,11 @@
 with raw httpx as a reference row.
 
 Each arm makes 10,000 non-streaming calls through 64 workers, in segments that
-alternate with the other arms' (order rotating), so all see the same machine. A
-round is one segment of each arm; requests/s and client CPU per call (this process's
-`time.process_time`, the server runs in another process) are compared per round and
-the median ratio reported.
+alternate with the other arms', so all see the same machine. A round runs raw aiohttp
+and ours A-B-B-A (two half segments each, the order flipping every round: drift over
+the round cancels out of their ratio), then the httpx reference; requests/s and client
+CPU per call (this process's `time.process_time`, the server runs in another process)
+are compared per round and the median ratio reported.
 
 The stub's own CPU time over the run gives its capacity (requests per CPU-second of
 its single thread; it runs on uvloop when that is installed). The aiohttp and our arms
@@ -69,22 +70,31 @@ async def _measure(server: StubServer, calls: int, segments: int, concurrency: i
 
 
 async def _round(arms: dict[str, Any], calls: int, concurrency: int, index: int) -> dict[str, float]:
-    shift = index % len(arms)
-    names = list(arms)[shift:] + list(arms)[:shift]
+    """One round: raw aiohttp and ours in an A-B-B-A pattern (half the calls per segment, so
+    drift over the round cancels out of their ratio and neither waits behind the slow httpx
+    segment), then the httpx reference."""
+    pair = ["raw", "ours"] if index % 2 == 0 else ["ours", "raw"]
+    plan = [(name, calls // 2) for name in pair + pair[::-1]] + [("httpx", calls)]
+    measured = [(name, count, *await _segment(arms[name], count, concurrency)) for name, count in plan]
     stats: dict[str, float] = {}
-    for name in names:
-        collections = _Collections()
-        gc.callbacks.append(collections)
-        cpu, wall = time.process_time(), time.perf_counter()
-        try:
-            await _drive(arms[name], calls, concurrency)
-        finally:
-            gc.callbacks.remove(collections)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        stats[f"{name}_rps"] = calls / wall
-        stats[f"{name}_cpu_us"] = cpu / calls * 1e6
-        stats[f"{name}_gc_per_1000"] = collections.count / calls * 1000
+    for name in arms:
+        done, wall, cpu, collections = (sum(m[i] for m in measured if m[0] == name) for i in (1, 2, 3, 4))
+        stats[f"{name}_rps"] = done / wall
+        stats[f"{name}_cpu_us"] = cpu / done * 1e6
+        stats[f"{name}_gc_per_1000"] = collections / done * 1000
     return stats
+
+
+async def _segment(arm: Any, calls: int, concurrency: int) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and garbage collections of `calls` calls of one arm."""
+    collections = _Collections()
+    gc.callbacks.append(collections)
+    cpu, wall = time.process_time(), time.perf_counter()
+    try:
+        await _drive(arm, calls, concurrency)
+    finally:
+        gc.callbacks.remove(collections)
+    return time.perf_counter() - wall, time.process_time() - cpu, collections.count
 
 
 class _Collections:
