@@ -565,6 +565,15 @@ class _IdleTimedHandler(ResponseHandler):
             self._idle_deadline = None
             self._on_read_timeout()
 
+    def is_connected(self) -> bool:
+        # aiohttp asks this of a pooled, idle connection before reusing it (and of idle ones
+        # when it cleans the pool): one the server sent bytes on since (a late 408, a second
+        # response) must be closed, not reused, or those bytes would be read as the answer
+        # to the next request. (A check here, not in the connector's `_get`: that is one
+        # coroutine layer more on every call. Of a connection in use, only aiohttp's
+        # `Connection.closed` asks this, and this client never reads it.)
+        return super().is_connected() and not self.should_close
+
     def connection_lost(self, exc: BaseException | None) -> None:
         # (close() and abort() end here too.) The timer goes with the connection, not left
         # in the loop's heap until it fires.
@@ -580,10 +589,8 @@ _TIMER_SLACK = 0.001
 
 
 class _Connector(aiohttp.TCPConnector):
-    """aiohttp's connector with two changes: connections use `_IdleTimedHandler`, and an idle
-    connection on which the server sent bytes nobody asked for (a late 408, a second
-    response) is closed, never reused, so those bytes can never be read as the answer to
-    the next request."""
+    """aiohttp's connector with its connections speaking `_IdleTimedHandler` (which also
+    keeps a connection the server sent bytes nobody asked for from being reused)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -605,13 +612,6 @@ class _Connector(aiohttp.TCPConnector):
                 loop.call_soon_threadsafe(self._close)
         except Exception:
             pass
-
-    async def _get(self, key: Any, traces: Any) -> Any:
-        while True:
-            connection = await super()._get(key, traces)
-            if connection is None or connection.protocol is None or not connection.protocol.should_close:
-                return connection
-            connection.close()
 
 
 class AddressRefused(OSError):

@@ -418,6 +418,8 @@ def test_aiohttp_still_has_the_protocol_hooks_the_idle_timer_overrides():
 
     for name in ("_reschedule_timeout", "_drop_timeout", "_on_read_timeout", "start_timeout", "data_received"):
         assert callable(getattr(ResponseHandler, name, None)), name
+    # is_connected() is what the pool asks before reusing a connection (see test_client_survives_bytes...)
+    assert callable(ResponseHandler.is_connected) and isinstance(ResponseHandler.should_close, property)
 
     async def factory_in_use() -> None:
         connector = _Connector(limit=1)
