@@ -70,7 +70,8 @@ class GuardedProvider(BaseProvider):
         self.inner = inner
         self.policy = policy or RetryPolicy.from_settings(inner.config.settings)
         self.limiter = limiter or RateLimiter()
-        self.limiter.configure(inner.name, inner.config.rate_limit, inner.config.settings.get("tokens_per_minute"))
+        self._key = inner.name  # this provider's limiter key (an attribute: read on every call)
+        self.limiter.configure(self._key, inner.config.rate_limit, inner.config.settings.get("tokens_per_minute"))
         # After a 401 the key is known to be bad, and after a per-day or billing quota
         # error the provider is exhausted: later calls fail at once instead of sending
         # again (re-register the provider with a new key; an exhausted quota also clears
@@ -141,7 +142,7 @@ class GuardedProvider(BaseProvider):
         while True:
             source = None
             try:
-                await self._until(ends_at, self.limiter.acquire(self.name, cost))
+                await self._until(ends_at, self.limiter.acquire(self._key, cost))
                 source = self.inner.stream_chat(messages, model, **self._keyed(options, key))
                 while True:
                     try:
@@ -179,7 +180,7 @@ class GuardedProvider(BaseProvider):
         options = dict(options)
         deadline = options.pop("deadline", None) or self.config.settings.get("deadline")
         deadline = float(deadline) if deadline else None
-        cost = _estimate_tokens(messages, options) if self.limiter.limits_tokens(self.name) else 0
+        cost = _estimate_tokens(messages, options) if self.limiter.limits_tokens(self._key) else 0
         if _plain(messages, options):  # the common case, per call in a sweep: nothing to check
             return messages, options, deadline, cost
         neutral = neutral_options(options)
@@ -269,8 +270,8 @@ class GuardedProvider(BaseProvider):
         keyed = self._keyed(options, new_call_key())
         retries = 0
         while True:
-            if not self.limiter.is_free(self.name):
-                await self.limiter.acquire(self.name, cost)
+            if not self.limiter.is_free(self._key):
+                await self.limiter.acquire(self._key, cost)
             try:
                 response = await self.inner.chat(messages, model, **keyed)
             except Exception as exc:
@@ -306,7 +307,7 @@ class GuardedProvider(BaseProvider):
         if err.retry_after is not None and delay == err.retry_after:
             # The server's delay holds every task for this provider, not only this one;
             # the next acquire() waits it out.
-            self.limiter.pause(self.name, delay)
+            self.limiter.pause(self._key, delay)
         else:
             await self.limiter.clock.sleep(delay)
         return True
@@ -333,7 +334,7 @@ class GuardedProvider(BaseProvider):
 
     def _reconcile(self, cost: int, response: ChatResponse) -> None:
         if cost and response.tokens_used is not None:
-            self.limiter.reconcile(self.name, cost, response.tokens_used)
+            self.limiter.reconcile(self._key, cost, response.tokens_used)
 
     def __repr__(self) -> str:
         return f"GuardedProvider({self.inner!r}, retries={self.policy.max_retries})"
