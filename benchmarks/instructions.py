@@ -1,10 +1,12 @@
 """Instructions per call, counted by valgrind: `python -m benchmarks.instructions [arm ...]`.
 
 Wall-clock ratios on a shared machine move by about 10% from run to run; an instruction
-count does not (valgrind's callgrind counts what the CPU executes, whatever else the machine
-is doing). Each arm runs twice under callgrind, with `few` and then `many` calls after the
-same warm-up, in a child process with `PYTHONHASHSEED=0`; (count(many) - count(few)) /
-(many - few) is the cost of one call, with start-up and imports cancelled out.
+count moves by about 2% (valgrind's callgrind counts what the CPU executes, whatever else the
+machine is doing; what still moves it is how the stub's answers line up with the event loop,
+which changes how many loop turns a call takes). Each arm runs twice under callgrind, with
+`few` and then `many` calls after the same warm-up, in a child process with
+`PYTHONHASHSEED=0`; (count(many) - count(few)) / (many - few) is the cost of one call, with
+start-up and imports cancelled out.
 
 Arms (concurrency 1, non-streaming, the zero-delay stub endpoint in its own process, which
 valgrind does not count):
