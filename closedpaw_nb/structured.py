@@ -208,16 +208,18 @@ def _name(text: str) -> str:
 def json_kind(value: Any) -> str:
     """What a value is in JSON's words: "an object", "an array", "a string", "a number",
     "a boolean" or "null" (else its Python type name)."""
-    kinds: tuple[tuple[type | tuple[type, ...], str], ...] = (
-        (bool, "a boolean"),  # before numbers: a bool is an int to Python, not to JSON
-        (numbers.Real, "a number"),
-        (str, "a string"),
-        ((list, tuple), "an array"),
-        (Mapping, "an object"),
-    )
     if value is None:
         return "null"
-    return next((kind for cls, kind in kinds if isinstance(value, cls)), type(value).__name__)
+    return next((kind for cls, kind in _JSON_KINDS if isinstance(value, cls)), type(value).__name__)
+
+
+_JSON_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "a boolean"),  # before numbers: a bool is an int to Python, not to JSON
+    (numbers.Real, "a number"),
+    (str, "a string"),
+    ((list, tuple), "an array"),
+    (Mapping, "an object"),
+)
 
 
 def fenced_block(text: str) -> str | None:

@@ -24,7 +24,6 @@ from ..errors import ConfigError, ProviderError, ResponseParseError, StreamInter
 from ..tools import ToolCallAccumulator
 from ..transport.client import MAX_STREAM_BYTES, PROBE_TIMEOUT, HTTPClient, HTTPResponse
 from ..transport.headers import parse_retry_after
-from ..transport.message import decode_json
 from ..transport.redact import credential_header, redact
 from ..transport.streams import DEFAULT_MAX_LINE, NDJSONDecoder, SSEDecoder, SSEEvent, StreamLineTooLong
 from ..types import ChatMessage, ChatResponse
@@ -234,6 +233,7 @@ class HTTPProvider(BaseProvider):
         return (
             normalize_messages(messages),
             self.resolve_model(model),
+            # (from_kwargs() returns NO_OPTIONS too; not calling it skips packing `**{}` per call)
             ChatOptions.from_kwargs(**options) if options else NO_OPTIONS,
         )
 
@@ -285,7 +285,7 @@ class HTTPProvider(BaseProvider):
 
     def _json(self, response: HTTPResponse, model: str | None) -> Any:
         try:
-            return decode_json(response.content)
+            return response.json()
         except ValueError:
             snippet = response.text[:200].replace("\n", " ")
             raise ResponseParseError(

@@ -115,8 +115,7 @@ class GuardedProvider(BaseProvider):
                     raise self._deadline_error(deadline, model, "") from None
         except MissingModelError:
             raise await self.missing_model() from None
-        if cost:
-            self._reconcile(cost, response)
+        self._reconcile(cost, response)
         fmt = options.get("response_format")
         return response if fmt is None else fill_parsed(response, fmt)
 
