@@ -6,6 +6,8 @@ ceil(1024 / 64) x 50 ms = 800 ms. The arms run interleaved per round:
 - `raw`: a hand-written `asyncio.Semaphore` + `gather` over one raw aiohttp session (the
   baseline: the library under closedpaw_nb's transport, with no provider code).
 - `httpx` (reported only): the same over one raw httpx client, a reference row.
+- `sleep` (reported only): the same fan-out with `asyncio.sleep(0.05)` in place of the call:
+  what this event loop and machine take with no HTTP at all, the floor under every arm.
 - `await`: `await closedpaw_nb.abenchmark(...)`, the awaitable notebook path (rows go to
   a SQLite run store, as in real use).
 - `sync`: `closedpaw_nb.benchmark(...)`, the blocking notebook entry point.
@@ -66,6 +68,7 @@ def _measure(cp: Any, endpoints: dict[str, str], shape: dict[str, int], tmp: Pat
     arms = {
         "raw": lambda: loop.run_until_complete(_aiohttp_fanout(session, urls, shape["concurrency"])),
         "httpx": lambda: loop.run_until_complete(_raw_fanout(client, urls, shape["concurrency"])),
+        "sleep": lambda: loop.run_until_complete(_sleep_fanout(len(urls), shape["concurrency"], shape["delay_ms"])),
         "await": lambda: loop.run_until_complete(cp.abenchmark(prompts, targets, store=stores["await"], **kwargs)),
         "sync": lambda: cp.benchmark(prompts, targets, store=stores["sync"], **kwargs),
     }
@@ -110,8 +113,8 @@ def _round(arms: dict[str, Any], calls: int, index: int) -> dict[str, float]:
     """One round: the raw arms, and the two notebook paths in an A-B-B-A pattern (their
     ratio is the tightest target, and drift over the round cancels out of it)."""
     pair = ["await", "sync"] if index % 2 == 0 else ["sync", "await"]
-    blocks = [["raw"], ["httpx"], pair + pair[::-1]]
-    order = [name for block in blocks[index % 3 :] + blocks[: index % 3] for name in block]
+    blocks = [["raw"], ["httpx"], ["sleep"], pair + pair[::-1]]
+    order = [name for block in blocks[index % 4 :] + blocks[: index % 4] for name in block]
     walls: dict[str, float] = {}
     for name in order:
         cpu, started = time.process_time(), time.perf_counter()
@@ -135,6 +138,18 @@ async def _raw_fanout(client: Any, urls: list[str], concurrency: int) -> int:
             return response.status_code == 200
 
     return sum(await asyncio.gather(*(one(url) for url in urls)))
+
+
+async def _sleep_fanout(calls: int, concurrency: int, delay_ms: int) -> int:
+    """The same semaphore and gather around `asyncio.sleep`: the loop's own floor."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> bool:
+        async with gate:
+            await asyncio.sleep(delay_ms / 1000)
+            return True
+
+    return sum(await asyncio.gather(*(one() for _ in range(calls))))
 
 
 async def _in_loop(factory: Any) -> Any:
@@ -180,6 +195,7 @@ def _result(
             "entry point's own cost, sync / await (ms)", f"{handoff['sync']:.3f} / {handoff['await']:.3f}", "absolute"
         ),
         info("wall raw aiohttp / ideal", median_ratio(rounds, "raw", "ideal")),
+        info("wall asyncio.sleep fan-out, no HTTP / ideal (the loop's floor)", median_ratio(rounds, "sleep", "ideal")),
         info("wall raw httpx / ideal", median_ratio(rounds, "httpx", "ideal")),
         info("wall abenchmark (ms)", median([r["await"] for r in rounds]) * 1000, "absolute"),
         # The ideal is 1,280 calls/s, so one event loop on one core must spend under
