@@ -8,7 +8,8 @@ ratios, because absolute times on a shared 2-core machine are noisy:
 - G2 throughput: 10,000 calls at concurrency 64 vs raw aiohttp with the same pool limit
   (raw httpx as a reference row).
 - G3 matrix fan-out: 1,024 calls at concurrency 64 vs the ideal and a hand-written
-  semaphore + gather over raw aiohttp (and over raw httpx, reported).
+  semaphore + gather over raw aiohttp (over raw httpx, and around `asyncio.sleep` as the
+  event loop's own floor, reported).
 - G4 timing fidelity: reported TTFT and inter-token latency vs what the server did.
 - G5 import and footprint: cold import time and memory vs openai and LiteLLM.
 - G6 steady state: ten 1,000-call benchmarks in one process; no growth, no leaks.
