@@ -205,14 +205,6 @@ def _name(text: str) -> str:
     return _NAME_CHARS.sub("_", text).strip("_")[:64] or "response"
 
 
-def json_kind(value: Any) -> str:
-    """What a value is in JSON's words: "an object", "an array", "a string", "a number",
-    "a boolean" or "null" (else its Python type name)."""
-    if value is None:
-        return "null"
-    return next((kind for cls, kind in _JSON_KINDS if isinstance(value, cls)), type(value).__name__)
-
-
 _JSON_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
     (bool, "a boolean"),  # before numbers: a bool is an int to Python, not to JSON
     (numbers.Real, "a number"),
@@ -220,6 +212,14 @@ _JSON_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
     ((list, tuple), "an array"),
     (Mapping, "an object"),
 )
+
+
+def json_kind(value: Any) -> str:
+    """What a value is in JSON's words: "an object", "an array", "a string", "a number",
+    "a boolean" or "null" (else its Python type name)."""
+    if value is None:
+        return "null"
+    return next((kind for cls, kind in _JSON_KINDS if isinstance(value, cls)), type(value).__name__)
 
 
 def fenced_block(text: str) -> str | None:

@@ -27,7 +27,7 @@ from ..transport.headers import parse_retry_after
 from ..transport.redact import credential_header, redact
 from ..transport.streams import DEFAULT_MAX_LINE, NDJSONDecoder, SSEDecoder, SSEEvent, StreamLineTooLong
 from ..types import ChatMessage, ChatResponse
-from .base import NO_OPTIONS, BaseProvider, ChatOptions, MessagesLike, normalize_messages
+from .base import BaseProvider, ChatOptions, MessagesLike, normalize_messages
 
 __all__ = ["HTTPProvider", "StreamState", "ErrorInfo", "tool_name_for"]
 
@@ -230,12 +230,7 @@ class HTTPProvider(BaseProvider):
     def _prepare(
         self, messages: MessagesLike, model: str | None, options: dict[str, Any]
     ) -> tuple[list[ChatMessage], str, ChatOptions]:
-        return (
-            normalize_messages(messages),
-            self.resolve_model(model),
-            # (from_kwargs() returns NO_OPTIONS too; not calling it skips packing `**{}` per call)
-            ChatOptions.from_kwargs(**options) if options else NO_OPTIONS,
-        )
+        return normalize_messages(messages), self.resolve_model(model), ChatOptions.from_kwargs(**options)
 
     def _extra_headers(self) -> dict[str, str]:
         extra = self.config.settings.get("extra_headers") or {}
